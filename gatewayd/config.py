@@ -1,0 +1,281 @@
+"""TOML configuration -> typed, validated settings.
+
+Config flows in once (`load_config`) and is passed down as these objects; no
+module reaches for settings on its own. Every error names the file and the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names file, key and what is expected."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:////var/lib/gatewayd/gatewayd.db"
+
+
+@dataclass(frozen=True)
+class ModemConfig:
+    name: str
+    port: str
+    baudrate: int = 115200
+    pin: str = ""
+    sms_per_minute: float = 20.0
+    smsc: str = ""                     # SMS centre number; "" keeps the SIM's own
+    delivery_reports: bool = True
+    command_timeout: float = 10.0      # seconds for one AT command
+    send_timeout: float = 60.0         # seconds for one +CMGS
+    # Operator fair-use quotas (0 = none); see the quota issue.
+    quota_per_day: int = 0
+    quota_per_month: int = 0
+    quota_recipients_per_month: int = 0
+
+
+@dataclass(frozen=True)
+class AsteriskConfig:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "gatewayd"
+    secret: str = ""
+    channel: str = "PJSIP/{number}@gsm-trunk"
+    context: str = "bin-alert"
+    extension: str = "s"
+    max_calls: int = 4
+    calls_per_minute: float = 60.0
+    ring_timeout: float = 30.0         # seconds to let a call ring
+    audio_url: str = ""                # e.g. http://10.0.0.2:8090/audio/{file}
+    audio_dir: str = ""                # alternative: a directory Asterisk reads
+    audio_listen: str = "127.0.0.1:8090"   # where gatewayd serves rendered audio
+    caller_id: str = ""
+
+
+@dataclass(frozen=True)
+class EmulatedConfig:
+    """An in-process pretend device, for the demo and for tests."""
+
+    name: str
+    kind: str = "sms"                  # sms | voice
+    latency: float = 0.5               # seconds per send
+    failure_rate: float = 0.0          # 0..1, transient failures
+    rate_per_minute: float = 600.0
+    capacity: int = 1
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    quiet_hours: str = "22:00-07:00"   # prevention waits; "" disables; urgent ignores it
+    timezone: str = "Europe/Brussels"
+    node: str = ""                     # this gateway's name when several share a queue; "" = hostname
+    poll_interval: float = 0.05        # seconds between queue polls when idle
+    max_attempts_urgent: int = 5
+    max_attempts_feedback: int = 3
+    max_attempts_prevention: int = 3
+    backoff_base: float = 30.0         # seconds; doubles each attempt
+    backoff_max: float = 900.0
+    expiry_urgent_minutes: int = 120   # an urgent alert not out by then is reported, not sent late
+    expiry_feedback_minutes: int = 1440
+    expiry_prevention_minutes: int = 4320
+    inflight_policy: str = "resend"    # resend | fail: messages found `sending` after a crash
+    drill: bool = False                # nothing leaves the box
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    smart_encoding: bool = True        # map ë, curly quotes, dashes to GSM-7 when it saves segments
+    max_segments: int = 6
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    cache_dir: str = "/var/lib/gatewayd/audio"
+    rate: int = 150                    # words per minute
+    header_nl: str = "Dringend bericht van het buurtinformatienetwerk."
+    header_fr: str = "Message urgent du réseau d'information de quartier."
+    header_de: str = "Dringende Nachricht vom Nachbarschaftsinformationsnetzwerk."
+    header_en: str = "Urgent message from the neighbourhood information network."
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen: str = "127.0.0.1:8080"
+    secret_key: str = ""
+    secure_cookies: bool = False       # set true behind HTTPS
+    default_language: str = "nl"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    modems: tuple[ModemConfig, ...] = ()
+    asterisk: AsteriskConfig | None = None
+    emulated: tuple[EmulatedConfig, ...] = ()
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    source: str = "<defaults>"
+
+
+_QUIET_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+_CHOICES = {
+    ("emulated", "kind"): ("sms", "voice"),
+    ("dispatch", "inflight_policy"): ("resend", "fail"),
+    ("logging", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+    ("web", "default_language"): ("nl", "fr", "en"),
+}
+
+
+def _type_name(tp: typing.Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: typing.Any, tp: typing.Any, where: str) -> typing.Any:
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp in (str, int, bool) and type(value) is tp:
+        return value
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, raw: typing.Any, where: str) -> typing.Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}"
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: missing, a value is required")
+            continue
+        values[name] = _coerce(raw[name], hints[name], key)
+    return cls(**values)
+
+
+def _section_key(where: str) -> str:
+    return where.split("]")[-1].lstrip(".") if "]" in where else where
+
+
+def _validate(cfg: Config) -> None:
+    src = cfg.source
+    names: set[str] = set()
+    for i, m in enumerate(cfg.modems):
+        where = f"{src}: [[modems]] #{i + 1}"
+        if not m.port:
+            raise ConfigError(f"{where}.port: missing, give the serial device (e.g. /dev/ttyUSB0)")
+        if m.pin and not re.fullmatch(r"\d{4,8}", m.pin):
+            raise ConfigError(f"{where}.pin: expected 4 to 8 digits")
+        if m.sms_per_minute <= 0:
+            raise ConfigError(f"{where}.sms_per_minute: expected a number above 0")
+        if m.name in names:
+            raise ConfigError(f"{where}.name: '{m.name}' is used twice; device names must be unique")
+        names.add(m.name)
+    for i, e in enumerate(cfg.emulated):
+        where = f"{src}: [[emulated]] #{i + 1}"
+        if e.kind not in _CHOICES[("emulated", "kind")]:
+            raise ConfigError(f"{where}.kind: expected 'sms' or 'voice', got {e.kind!r}")
+        if not 0.0 <= e.failure_rate <= 1.0:
+            raise ConfigError(f"{where}.failure_rate: expected a number from 0 to 1")
+        if e.name in names:
+            raise ConfigError(f"{where}.name: '{e.name}' is used twice; device names must be unique")
+        names.add(e.name)
+    d = cfg.dispatch
+    if d.quiet_hours and not _QUIET_RE.match(d.quiet_hours):
+        raise ConfigError(f"{src}: [dispatch].quiet_hours: expected 'HH:MM-HH:MM' or '', got {d.quiet_hours!r}")
+    if d.inflight_policy not in ("resend", "fail"):
+        raise ConfigError(f"{src}: [dispatch].inflight_policy: expected 'resend' or 'fail'")
+    try:
+        import zoneinfo
+        zoneinfo.ZoneInfo(d.timezone)
+    except Exception:
+        raise ConfigError(f"{src}: [dispatch].timezone: unknown time zone {d.timezone!r}") from None
+    if cfg.logging.level not in _CHOICES[("logging", "level")]:
+        raise ConfigError(f"{src}: [logging].level: expected one of DEBUG, INFO, WARNING, ERROR")
+    if cfg.web.default_language not in ("nl", "fr", "en"):
+        raise ConfigError(f"{src}: [web].default_language: expected nl, fr or en")
+    a = cfg.asterisk
+    if a is not None:
+        if "{number}" not in a.channel:
+            raise ConfigError(f"{src}: [asterisk].channel: must contain {{number}}, got {a.channel!r}")
+        if a.max_calls < 1:
+            raise ConfigError(f"{src}: [asterisk].max_calls: expected 1 or more")
+        if a.audio_url and "{file}" not in a.audio_url:
+            raise ConfigError(f"{src}: [asterisk].audio_url: must contain {{file}}")
+        if not a.secret:
+            raise ConfigError(f"{src}: [asterisk].secret: missing, the AMI user's secret is required")
+    if not cfg.database.url:
+        raise ConfigError(f"{src}: [database].url: missing")
+
+
+def parse_config(raw: dict, source: str = "<string>") -> Config:
+    """Build a validated Config from a parsed TOML document."""
+    known = {f.name for f in dataclasses.fields(Config)} - {"source"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown section '{unknown[0]}' (known: {', '.join(sorted(known))})")
+    kwargs: dict[str, typing.Any] = {"source": source}
+    singles = {"database": DatabaseConfig, "dispatch": DispatchConfig, "sms": SmsConfig,
+               "tts": TtsConfig, "web": WebConfig, "logging": LoggingConfig, "asterisk": AsteriskConfig}
+    for name, cls in singles.items():
+        if name in raw:
+            kwargs[name] = _build(cls, raw[name], f"{source}: [{name}]")
+    for name, cls in (("modems", ModemConfig), ("emulated", EmulatedConfig)):
+        if name in raw:
+            items = raw[name]
+            if not isinstance(items, list):
+                raise ConfigError(f"{source}: [[{name}]]: expected an array of tables ([[{name}]])")
+            kwargs[name] = tuple(_build(cls, item, f"{source}: [[{name}]] #{i + 1}")
+                                 for i, item in enumerate(items))
+    cfg = Config(**kwargs)
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read the config from PATH, else $GATEWAYD_CONFIG, else built-in defaults."""
+    path = path or os.environ.get("GATEWAYD_CONFIG")
+    if not path:
+        return parse_config({}, "<defaults>")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_config(raw, str(p))
+
+
+def quiet_window(spec: str) -> tuple[int, int] | None:
+    """'22:00-07:00' -> (start_minute, end_minute) of the day, or None when disabled."""
+    if not spec:
+        return None
+    m = _QUIET_RE.match(spec)
+    if not m:
+        raise ConfigError(f"quiet_hours: expected 'HH:MM-HH:MM', got {spec!r}")
+    h1, m1, h2, m2 = map(int, m.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise ConfigError(f"quiet_hours: not a time of day: {spec!r}")
+    return h1 * 60 + m1, h2 * 60 + m2

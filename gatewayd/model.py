@@ -1,0 +1,260 @@
+"""SQLAlchemy ORM: the persistent domain.
+
+The state machine of a Message lives in store.py; this module only says what
+is stored. Times are UTC, timezone-aware.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
+                        String, Table, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Category(str, enum.Enum):
+    URGENT = "urgent"
+    FEEDBACK = "feedback"
+    PREVENTION = "prevention"
+
+    @property
+    def priority(self) -> int:
+        return {"urgent": 3, "feedback": 2, "prevention": 1}[self.value]
+
+
+class MessageState(str, enum.Enum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    RETRY = "retry"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({MessageState.DELIVERED, MessageState.ACKNOWLEDGED, MessageState.FAILED,
+                             MessageState.EXPIRED, MessageState.CANCELLED})
+# `sent` is final for dispatch (nothing more to do) though a delivery report may still move it on.
+DONE_STATES = TERMINAL_STATES | {MessageState.SENT}
+
+
+class AlertState(str, enum.Enum):
+    PENDING_APPROVAL = "pending_approval"
+    ACTIVE = "active"        # messages still to send
+    DONE = "done"            # every message reached a final state
+    CANCELLED = "cancelled"
+
+
+class Role(str, enum.Enum):
+    POLICE = "police"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+member_network = Table(
+    "member_network", Base.metadata,
+    Column("member_id", ForeignKey("member.id", ondelete="CASCADE"), primary_key=True),
+    Column("network_id", ForeignKey("network.id", ondelete="CASCADE"), primary_key=True),
+)
+
+alert_network = Table(
+    "alert_network", Base.metadata,
+    Column("alert_id", ForeignKey("alert.id", ondelete="CASCADE"), primary_key=True),
+    Column("network_id", ForeignKey("network.id", ondelete="CASCADE"), primary_key=True),
+)
+
+user_network = Table(
+    "user_network", Base.metadata,
+    Column("user_id", ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column("network_id", ForeignKey("network.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Network(Base):
+    """A BIN (or BIN-Z for businesses)."""
+
+    __tablename__ = "network"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    zone: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    members: Mapped[list["Member"]] = relationship(secondary=member_network, back_populates="networks")
+
+
+class Member(Base):
+    __tablename__ = "member"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(20), unique=True)          # E.164
+    channel: Mapped[str] = mapped_column(String(16), default="sms")     # sms | voice | sms+voice
+    language: Mapped[str] = mapped_column(String(2), default="nl")
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    networks: Mapped[list[Network]] = relationship(secondary=member_network, back_populates="members")
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))                       # Role
+    zone: Mapped[str] = mapped_column(String(120), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    networks: Mapped[list[Network]] = relationship(secondary=user_network)
+
+
+class Alert(Base):
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(16))                   # Category
+    priority: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)                             # default text
+    texts: Mapped[dict] = mapped_column(JSON, default=dict)             # per language
+    channel_mode: Mapped[str] = mapped_column(String(16), default="member")  # sms | voice | member
+    author: Mapped[str] = mapped_column(String(80), default="")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default=AlertState.ACTIVE.value)
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Round-robin across alerts of equal priority: the alert served longest ago goes next.
+    last_served: Mapped[float] = mapped_column(Float, default=0.0)
+    networks: Mapped[list[Network]] = relationship(secondary=alert_network)
+
+    __table_args__ = (Index("ix_alert_state_priority", "state", "priority", "last_served"),)
+
+
+class Message(Base):
+    """One recipient x one channel of an alert."""
+
+    __tablename__ = "message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), nullable=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"), nullable=True)
+    number: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(8))                     # ChannelKind
+    language: Mapped[str] = mapped_column(String(2), default="nl")
+    text: Mapped[str] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED.value)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    device: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    node: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    reference: Mapped[int | None] = mapped_column(Integer, nullable=True)   # SMS TP-MR
+    segments: Mapped[int] = mapped_column(Integer, default=0)
+    possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_message_claim", "alert_id", "channel", "state", "id"),
+        Index("ix_message_state", "state", "channel"),
+        Index("ix_message_report", "device", "reference", "number"),
+        Index("ix_message_number", "number"),
+    )
+
+
+class Attempt(Base):
+    """One try at sending a message through one device."""
+
+    __tablename__ = "attempt"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    device: Mapped[str] = mapped_column(String(80))
+    node: Mapped[str] = mapped_column(String(80), default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    result: Mapped[str | None] = mapped_column(String(20), nullable=True)   # OutcomeKind or "interrupted"
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class InboundMessage(Base):
+    __tablename__ = "inbound_message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device: Mapped[str] = mapped_column(String(80))
+    number: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))                       # stop | start | ack | report
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"), nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id", ondelete="SET NULL"), nullable=True)
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+    handled_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class Device(Base):
+    """Last known state of a device, written by the daemon, read by status and the page."""
+
+    __tablename__ = "device"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    node: Mapped[str] = mapped_column(String(80), default="")
+    state: Mapped[str] = mapped_column(String(16), default="starting")
+    signal: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    registered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Setting(Base):
+    """Small key/value state kept across restarts (e.g. the daemon's heartbeat)."""
+
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON, default=dict)
