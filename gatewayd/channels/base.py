@@ -148,3 +148,12 @@ class Channel(Protocol):
 
     def close(self) -> None:
         """Release the device; in-flight sends may finish first."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `gatewayd doctor`: what was checked, whether it is fine, what to do."""
+
+    ok: bool
+    what: str
+    detail: str = ""
