@@ -1,0 +1,70 @@
+"""An in-process pretend device: for the `make run` demo and dispatch tests only.
+
+It sleeps LATENCY per send and fails a FAILURE_RATE share transiently. Real
+hardware goes through channels/modem.py and channels/voice.py.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..config import EmulatedConfig
+from .base import (ChannelKind, Delivery, DeliveryReport, DeviceHealth, DeviceState, EventSink, Outcome,
+                   OutcomeKind)
+
+
+@dataclass
+class SentRecord:
+    device: str
+    message_id: int
+    number: str
+    text: str
+    at: float
+
+
+@dataclass
+class EmulatedChannel:
+    cfg: EmulatedConfig
+    seed: int | None = None
+    sent: list[SentRecord] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.name = self.cfg.name
+        self.kind = ChannelKind(self.cfg.kind)
+        self.rate_per_minute = self.cfg.rate_per_minute
+        self.capacity = self.cfg.capacity
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._ref = 0
+        self._sink: EventSink | None = None
+        self._health = DeviceHealth(DeviceState.STARTING)
+
+    def open(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._health = DeviceHealth(DeviceState.UP, signal=20, registered=True,
+                                    detail={"model": "emulated", "kind": self.kind.value})
+
+    def send(self, delivery: Delivery) -> Outcome:
+        if self.cfg.latency:
+            time.sleep(self.cfg.latency)
+        with self._lock:
+            if self._rng.random() < self.cfg.failure_rate:
+                return Outcome.retry("emulated transient failure")
+            self._ref = (self._ref + 1) % 256
+            ref = self._ref
+            if not delivery.drill:
+                self.sent.append(SentRecord(self.name, delivery.message_id, delivery.number, delivery.text,
+                                            time.monotonic()))
+        if self.kind is ChannelKind.VOICE:
+            return Outcome(OutcomeKind.DELIVERED, "drill" if delivery.drill else "answered and played")
+        if self._sink is not None and not delivery.drill:
+            self._sink(DeliveryReport(self.name, ref, delivery.number, delivered=True, detail="emulated"))
+        return Outcome.sent(reference=ref, detail="drill" if delivery.drill else "")
+
+    def health(self) -> DeviceHealth:
+        return self._health
+
+    def close(self) -> None:
+        self._health = DeviceHealth(DeviceState.DOWN, last_error="closed")

@@ -1,0 +1,344 @@
+"""gatewayd <command>: the one entry point for operators, systemd and scripts.
+
+Errors are one clear line on stderr with exit status 2 for bad input; nothing
+is half done (each command's writes are one transaction).
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from .config import Config, ConfigError, load_config
+from .errors import GatewaydError
+
+EXIT_BAD_INPUT = 2
+log = logging.getLogger("gatewayd")
+
+
+class CliError(GatewaydError):
+    """Bad use of the command line, shown as one line."""
+
+
+# ---------------------------------------------------------------------- plumbing
+def _open_store(cfg: Config, check: bool = True):
+    from .db import check_schema, make_engine
+    from .store import Store
+    engine = make_engine(cfg.database.url)
+    if check:
+        check_schema(engine)
+    return Store(engine, cfg.dispatch)
+
+
+def node_name(cfg: Config) -> str:
+    return cfg.dispatch.node or socket.gethostname()
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_init_db(cfg: Config, args) -> int:
+    from .db import migrate
+    migrate(cfg.database.url)
+    print("database ready")
+    return 0
+
+
+def cmd_run(cfg: Config, args) -> int:
+    from .channels import build_channels
+    from .dispatch import Dispatcher
+    from .health import Notifier, watchdog_interval
+    from .logs import setup_logging
+    secrets = tuple(filter(None, [cfg.web.secret_key, cfg.asterisk.secret if cfg.asterisk else ""]
+                           + [m.pin for m in cfg.modems]))
+    setup_logging(cfg.logging.level, secrets)
+    store = _open_store(cfg)
+    channels = build_channels(cfg)
+    if not channels:
+        raise ConfigError(f"{cfg.source}: no devices configured; add [[modems]], [asterisk] or [[emulated]]")
+    notifier = Notifier()
+    dispatcher = Dispatcher(cfg.dispatch, store, channels, node_name(cfg))
+    stop = {"flag": False}
+
+    def on_signal(signum, _frame):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    dispatcher.start()
+    names = ", ".join(f"{c.name} ({c.kind.value})" for c in channels)
+    log.info("gatewayd running on node %s with %s", node_name(cfg), names)
+    notifier.ready(f"dispatching through {names}")
+    beat = watchdog_interval() or 1.0
+    while not stop["flag"]:
+        if dispatcher.healthy():
+            notifier.watchdog()
+        else:
+            log.error("dispatch loop looks stuck; withholding the watchdog heartbeat")
+        time.sleep(min(beat, 1.0))
+    notifier.stopping()
+    log.info("stopping: finishing sends in flight, leaving the rest queued")
+    dispatcher.stop()
+    log.info("stopped")
+    return 0
+
+
+def cmd_web(cfg: Config, args) -> int:
+    from web.server import serve
+    return serve(cfg) or 0
+
+
+def cmd_network_add(cfg: Config, args) -> int:
+    store = _open_store(cfg)
+    net = store.add_network(args.name, args.zone or "")
+    store.audit("cli", "network.add", {"network": net.name})
+    print(net.id)
+    return 0
+
+
+def cmd_member_add(cfg: Config, args) -> int:
+    store = _open_store(cfg)
+    member = store.add_member(args.network, args.phone, args.name or "", args.channel, args.lang)
+    store.audit("cli", "member.add", {"network": args.network, "member_id": member.id})
+    print(member.id)
+    return 0
+
+
+def cmd_member_import(cfg: Config, args) -> int:
+    from .store import ImportFailed
+    store = _open_store(cfg)
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CliError(f"file: cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"file: {args.file} is not UTF-8 text; save the CSV as UTF-8") from None
+    try:
+        imported, errors = store.import_members(args.network, text, args.skip_bad)
+    except ImportFailed as exc:
+        for e in exc.errors:
+            print(e, file=sys.stderr)
+        raise CliError(f"{len(exc.errors)} bad row(s) in {args.file}; nothing imported "
+                       "(fix them, or use --skip-bad)") from None
+    for e in errors:
+        print(f"skipped {e}", file=sys.stderr)
+    store.audit("cli", "member.import", {"network": args.network, "imported": imported, "skipped": len(errors)})
+    print(f"imported {imported} member(s)" + (f", skipped {len(errors)} bad row(s)" if errors else ""))
+    return 0
+
+
+def cmd_alert_send(cfg: Config, args) -> int:
+    from .store import AlertRequest
+    store = _open_store(cfg)
+    texts = {}
+    for item in args.text_lang or []:
+        lang, sep, text = item.partition("=")
+        if not sep:
+            raise CliError(f"--text-lang: expected LANG=TEXT, got {item!r}")
+        texts[lang.strip()] = text
+    req = AlertRequest(networks=tuple(args.network or ()), category=args.category, text=args.text,
+                       texts=texts, channel=args.channel, author=args.author or getpass.getuser(),
+                       parent_id=args.parent, drill=args.drill)
+    result = store.enqueue_alert(req)
+    store.audit(req.author, "alert.send", {"alert_id": result.alert_id, "category": req.category,
+                                           "networks": list(req.networks), "messages": result.messages})
+    print(result.alert_id)
+    summary = ", ".join(f"{n} {ch}" for ch, n in result.messages.items() if n) or "no messages"
+    skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items())
+    print(f"alert {result.alert_id} queued: {summary}" + (f"; not addressed: {skipped}" if skipped else ""),
+          file=sys.stderr)
+    return 0
+
+
+def cmd_alert_status(cfg: Config, args) -> int:
+    status = _open_store(cfg).alert_status(args.id)
+    if args.json:
+        _print_json(status)
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(status["messages"].items())) or "no messages"
+        print(f"alert {status['id']} ({status['category']}{', drill' if status['drill'] else ''}): "
+              f"{status['state']}; {counts}")
+    return 0
+
+
+def cmd_alert_cancel(cfg: Config, args) -> int:
+    store = _open_store(cfg)
+    n = store.cancel_alert(args.id, args.author or getpass.getuser())
+    store.audit(args.author or getpass.getuser(), "alert.cancel", {"alert_id": args.id, "cancelled": n})
+    print(f"cancelled {n} message(s) not yet sent")
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        pw = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != pw:
+            raise CliError("password: the two entries differ")
+        return pw
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user_add(cfg: Config, args) -> int:
+    store = _open_store(cfg)
+    user = store.add_user(args.name, _read_password(), args.role, args.zone or "", tuple(args.network or ()))
+    store.audit("cli", "user.add", {"user": user.username, "role": user.role})
+    print(user.id)
+    return 0
+
+
+def status_report(cfg: Config) -> dict:
+    store = _open_store(cfg)
+    return {"node": node_name(cfg), "devices": store.devices(), "queue": store.queue_depth()}
+
+
+def cmd_status(cfg: Config, args) -> int:
+    report = status_report(cfg)
+    if args.json:
+        _print_json(report)
+        return 0
+    q = report["queue"]
+    print(f"queue: {q['queued']} waiting, {q['sending']} sending, oldest {q['oldest_queued_seconds']} s")
+    for d in report["devices"]:
+        sig = "" if d["signal"] is None else f", signal {d['signal']}"
+        err = f", last error: {d['last_error']}" if d["last_error"] else ""
+        print(f"{d['name']} ({d['kind']}): {d['state']}{sig}, sent {d['sent_count']}, "
+              f"failed {d['failed_count']}{err}")
+    return 0
+
+
+def cmd_doctor(cfg: Config, args) -> int:
+    from .channels.base import Check
+    checks: list[Check] = []
+    try:
+        from .db import check_schema, make_engine
+        check_schema(make_engine(cfg.database.url))
+        checks.append(Check(True, "database", cfg.database.url.split("@")[-1]))
+    except Exception as exc:
+        checks.append(Check(False, "database", str(exc)))
+    for m in cfg.modems:
+        from .channels.modem import doctor as modem_doctor
+        checks += modem_doctor(m)
+    if cfg.asterisk is not None:
+        from .channels.voice import doctor as voice_doctor
+        checks += voice_doctor(cfg.asterisk)
+    for e in cfg.emulated:
+        checks.append(Check(True, f"{e.name}", f"emulated {e.kind} device (demo only)"))
+    for c in checks:
+        print(f"{'ok  ' if c.ok else 'FAIL'} {c.what}: {c.detail}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+# ---------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as every other bad input
+        self.exit(EXIT_BAD_INPUT, f"gatewayd: {message} (see gatewayd {self.prog.split(' ', 1)[-1]} --help)\n"
+                  if " " in self.prog else f"gatewayd: {message} (see gatewayd --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gatewayd", description="SMS and text-to-voice alert gateway for BIN networks")
+    p.add_argument("-c", "--config", help="config file (default: $GATEWAYD_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("init-db", help="create or migrate the schema").set_defaults(func=cmd_init_db)
+    sub.add_parser("run", help="the daemon, foreground").set_defaults(func=cmd_run)
+    sub.add_parser("web", help="the police page").set_defaults(func=cmd_web)
+
+    net = sub.add_parser("network", help="networks").add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    na = net.add_parser("add")
+    na.add_argument("name")
+    na.add_argument("--zone")
+    na.set_defaults(func=cmd_network_add)
+
+    mem = sub.add_parser("member", help="members").add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    ma = mem.add_parser("add")
+    ma.add_argument("--network", required=True)
+    ma.add_argument("--phone", required=True)
+    ma.add_argument("--name")
+    ma.add_argument("--channel", choices=["sms", "voice", "sms+voice"])
+    ma.add_argument("--lang", default="nl", choices=["nl", "fr", "de", "en"])
+    ma.set_defaults(func=cmd_member_add)
+    mi = mem.add_parser("import")
+    mi.add_argument("--network", required=True)
+    mi.add_argument("--skip-bad", action="store_true", help="import the good rows, report the bad")
+    mi.add_argument("file")
+    mi.set_defaults(func=cmd_member_import)
+
+    al = sub.add_parser("alert", help="alerts").add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    s = al.add_parser("send")
+    s.add_argument("--network", action="append", help="repeat for several networks")
+    s.add_argument("--category", required=True, choices=["urgent", "prevention", "feedback"])
+    s.add_argument("--text", required=True)
+    s.add_argument("--text-lang", action="append", metavar="LANG=TEXT", help="text for one language")
+    s.add_argument("--channel", default="member", choices=["sms", "voice", "member"])
+    s.add_argument("--parent", type=_positive_int, help="the alert this is feedback to")
+    s.add_argument("--drill", action="store_true", help="rehearse: nothing leaves the box")
+    s.add_argument("--author")
+    s.set_defaults(func=cmd_alert_send)
+    st = al.add_parser("status")
+    st.add_argument("id", type=_positive_int)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_alert_status)
+    ca = al.add_parser("cancel")
+    ca.add_argument("id", type=_positive_int)
+    ca.add_argument("--author")
+    ca.set_defaults(func=cmd_alert_cancel)
+
+    us = sub.add_parser("user", help="users").add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    ua = us.add_parser("add", help="password on stdin")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=["police", "coordinator", "admin"])
+    ua.add_argument("--zone")
+    ua.add_argument("--network", action="append", help="a coordinator's network (repeat)")
+    ua.set_defaults(func=cmd_user_add)
+
+    stt = sub.add_parser("status", help="devices and queue")
+    stt.add_argument("--json", action="store_true")
+    stt.set_defaults(func=cmd_status)
+    sub.add_parser("doctor", help="probe modems and Asterisk, say what is wrong").set_defaults(func=cmd_doctor)
+
+    from . import cli_ops
+    cli_ops.register(sub, _Parser)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        return args.func(cfg, args)
+    except (ConfigError, GatewaydError) as exc:
+        print(f"gatewayd: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+        if isinstance(exc, OperationalError):
+            print(f"gatewayd: database error: {exc.orig}; check [database].url and run 'gatewayd init-db'",
+                  file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""The dispatch loop: drains the queue through the devices, crash-safe.
+
+One worker thread per device slot (a modem has one, Asterisk `max_calls`).
+A worker waits for its device's rate-limit token, claims the next message
+(priority, round-robin, FIFO: see Store.claim), sends it and records the
+outcome. A housekeeping thread expires, finishes alerts, applies delivery
+reports and replies, and writes device state. Every state lives in the
+database, so a kill -9 loses nothing: see Store.recover_inflight.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from .channels.base import (Channel, ChannelError, ChannelEvent, DeliveryReport, DeviceEvent, DeviceHealth,
+                            DeviceState, InboundText, Outcome, OutcomeKind)
+from .config import DispatchConfig, quiet_window
+from .inbound import handle_reply
+from .phone import redact
+from .ratelimit import TokenBucket
+from .store import Store
+
+log = logging.getLogger("gatewayd.dispatch")
+
+REPORT_PATIENCE = 120.0      # seconds an unmatched delivery report waits for its message
+HOUSEKEEPING_PERIOD = 0.25
+REOPEN_PERIOD = 30.0         # seconds between tries to open a device that failed to open
+
+
+def in_quiet_hours(now: datetime, spec: str, tz: str) -> bool:
+    """True when NOW (aware) falls inside the daily window SPEC ('22:00-07:00') in zone TZ."""
+    window = quiet_window(spec)
+    if window is None:
+        return False
+    start, end = window
+    local = now.astimezone(zoneinfo.ZoneInfo(tz))
+    minute = local.hour * 60 + local.minute
+    if start == end:
+        return False
+    return start <= minute < end if start < end else (minute >= start or minute < end)
+
+
+@dataclass
+class DeviceStats:
+    sent: int = 0
+    failed: int = 0
+    last_alive: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _PendingReport:
+    report: DeliveryReport
+    first_seen: float
+
+
+class Dispatcher:
+    """Runs the workers for CHANNELS over STORE until stop()."""
+
+    def __init__(self, policy: DispatchConfig, store: Store, channels: list[Channel], node: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.policy = policy
+        self.store = store
+        self.channels = list(channels)
+        self.node = node
+        self.clock = clock
+        self._stop = threading.Event()
+        self._events: queue.Queue[ChannelEvent] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._stats = {ch.name: DeviceStats() for ch in self.channels}
+        self._flushed = {ch.name: (0, 0) for ch in self.channels}
+        self._buckets = {ch.name: TokenBucket(ch.rate_per_minute, burst=max(1, ch.capacity))
+                         for ch in self.channels}
+        self._unmatched: list[_PendingReport] = []
+        self._opened: dict[str, bool] = {}
+        self._open_tried: dict[str, float] = {}
+        self._housekeeping_alive = time.monotonic()
+        self.in_flight = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Resolve what a previous run left in flight, open the devices, start the workers."""
+        report = self.store.recover_inflight(self.node, self.policy.inflight_policy, self.clock())
+        if report.resent or report.failed:
+            log.warning("found %d message(s) in flight from an earlier run: %d queued again "
+                        "(flagged possible_duplicate), %d failed", report.resent + report.failed,
+                        report.resent, report.failed)
+        for ch in self.channels:
+            self._open(ch)
+        for ch in self.channels:
+            for slot in range(max(1, ch.capacity)):
+                self._spawn(f"worker-{ch.name}-{slot}", self._worker, ch)
+        self._spawn("housekeeping", self._housekeeping)
+
+    def _spawn(self, name: str, target, *args) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _open(self, ch: Channel) -> None:
+        self._open_tried[ch.name] = time.monotonic()
+        try:
+            ch.open(self._events.put)
+        except ChannelError as exc:
+            # The device stays down; its worker keeps trying to open it.
+            log.error("device %s: %s", ch.name, exc)
+            self._record(ch, DeviceHealth(DeviceState.DOWN, last_error=str(exc)))
+            return
+        except Exception as exc:  # a channel bug must not stop the other devices
+            log.exception("device %s failed to open", ch.name)
+            self._record(ch, DeviceHealth(DeviceState.DOWN, last_error=f"internal error: {exc!r}"))
+            return
+        self._opened[ch.name] = True
+        self._record(ch, ch.health())
+
+    def stop(self, timeout: float = 90.0) -> None:
+        """Finish the sends in flight, leave the rest queued, close the devices."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        self._drain_events()
+        for ch in self.channels:
+            try:
+                ch.close()
+            except Exception:
+                log.exception("device %s did not close cleanly", ch.name)
+        self._flush_devices()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing is queued, retrying or sending; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.store.has_pending():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def healthy(self, stuck_after: float = 120.0) -> bool:
+        """False when the housekeeping loop or a worker has not moved for STUCK_AFTER seconds."""
+        now = time.monotonic()
+        if now - self._housekeeping_alive > stuck_after:
+            return False
+        return all(now - s.last_alive <= stuck_after for s in self._stats.values())
+
+    # ------------------------------------------------------------------ workers
+    def _worker(self, ch: Channel) -> None:
+        bucket, stats = self._buckets[ch.name], self._stats[ch.name]
+        poll = self.policy.poll_interval
+        while not self._stop.is_set():
+            stats.last_alive = time.monotonic()
+            if not self._opened.get(ch.name):
+                # open() failed; channels recover from unplugs themselves, but a
+                # device that never opened is retried from here.
+                if time.monotonic() - self._open_tried.get(ch.name, 0.0) >= REOPEN_PERIOD:
+                    self._open(ch)
+                self._stop.wait(0.5)
+                continue
+            if ch.health().state is not DeviceState.UP:
+                self._stop.wait(0.2)
+                continue
+            wait = bucket.wait_time()
+            if wait > 0:
+                self._stop.wait(min(wait, 1.0))
+                continue
+            try:
+                claimed = self._step(ch, bucket, stats)
+            except Exception:
+                # Database trouble or a bug: log it, wait, go on. Nothing is lost:
+                # the message is still in the database in whatever state it reached.
+                log.exception("worker %s: dispatch step failed", ch.name)
+                self._stop.wait(1.0)
+                continue
+            if not claimed:
+                self._stop.wait(poll)
+
+    def _step(self, ch: Channel, bucket: TokenBucket, stats: DeviceStats) -> bool:
+        """Claim, send and record one message; False when there was nothing to send."""
+        now = self.clock()
+        prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
+        claimed = self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok)
+        if claimed is None:
+            return False
+        bucket.take()
+        with self._lock:
+            self.in_flight += 1
+        try:
+            outcome = self._send(ch, claimed.delivery)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+        state = self.store.complete(claimed, ch.name, outcome, self.clock())
+        if outcome.kind in (OutcomeKind.SENT, OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
+            stats.sent += 1
+        else:
+            stats.failed += 1
+        log.info("message %d to %s via %s: %s%s", claimed.message_id, redact(claimed.delivery.number),
+                 ch.name, state, f" ({outcome.detail})" if outcome.detail and state != "sent" else "")
+        if outcome.kind is OutcomeKind.DEVICE_DOWN:
+            self._record(ch, ch.health())
+        return True
+
+    def _send(self, ch: Channel, delivery) -> Outcome:
+        try:
+            return ch.send(delivery)
+        except Exception as exc:
+            # A channel must not raise; if it does, treat it as a transient failure so
+            # the message's retry budget bounds the damage.
+            log.exception("device %s raised while sending", ch.name)
+            return Outcome.retry(f"internal error in {ch.name}: {exc!r}")
+
+    # ------------------------------------------------------------------ housekeeping
+    def _housekeeping(self) -> None:
+        last_expiry = last_flush = 0.0
+        while not self._stop.is_set():
+            self._housekeeping_alive = time.monotonic()
+            try:
+                self._drain_events()
+                now_m = time.monotonic()
+                if now_m - last_expiry >= 1.0:
+                    self.store.expire_due(self.clock())
+                    self.store.finish_alerts(self.clock())
+                    self._retry_unmatched()
+                    last_expiry = now_m
+                if now_m - last_flush >= 2.0:
+                    self._flush_devices()
+                    last_flush = now_m
+            except Exception:
+                log.exception("housekeeping failed; will try again")
+            self._stop.wait(HOUSEKEEPING_PERIOD)
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._handle(event)
+            except Exception:
+                log.exception("could not handle %s", type(event).__name__)
+
+    def _handle(self, event: ChannelEvent) -> None:
+        if isinstance(event, DeliveryReport):
+            if self.store.apply_delivery_report(event) is None and event.permanent:
+                self._unmatched.append(_PendingReport(event, time.monotonic()))
+        elif isinstance(event, InboundText):
+            handle_reply(self.store, event)
+        elif isinstance(event, DeviceEvent):
+            ch = next((c for c in self.channels if c.name == event.device), None)
+            if ch is not None:
+                self._record(ch, event.health)
+            log.info("device %s is %s%s", event.device, event.health.state.value,
+                     f": {event.health.last_error}" if event.health.last_error else "")
+
+    def _retry_unmatched(self) -> None:
+        """A report can overtake the recording of its send; give it a while to match."""
+        keep = []
+        for p in self._unmatched:
+            if self.store.apply_delivery_report(p.report) is None:
+                if time.monotonic() - p.first_seen < REPORT_PATIENCE:
+                    keep.append(p)
+                else:
+                    log.warning("delivery report ref %d from %s matched no message", p.report.reference,
+                                p.report.device)
+        self._unmatched = keep
+
+    def _record(self, ch: Channel, health: DeviceHealth) -> None:
+        try:
+            self.store.record_device(ch.name, ch.kind.value, self.node, health)
+        except Exception:
+            log.exception("could not record the state of %s", ch.name)
+
+    def _flush_devices(self) -> None:
+        for ch in self.channels:
+            stats = self._stats[ch.name]
+            sent0, failed0 = self._flushed[ch.name]
+            self.store.record_device(ch.name, ch.kind.value, self.node, ch.health(),
+                                     sent=stats.sent - sent0, failed=stats.failed - failed0)
+            self._flushed[ch.name] = (stats.sent, stats.failed)
+
+
+def backoff_schedule(policy: DispatchConfig, attempts: int) -> list[timedelta]:
+    """The waits between ATTEMPTS tries, for documentation and the preview."""
+    return [timedelta(seconds=min(policy.backoff_max, policy.backoff_base * 2 ** i)) for i in range(attempts - 1)]

@@ -1,0 +1,38 @@
+"""systemd notification (READY, WATCHDOG, STATUS) and the daemon's health view."""
+from __future__ import annotations
+
+import os
+
+import sdnotify
+
+
+class Notifier:
+    """Talks to systemd over $NOTIFY_SOCKET; does nothing when there is none."""
+
+    def __init__(self) -> None:
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+        self._n = sdnotify.SystemdNotifier() if self.enabled else None
+
+    def _send(self, line: str) -> None:
+        if self._n is not None:
+            self._n.notify(line)
+
+    def ready(self, status: str = "") -> None:
+        self._send("READY=1" + (f"\nSTATUS={status}" if status else ""))
+
+    def watchdog(self) -> None:
+        self._send("WATCHDOG=1")
+
+    def status(self, text: str) -> None:
+        self._send(f"STATUS={text}")
+
+    def stopping(self) -> None:
+        self._send("STOPPING=1")
+
+
+def watchdog_interval() -> float | None:
+    """Half of systemd's WatchdogSec (from $WATCHDOG_USEC), or None when not watched."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec or not usec.isdigit():
+        return None
+    return int(usec) / 1e6 / 2

@@ -1,0 +1,666 @@
+"""Queue operations and the message state machine: the one place that knows both.
+
+    queued ──claim──▶ sending ──▶ sent ──report──▶ delivered
+      ▲   ▲             │  │        └─reply "OK"─▶ acknowledged
+      │   └─retry◀──────┘  ├──▶ delivered / acknowledged (voice)
+      │   (after backoff)  └──▶ failed (reason)
+      └── device down (failover to another device)
+    queued / retry ──▶ expired (alert expired) | cancelled
+
+Every transition is one committed transaction; every try has an Attempt row.
+The hot path (claim / complete) uses Core statements: it must cost far less than
+a modem's second per SMS.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from .channels.base import Delivery, DeliveryReport, DeviceHealth, Outcome, OutcomeKind
+from .config import DispatchConfig
+from .db import session_factory
+from .errors import InputError, NotFound
+from .model import (Alert, AlertState, Attempt, AuditEntry, Category, Device, InboundMessage, Member,
+                    Message, MessageState, Network, Role, User, alert_network, member_network, utcnow)
+from .phone import normalise, parse_phone
+
+Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
+PENDING = (MessageState.QUEUED.value, MessageState.RETRY.value, MessageState.SENDING.value)
+LANGUAGES = ("nl", "fr", "de", "en")
+MEMBER_CHANNELS = ("sms", "voice", "sms+voice")
+ALERT_CHANNELS = ("member", "sms", "voice")
+MAX_TEXT = 1000
+
+
+@dataclass(frozen=True)
+class AlertRequest:
+    """What a person asks to send; validated by `Store.enqueue_alert`."""
+
+    networks: tuple[str, ...]
+    category: str
+    text: str
+    texts: dict[str, str] = field(default_factory=dict)   # per language, optional
+    channel: str = "member"                                # member | sms | voice
+    author: str = "cli"
+    parent_id: int | None = None
+    drill: bool = False
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    alert_id: int
+    messages: dict[str, int]          # channel -> count
+    skipped: dict[str, int]           # reason -> members not addressed
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message this device now owns (state `sending`)."""
+
+    message_id: int
+    attempt_id: int
+    alert_id: int | None
+    category: str
+    attempts: int
+    possible_duplicate: bool
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    resent: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    line: int
+    name: str
+    phone: str
+    channel: str
+    lang: str
+
+
+class ImportFailed(InputError):
+    """A CSV import with bad rows; `errors` lists each as 'line N: field: reason'."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("file", f"{len(errors)} bad row(s), nothing imported: " + "; ".join(errors[:5])
+                         + (" ..." if len(errors) > 5 else ""))
+
+
+def category_of(value: str) -> Category:
+    try:
+        return Category(value)
+    except ValueError:
+        raise InputError("category", f"{value!r} is not one of urgent, prevention, feedback") from None
+
+
+class Store:
+    """All reads and writes gatewayd does, over one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine, policy: DispatchConfig | None = None):
+        self.engine = engine
+        self.policy = policy or DispatchConfig()
+        self.session = session_factory(engine)
+        self._pg = engine.dialect.name == "postgresql"
+        # Round-robin stamp: the alert served longest ago has the smallest value.
+        self._serve_seq = itertools.count(1)
+        self._serve_base = time.time()
+        self._serve_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ networks, members, users
+    def add_network(self, name: str, zone: str = "") -> Network:
+        name = (name or "").strip()
+        if not name:
+            raise InputError("name", "missing; give the network's name")
+        if len(name) > 120:
+            raise InputError("name", "longer than 120 characters")
+        with self.session.begin() as s:
+            if s.scalar(select(Network.id).where(Network.name == name)):
+                raise InputError("name", f"a network called {name!r} already exists")
+            net = Network(name=name, zone=zone.strip())
+            s.add(net)
+        return net
+
+    def network(self, s: Session, name: str) -> Network:
+        net = s.scalar(select(Network).where(Network.name == name))
+        if net is None:
+            raise NotFound("network", name)
+        return net
+
+    def validate_member(self, phone: str, name: str = "", channel: str | None = None,
+                        lang: str = "nl") -> tuple[str, str, str, str]:
+        """Check one member's fields; return (e164, name, channel, lang) or raise InputError."""
+        number = parse_phone(phone)
+        if len(name) > 200:
+            raise InputError("name", "longer than 200 characters")
+        lang = (lang or "nl").strip().lower()
+        if lang not in LANGUAGES:
+            raise InputError("lang", f"{lang!r} is not one of {', '.join(LANGUAGES)}")
+        if channel in (None, ""):
+            channel = "voice" if number.landline else "sms"
+        channel = channel.strip().lower()
+        if channel not in MEMBER_CHANNELS:
+            raise InputError("channel", f"{channel!r} is not one of {', '.join(MEMBER_CHANNELS)}")
+        if "sms" in channel and not number.mobile:
+            raise InputError("channel", f"{number.e164} is a landline and cannot receive SMS; use voice")
+        return number.e164, name.strip(), channel, lang
+
+    def add_member(self, network: str, phone: str, name: str = "", channel: str | None = None,
+                   lang: str = "nl", consent_at: datetime | None = None) -> Member:
+        """Add a member to NETWORK; a number already known is linked, not duplicated."""
+        e164, name, channel, lang = self.validate_member(phone, name, channel, lang)
+        with self.session.begin() as s:
+            net = self.network(s, network)
+            return self._upsert_member(s, net, e164, name, channel, lang, consent_at or utcnow())
+
+    def _upsert_member(self, s: Session, net: Network, e164: str, name: str, channel: str, lang: str,
+                       consent_at: datetime) -> Member:
+        member = s.scalar(select(Member).where(Member.phone == e164))
+        if member is None:
+            member = Member(phone=e164, name=name, channel=channel, language=lang, consent_at=consent_at)
+            s.add(member)
+        elif net in member.networks:
+            raise InputError("phone", f"{e164} is already a member of {net.name!r}")
+        member.networks.append(net)
+        return member
+
+    def parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[str]]:
+        """Rows and per-row errors of a CSV with columns name,phone,channel,lang."""
+        reader = csv.DictReader(io.StringIO(text))
+        cols = [c.strip().lower() for c in (reader.fieldnames or [])]
+        if "phone" not in cols:
+            raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang")
+        reader.fieldnames = cols
+        rows, errors, seen = [], [], {}
+        for i, raw in enumerate(reader, start=2):
+            get = lambda k: (raw.get(k) or "").strip()  # noqa: E731
+            try:
+                e164, name, channel, lang = self.validate_member(get("phone"), get("name"),
+                                                                 get("channel") or None, get("lang") or "nl")
+            except InputError as exc:
+                errors.append(f"line {i}: {exc}")
+                continue
+            if e164 in seen:
+                errors.append(f"line {i}: phone: {e164} repeats line {seen[e164]}")
+                continue
+            seen[e164] = i
+            rows.append(ImportRow(i, name, e164, channel, lang))
+        return rows, errors
+
+    def import_members(self, network: str, text: str, skip_bad: bool = False) -> tuple[int, list[str]]:
+        """Import a member CSV: all or nothing, unless SKIP_BAD. Returns (imported, errors)."""
+        rows, errors = self.parse_member_csv(text)
+        if errors and not skip_bad:
+            raise ImportFailed(errors)
+        imported = 0
+        with self.session.begin() as s:
+            net = self.network(s, network)
+            existing = {m.phone: m for m in s.scalars(select(Member).where(Member.phone.in_([r.phone for r in rows])))}
+            now = utcnow()
+            for r in rows:
+                m = existing.get(r.phone)
+                if m is not None and net in m.networks:
+                    continue
+                if m is None:
+                    m = Member(phone=r.phone, name=r.name, channel=r.channel, language=r.lang, consent_at=now)
+                    s.add(m)
+                m.networks.append(net)
+                imported += 1
+        return imported, errors
+
+    def add_user(self, username: str, password: str, role: str, zone: str = "",
+                 networks: tuple[str, ...] = ()) -> User:
+        username = (username or "").strip()
+        if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+            raise InputError("name", "expected 1-80 letters, digits, '.', '-' or '_'")
+        try:
+            role = Role(role).value
+        except ValueError:
+            raise InputError("role", f"{role!r} is not one of police, coordinator, admin") from None
+        from .passwords import MIN_LENGTH, hash_password
+        if len(password or "") < MIN_LENGTH:
+            raise InputError("password", f"shorter than {MIN_LENGTH} characters")
+        with self.session.begin() as s:
+            if s.scalar(select(User.id).where(User.username == username)):
+                raise InputError("name", f"a user called {username!r} already exists")
+            user = User(username=username, password_hash=hash_password(password), role=role, zone=zone)
+            user.networks = [self.network(s, n) for n in networks]
+            s.add(user)
+        return user
+
+    def audit(self, actor: str, action: str, detail: dict | None = None, ip: str = "") -> None:
+        with self.session.begin() as s:
+            s.add(AuditEntry(actor=actor, action=action, detail=detail or {}, ip=ip))
+
+    # ------------------------------------------------------------------ alerts
+    def expiry_for(self, category: Category) -> timedelta:
+        p = self.policy
+        minutes = {Category.URGENT: p.expiry_urgent_minutes, Category.FEEDBACK: p.expiry_feedback_minutes,
+                   Category.PREVENTION: p.expiry_prevention_minutes}[category]
+        return timedelta(minutes=minutes)
+
+    def _validate_alert(self, req: AlertRequest) -> Category:
+        cat = category_of(req.category)
+        if req.channel not in ALERT_CHANNELS:
+            raise InputError("channel", f"{req.channel!r} is not one of {', '.join(ALERT_CHANNELS)}")
+        if not (req.text or "").strip():
+            raise InputError("text", "empty; an alert needs a text")
+        for lang, text in {"": req.text, **req.texts}.items():
+            where = f"text[{lang}]" if lang else "text"
+            if lang and lang not in LANGUAGES:
+                raise InputError("text", f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
+            if len(text) > MAX_TEXT:
+                raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}")
+            if "\x00" in text:
+                raise InputError(where, "contains a NUL character")
+        if not req.networks and req.parent_id is None:
+            raise InputError("network", "missing; name at least one network")
+        return cat
+
+    def enqueue_alert(self, req: AlertRequest, now: datetime | None = None) -> EnqueueResult:
+        """Validate REQ and queue one message per recipient and channel, in one transaction."""
+        cat = self._validate_alert(req)
+        now = now or utcnow()
+        with self.session.begin() as s:
+            parent = None
+            if req.parent_id is not None:
+                parent = s.get(Alert, req.parent_id)
+                if parent is None:
+                    raise NotFound("alert", req.parent_id)
+            nets = [self.network(s, n) for n in req.networks] if req.networks else list(parent.networks)
+            alert = Alert(category=cat.value, priority=cat.priority, text=req.text.strip(),
+                          texts={k: v.strip() for k, v in req.texts.items() if v.strip()},
+                          channel_mode=req.channel, author=req.author, parent_id=req.parent_id,
+                          state=AlertState.ACTIVE.value, drill=req.drill or self.policy.drill,
+                          created_at=now, expires_at=now + self.expiry_for(cat), networks=nets)
+            s.add(alert)
+            s.flush()
+            recipients = (self._parent_recipients(s, parent.id) if parent is not None and not req.networks
+                          else self._network_recipients(s, [n.id for n in nets]))
+            rows, counts, skipped = self._message_rows(alert, recipients, req.channel, now)
+            if rows:
+                s.execute(insert(Message), rows)
+            if not rows:
+                alert.state, alert.finished_at = AlertState.DONE.value, now
+        return EnqueueResult(alert.id, counts, skipped)
+
+    def _network_recipients(self, s: Session, network_ids: list[int]) -> list[tuple]:
+        q = (select(Member.id, Member.phone, Member.channel, Member.language, Member.opted_out, Member.active)
+             .join(member_network, member_network.c.member_id == Member.id)
+             .where(member_network.c.network_id.in_(network_ids)).distinct().order_by(Member.id))
+        return list(s.execute(q))
+
+    def _parent_recipients(self, s: Session, parent_id: int) -> list[tuple]:
+        """The members the parent alert addressed, with their current preferences."""
+        ids = select(Message.member_id).where(Message.alert_id == parent_id, Message.member_id.is_not(None))
+        q = (select(Member.id, Member.phone, Member.channel, Member.language, Member.opted_out, Member.active)
+             .where(Member.id.in_(ids)).order_by(Member.id))
+        return list(s.execute(q))
+
+    def _message_rows(self, alert: Alert, recipients, mode: str, now: datetime):
+        rows, counts, skipped = [], {"sms": 0, "voice": 0}, {}
+        texts = alert.texts or {}
+        for member_id, phone, pref, lang, opted_out, active in recipients:
+            if not active:
+                skipped["inactive"] = skipped.get("inactive", 0) + 1
+                continue
+            if opted_out:
+                skipped["opted out"] = skipped.get("opted out", 0) + 1
+                continue
+            channels = pref.split("+") if mode == "member" else [mode]
+            if mode == "sms" and pref == "voice":
+                skipped["voice only (landline)"] = skipped.get("voice only (landline)", 0) + 1
+                continue
+            for ch in channels:
+                rows.append({"alert_id": alert.id, "member_id": member_id, "number": phone, "channel": ch,
+                             "language": lang, "text": texts.get(lang, alert.text), "priority": alert.priority,
+                             "state": Q, "not_before": now, "attempts": 0, "created_at": now,
+                             "updated_at": now, "segments": 0, "possible_duplicate": False, "reason": ""})
+                counts[ch] += 1
+        return rows, counts, skipped
+
+    def enqueue_system_sms(self, number: str, text: str, language: str = "nl",
+                           member_id: int | None = None) -> int:
+        """Queue a message that belongs to no alert (opt-out confirmation, keeper alert)."""
+        now = utcnow()
+        with self.engine.begin() as c:
+            return c.execute(insert(Message).returning(Message.id), [{
+                "alert_id": None, "member_id": member_id, "number": number, "channel": "sms",
+                "language": language, "text": text, "priority": Category.URGENT.priority, "state": Q,
+                "not_before": now, "attempts": 0, "created_at": now, "updated_at": now, "segments": 0,
+                "possible_duplicate": False, "reason": ""}]).scalar_one()
+
+    def alert_status(self, alert_id: int) -> dict:
+        """{"id", "state", "category", "drill", "messages": {state: count}} for one alert."""
+        with self.engine.connect() as c:
+            row = c.execute(select(Alert.state, Alert.category, Alert.drill, Alert.expires_at)
+                            .where(Alert.id == alert_id)).first()
+            if row is None:
+                raise NotFound("alert", alert_id)
+            counts = dict(c.execute(select(Message.state, func.count()).where(Message.alert_id == alert_id)
+                                    .group_by(Message.state)).all())
+        return {"id": alert_id, "state": row.state, "category": row.category, "drill": row.drill,
+                "expires_at": row.expires_at.isoformat(), "messages": counts}
+
+    def cancel_alert(self, alert_id: int, actor: str = "") -> int:
+        """Cancel what has not gone out yet; returns how many messages were cancelled."""
+        now = utcnow()
+        with self.engine.begin() as c:
+            n = c.execute(update(Message).where(Message.alert_id == alert_id,
+                                                Message.state.in_((Q, MessageState.RETRY.value)))
+                          .values(state=MessageState.CANCELLED.value, reason=f"cancelled by {actor}".strip(),
+                                  updated_at=now)).rowcount
+            found = c.execute(update(Alert).where(Alert.id == alert_id, Alert.state.in_(
+                (AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value)))
+                .values(state=AlertState.CANCELLED.value, finished_at=now)).rowcount
+            if not found and c.scalar(select(Alert.id).where(Alert.id == alert_id)) is None:
+                raise NotFound("alert", alert_id)
+        return n
+
+    # ------------------------------------------------------------------ dispatch: claim
+    def _stamp(self) -> float:
+        with self._serve_lock:
+            return self._serve_base + next(self._serve_seq) * 1e-6
+
+    def claim(self, kind: str, device: str, node: str, now: datetime | None = None,
+              prevention_allowed: bool = True) -> Claimed | None:
+        """Take the next message for a device of KIND, or None.
+
+        Order: system messages, then alerts by priority (urgent > feedback >
+        prevention), round-robin across alerts of equal priority, FIFO within an
+        alert (due retries first). Expired alerts are expired, never sent late.
+        """
+        now = now or utcnow()
+        claimed = self._claim_from(None, kind, device, node, now, "urgent", False)
+        if claimed:
+            return claimed
+        q = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill)
+             .where(Alert.state == AlertState.ACTIVE.value)
+             .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
+        if not prevention_allowed:
+            q = q.where(Alert.category != Category.PREVENTION.value)
+        with self.engine.connect() as c:
+            candidates = c.execute(q).all()
+        for alert_id, category, expires_at, drill in candidates:
+            if expires_at <= now:
+                self.expire_alert(alert_id, now)
+                continue
+            claimed = self._claim_from(alert_id, kind, device, node, now, category, drill)
+            if claimed:
+                return claimed
+        return None
+
+    def _candidates(self, alert_id: int | None, kind: str, now: datetime):
+        """Queries for the next message of an alert: a due retry first, then the oldest queued."""
+        owner = Message.alert_id.is_(None) if alert_id is None else Message.alert_id == alert_id
+        due_retry = (select(Message.id).where(owner, Message.channel == kind,
+                                              Message.state == MessageState.RETRY.value,
+                                              Message.not_before <= now).order_by(Message.id).limit(1))
+        fresh = (select(Message.id).where(owner, Message.channel == kind, Message.state == Q)
+                 .order_by(Message.id).limit(1))
+        return due_retry, fresh
+
+    def _claim_from(self, alert_id: int | None, kind: str, device: str, node: str, now: datetime,
+                    category: str, drill: bool) -> Claimed | None:
+        for pick in self._candidates(alert_id, kind, now):
+            claimed = self._claim_pick(pick, alert_id, device, node, now, category, drill)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def _claim_pick(self, pick, *args) -> Claimed | None:
+        if self._pg:
+            # Several gateways share the queue: skip rows another one is claiming.
+            return self._take(pick.with_for_update(skip_locked=True).scalar_subquery(), *args)
+        # SQLite: find the row with a plain read (no write lock), then take it with
+        # a guarded update; another claimer may win the race in between.
+        for _race in range(5):
+            with self.engine.connect() as c:
+                target = c.scalar(pick)
+            if target is None:
+                return None
+            claimed = self._take(target, *args)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def _take(self, target, alert_id, device, node, now, category, drill) -> Claimed | None:
+        """queued/retry -> sending, plus an Attempt row, in one transaction."""
+        with self.engine.begin() as c:
+            row = c.execute(
+                update(Message)
+                .where(Message.id == target, Message.state.in_((Q, MessageState.RETRY.value)))
+                .values(state=S, device=device, node=node, attempts=Message.attempts + 1, updated_at=now)
+                .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
+                           Message.possible_duplicate)).first()
+            if row is None:
+                return None
+            attempt_id = c.execute(insert(Attempt).returning(Attempt.id), [{
+                "message_id": row.id, "device": device, "node": node, "started_at": now,
+                "error": ""}]).scalar_one()
+            if alert_id is not None:
+                c.execute(update(Alert).where(Alert.id == alert_id).values(last_served=self._stamp()))
+        return Claimed(row.id, attempt_id, alert_id, category, row.attempts, row.possible_duplicate,
+                       Delivery(row.id, row.number, row.text, row.language, category, alert_id, bool(drill)))
+
+    # ------------------------------------------------------------------ dispatch: outcome
+    def max_attempts(self, category: str) -> int:
+        p = self.policy
+        return {"urgent": p.max_attempts_urgent, "feedback": p.max_attempts_feedback,
+                "prevention": p.max_attempts_prevention}.get(category, p.max_attempts_urgent)
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential: base, 2*base, 4*base ... capped at backoff_max."""
+        p = self.policy
+        return timedelta(seconds=min(p.backoff_max, p.backoff_base * 2 ** max(0, attempts - 1)))
+
+    def complete(self, claimed: Claimed, device: str, outcome: Outcome, now: datetime | None = None) -> str:
+        """Record OUTCOME of a claimed message; returns the message's new state."""
+        now = now or utcnow()
+        values: dict = {"updated_at": now}
+        k = outcome.kind
+        if k is OutcomeKind.SENT:
+            values.update(state=MessageState.SENT.value, sent_at=now, reference=outcome.reference,
+                          segments=outcome.segments, reason=outcome.detail)
+        elif k in (OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
+            values.update(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
+        elif k is OutcomeKind.FAILED:
+            values.update(state=MessageState.FAILED.value, reason=outcome.detail)
+        elif k is OutcomeKind.RETRY:
+            if claimed.attempts >= self.max_attempts(claimed.category):
+                values.update(state=MessageState.FAILED.value,
+                              reason=f"no success after {claimed.attempts} attempts; last: {outcome.detail}")
+            else:
+                values.update(state=MessageState.RETRY.value, not_before=now + self.backoff(claimed.attempts),
+                              reason=outcome.detail)
+        elif k is OutcomeKind.DEVICE_DOWN:
+            values.update(self._requeue_values(claimed, outcome, device))
+        with self.engine.begin() as c:
+            c.execute(update(Message).where(Message.id == claimed.message_id, Message.state == S,
+                                            Message.device == device).values(**values))
+            c.execute(update(Attempt).where(Attempt.id == claimed.attempt_id)
+                      .values(ended_at=now, result=k.value, error="" if k is OutcomeKind.SENT else outcome.detail))
+        return values["state"]
+
+    def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict:
+        """A device failure is not the recipient's: another device takes the message."""
+        if outcome.maybe_sent and claimed.possible_duplicate:
+            return {"state": MessageState.FAILED.value,
+                    "reason": f"device failed mid-send twice ({outcome.detail}); not resent a third time"}
+        return {"state": Q, "device": None, "attempts": claimed.attempts - 1,
+                "possible_duplicate": claimed.possible_duplicate or outcome.maybe_sent,
+                "reason": f"requeued: {device} failed: {outcome.detail}"}
+
+    # ------------------------------------------------------------------ dispatch: recovery, expiry
+    def recover_inflight(self, node: str, policy: str = "resend", now: datetime | None = None) -> RecoveryReport:
+        """Resolve messages this node left in `sending` (it crashed or lost power).
+
+        resend: back to queued once, flagged possible_duplicate; a message that
+        was already a possible duplicate fails instead (never a third copy).
+        fail: failed with a reason saying it may or may not have gone out.
+        """
+        now = now or utcnow()
+        inflight = and_(Message.state == S, Message.node == node)
+        with self.engine.begin() as c:
+            ids = select(Message.id).where(inflight)
+            c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.ended_at.is_(None))
+                      .values(ended_at=now, result="interrupted", error="daemon stopped mid-send"))
+            if policy == "resend":
+                resent = c.execute(update(Message).where(inflight, Message.possible_duplicate.is_(False))
+                                   .values(state=Q, device=None, possible_duplicate=True, updated_at=now,
+                                           reason="in flight when the daemon stopped; resent once")).rowcount
+                failed = c.execute(update(Message).where(inflight).values(
+                    state=MessageState.FAILED.value, updated_at=now,
+                    reason="in flight at two interruptions; not resent again")).rowcount
+            else:
+                resent = 0
+                failed = c.execute(update(Message).where(inflight).values(
+                    state=MessageState.FAILED.value, updated_at=now,
+                    reason="in flight when the daemon stopped; may or may not have been sent")).rowcount
+        return RecoveryReport(resent, failed)
+
+    def expire_alert(self, alert_id: int, now: datetime | None = None) -> int:
+        now = now or utcnow()
+        with self.engine.begin() as c:
+            return c.execute(update(Message).where(
+                Message.alert_id == alert_id, Message.state.in_((Q, MessageState.RETRY.value)))
+                .values(state=MessageState.EXPIRED.value, updated_at=now,
+                        reason="alert expired before this message could be sent")).rowcount
+
+    def expire_due(self, now: datetime | None = None) -> int:
+        """Expire queued messages of every alert past its expiry; returns how many."""
+        now = now or utcnow()
+        with self.engine.connect() as c:
+            due = c.scalars(select(Alert.id).where(Alert.state == AlertState.ACTIVE.value,
+                                                   Alert.expires_at <= now)).all()
+        return sum(self.expire_alert(a, now) for a in due)
+
+    def finish_alerts(self, now: datetime | None = None) -> int:
+        """Mark active alerts with nothing left to send as done."""
+        now = now or utcnow()
+        pending = (select(Message.id).where(Message.alert_id == Alert.id, Message.state.in_(PENDING))
+                   .exists())
+        with self.engine.begin() as c:
+            return c.execute(update(Alert).where(Alert.state == AlertState.ACTIVE.value, ~pending)
+                             .values(state=AlertState.DONE.value, finished_at=now)).rowcount
+
+    # ------------------------------------------------------------------ reports, replies
+    def apply_delivery_report(self, report: DeliveryReport, window: timedelta = timedelta(days=3)) -> int | None:
+        """Match a status report to the message it is about; returns its id or None.
+
+        The 8-bit reference wraps every 256 sends, so the match is on device,
+        reference, number and a time window, newest first.
+        """
+        if not report.permanent:
+            return None
+        number = normalise(report.number)
+        with self.engine.begin() as c:
+            msg_id = c.scalar(select(Message.id).where(
+                Message.device == report.device, Message.reference == report.reference,
+                Message.number == number, Message.state == MessageState.SENT.value,
+                Message.sent_at >= report.at - window).order_by(Message.sent_at.desc()).limit(1))
+            if msg_id is None:
+                return None
+            values = ({"state": MessageState.DELIVERED.value, "delivered_at": report.at}
+                      if report.delivered else
+                      {"state": MessageState.FAILED.value, "reason": f"network report: {report.detail}"})
+            c.execute(update(Message).where(Message.id == msg_id).values(updated_at=utcnow(), **values))
+        return msg_id
+
+    def latest_alert_to(self, number: str, within: timedelta = timedelta(days=2)) -> tuple[int, int] | None:
+        """(alert id, message id) of the newest alert message that reached NUMBER."""
+        since = utcnow() - within
+        with self.engine.connect() as c:
+            row = c.execute(select(Message.alert_id, Message.id).where(
+                Message.number == number, Message.alert_id.is_not(None),
+                Message.state.in_(("sent", "delivered", "acknowledged")),
+                Message.sent_at >= since).order_by(Message.sent_at.desc(), Message.id.desc()).limit(1)).first()
+        return (row.alert_id, row.id) if row else None
+
+    def set_opt_out(self, number: str, opted_out: bool) -> Member | None:
+        with self.session.begin() as s:
+            member = s.scalar(select(Member).where(Member.phone == number))
+            if member is not None:
+                member.opted_out = opted_out
+                member.opted_out_at = utcnow() if opted_out else None
+        return member
+
+    def acknowledge(self, message_id: int) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(Message).where(Message.id == message_id,
+                                            Message.state.in_(("sent", "delivered")))
+                      .values(state=MessageState.ACKNOWLEDGED.value, updated_at=utcnow()))
+
+    def record_inbound(self, device: str, number: str, text: str, kind: str, at: datetime,
+                       member_id: int | None, alert_id: int | None) -> int:
+        with self.session.begin() as s:
+            row = InboundMessage(device=device, number=number, text=text, kind=kind, received_at=at,
+                                 member_id=member_id, alert_id=alert_id)
+            s.add(row)
+        return row.id
+
+    def member_by_number(self, number: str) -> Member | None:
+        with self.session() as s:
+            return s.scalar(select(Member).where(Member.phone == number))
+
+    # ------------------------------------------------------------------ devices, status
+    def record_device(self, name: str, kind: str, node: str, health: DeviceHealth,
+                      sent: int = 0, failed: int = 0) -> None:
+        """Upsert a device's last known state and add to its counters."""
+        now = utcnow()
+        with self.session.begin() as s:
+            dev = s.get(Device, name) or Device(name=name, kind=kind, sent_count=0, failed_count=0)
+            dev.kind, dev.node, dev.state = kind, node, health.state.value
+            dev.signal, dev.registered = health.signal, health.registered
+            dev.last_error, dev.detail, dev.updated_at = health.last_error, dict(health.detail), now
+            dev.sent_count = (dev.sent_count or 0) + sent
+            dev.failed_count = (dev.failed_count or 0) + failed
+            s.add(dev)
+
+    def devices(self) -> list[dict]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(Device).order_by(Device.name)).mappings().all()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["updated_at"] = d["updated_at"].isoformat() if d["updated_at"] else None
+            out.append(d)
+        return out
+
+    def queue_depth(self, now: datetime | None = None) -> dict:
+        """Queued (and retrying) messages by category and channel, plus the oldest one's age."""
+        now = now or utcnow()
+        waiting = Message.state.in_((Q, MessageState.RETRY.value))
+        with self.engine.connect() as c:
+            rows = c.execute(select(Message.priority, Message.channel, func.count())
+                             .where(waiting).group_by(Message.priority, Message.channel)).all()
+            oldest = c.scalar(select(func.min(Message.created_at)).where(waiting))
+            sending = c.scalar(select(func.count()).select_from(Message).where(Message.state == S))
+        names = {3: "urgent", 2: "feedback", 1: "prevention"}
+        by_cat: dict[str, dict[str, int]] = {}
+        for prio, channel, n in rows:
+            by_cat.setdefault(names.get(prio, str(prio)), {})[channel] = n
+        if oldest is not None and oldest.tzinfo is None:
+            from datetime import timezone
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        return {"queued": sum(n for *_, n in rows), "sending": sending, "by_category": by_cat,
+                "oldest_queued_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0}
+
+    def has_pending(self) -> bool:
+        with self.engine.connect() as c:
+            return c.scalar(select(Message.id).where(Message.state.in_(PENDING)).limit(1)) is not None
+
+
+__all__ = ["Store", "AlertRequest", "EnqueueResult", "Claimed", "RecoveryReport", "ImportFailed",
+           "category_of"]
