@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-29 03:21:46.893784
+Create Date: 2026-11-29 03:31:47.283020
 """
 from alembic import op
 import sqlalchemy as sa
@@ -38,6 +38,31 @@ def upgrade() -> None:
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.create_index('ix_alert_state_priority', ['state', 'priority', 'last_served'], unique=False)
 
+    op.create_table('alert_template',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=40), nullable=False),
+    sa.Column('title', sa.String(length=120), nullable=False),
+    sa.Column('category', sa.String(length=16), nullable=False),
+    sa.Column('texts', sa.JSON(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('updated_by', sa.String(length=80), nullable=False),
+    sa.Column('updated_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key')
+    )
+    op.create_table('api_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=12), nullable=False),
+    sa.Column('zone', sa.String(length=120), nullable=False),
+    sa.Column('created_by', sa.String(length=80), nullable=False),
+    sa.Column('created_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
     op.create_table('audit_entry',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
@@ -63,6 +88,13 @@ def upgrade() -> None:
     sa.Column('failed_count', sa.Integer(), nullable=False),
     sa.Column('updated_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
+    )
+    op.create_table('login_throttle',
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('locked_until', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('key')
     )
     op.create_table('member',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -209,11 +241,14 @@ def downgrade() -> None:
     op.drop_table('setting')
     op.drop_table('network')
     op.drop_table('member')
+    op.drop_table('login_throttle')
     op.drop_table('device')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_entry_at'))
 
     op.drop_table('audit_entry')
+    op.drop_table('api_token')
+    op.drop_table('alert_template')
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.drop_index('ix_alert_state_priority')
 
