@@ -57,6 +57,7 @@ class AsteriskConfig:
     audio_dir: str = ""                # alternative: a directory Asterisk reads
     audio_listen: str = "127.0.0.1:8090"   # where gatewayd serves rendered audio
     caller_id: str = ""
+    confirm_wait: float = 5.0          # seconds to wait for the member's "1" after the prompt
 
 
 @dataclass(frozen=True)

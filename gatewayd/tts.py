@@ -1,0 +1,247 @@
+"""Text to speech for alert calls: pyttsx3 (espeak-ng) -> 8 kHz 16-bit mono WAV.
+
+A call is two audio files, both cached by text + voice + rate under an opaque
+hash name in `TtsConfig.cache_dir`:
+
+  main     the spoken header ("Dringend bericht ...") followed by the message
+  confirm  the message again followed by "press 1 to confirm"
+
+The dialplan plays `main` with Playback (its PLAYBACKSTATUS proves the member
+heard the message) and `confirm` as the prompt of Read, so a member can press 1
+while the repeat still plays.
+
+pyttsx3's espeak driver works headless here: it drives libespeak-ng through
+ctypes in retrieval mode (no sound card) and writes a 22.05 kHz WAV. It keeps
+one process-wide espeak instance that is not thread-safe, so renders are
+serialised behind a lock. sox converts to 8 kHz mono (what Asterisk's
+format_wav plays natively) and normalises the level for phone lines.
+A render that fails, or comes out silent or too short, raises `TtsError`.
+"""
+from __future__ import annotations
+
+import array
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from gatewayd.config import TtsConfig
+
+log = logging.getLogger(__name__)
+
+# espeak-ng voice per member language (Belgian French where espeak has it).
+VOICES = {"nl": "gmw/nl", "fr": "roa/fr-be", "de": "gmw/de", "en": "gmw/en"}
+
+CONFIRM_PROMPTS = {
+    "nl": "Druk op 1 om te bevestigen dat u dit bericht gehoord hebt.",
+    "fr": "Appuyez sur 1 pour confirmer que vous avez entendu ce message.",
+    "de": "Drücken Sie die 1, um zu bestätigen, dass Sie diese Nachricht gehört haben.",
+    "en": "Press 1 to confirm that you have heard this message.",
+}
+
+SAMPLE_RATE = 8000
+MIN_SECONDS = 0.4       # shorter than this cannot be a spoken sentence
+MIN_RMS = 150           # 16-bit RMS; espeak speech after normalising is in the thousands
+_FORMAT_VERSION = "1"   # bump when the conversion changes, so old cache entries are not reused
+NAME_CHARS = 32         # hex characters in an audio file's opaque name
+
+
+class TtsError(Exception):
+    """Speech could not be rendered for this text; the message says why."""
+
+
+class TtsUnavailable(TtsError):
+    """The speech tooling itself is broken (espeak-ng, pyttsx3 or sox): no text can be rendered."""
+
+
+@dataclass(frozen=True)
+class CallAudio:
+    """The rendered files of one call, by opaque name (`<hex>.wav` in the cache dir)."""
+
+    main: str       # header + message
+    confirm: str    # message again + "press 1 to confirm"
+    seconds: float  # total duration of both
+
+
+def audio_name(text: str, voice: str, rate: int) -> str:
+    """Opaque, stable file name for one rendered text (hash of text, voice, rate, format)."""
+    h = hashlib.sha256("\x00".join((_FORMAT_VERSION, voice, str(rate), text)).encode("utf-8"))
+    return h.hexdigest()[:NAME_CHARS] + ".wav"
+
+
+def is_audio_name(name: str) -> bool:
+    """True for names this module produces; anything else is never served or read."""
+    return (len(name) == NAME_CHARS + 4 and name.endswith(".wav")
+            and all(c in "0123456789abcdef" for c in name[:NAME_CHARS]))
+
+
+@dataclass(frozen=True)
+class AudioStats:
+    seconds: float
+    rms: float
+    rate: int
+    channels: int
+    width: int
+
+
+def audio_stats(path: Path) -> AudioStats:
+    """Duration and RMS level of a 16-bit PCM WAV (pure Python: audioop is gone in 3.13)."""
+    with wave.open(str(path), "rb") as w:
+        rate, channels, width, frames = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
+        data = w.readframes(frames)
+    if width != 2:
+        return AudioStats(frames / rate if rate else 0.0, 0.0, rate, channels, width)
+    samples = array.array("h")
+    samples.frombytes(data[: len(data) - len(data) % 2])
+    if sys.byteorder == "big":   # WAV is little-endian
+        samples.byteswap()
+    rms = (sum(s * s for s in samples) / len(samples)) ** 0.5 if samples else 0.0
+    return AudioStats(frames / rate if rate else 0.0, rms, rate, channels, width)
+
+
+def check_audible(path: Path) -> AudioStats:
+    """Raise TtsError unless `path` is 8 kHz mono 16-bit speech of some length and level."""
+    try:
+        st = audio_stats(path)
+    except (wave.Error, EOFError, OSError) as exc:
+        raise TtsError(f"rendered audio {path.name} is not a readable WAV: {exc}") from None
+    if (st.rate, st.channels, st.width) != (SAMPLE_RATE, 1, 2):
+        raise TtsError(f"rendered audio {path.name} is {st.rate} Hz/{st.channels} ch/{st.width * 8} bit, "
+                       f"expected 8000 Hz mono 16 bit")
+    if st.seconds < MIN_SECONDS:
+        raise TtsError(f"rendered audio is only {st.seconds:.2f}s long: nothing was spoken")
+    if st.rms < MIN_RMS:
+        raise TtsError(f"rendered audio is silent (RMS {st.rms:.0f} < {MIN_RMS}): refusing a silent call")
+    return st
+
+
+class _Espeak:
+    """The one pyttsx3 engine of this process, used under a lock.
+
+    pyttsx3 2.99's espeak driver synthesises on espeak-ng's own thread and its
+    run loop can return before the WAV is written (seen on the first render of
+    a process). We therefore wait for pyttsx3's `finished-utterance`
+    notification, which fires after the file is saved, instead of trusting
+    runAndWait() alone.
+    """
+
+    _lock = threading.Lock()
+    _engine = None
+    _finished = threading.Event()
+    TIMEOUT = 60.0   # seconds; a message of a few hundred characters takes well under one
+
+    @classmethod
+    def synth(cls, text: str, voice: str, rate: int, out: Path) -> None:
+        with cls._lock:
+            engine = cls._get()
+            cls._finished.clear()
+            try:
+                engine.setProperty("voice", voice)
+                engine.setProperty("rate", rate)
+                # pyttsx3 prints "Audio saved to ..." on stdout; keep the daemon's stdout clean.
+                with contextlib.redirect_stdout(io.StringIO()):
+                    engine.save_to_file(text, str(out))
+                    engine.runAndWait()
+                    done = cls._finished.wait(cls.TIMEOUT)
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise TtsError(f"espeak-ng could not speak with voice {voice}: {exc}") from None
+            if not done:
+                raise TtsUnavailable(f"espeak-ng did not finish speaking within {cls.TIMEOUT:.0f}s")
+
+    @classmethod
+    def _get(cls):
+        if cls._engine is None:
+            try:
+                import pyttsx3
+                engine = pyttsx3.init("espeak")
+            except Exception as exc:   # pyttsx3 raises bare RuntimeError/OSError/ImportError variants
+                raise TtsUnavailable(
+                    f"pyttsx3 cannot start espeak-ng ({exc}); install espeak-ng and libespeak-ng1 "
+                    f"(scripts/system-deps run)") from None
+            engine.connect("finished-utterance", lambda name=None, completed=True: cls._finished.set())
+            cls._engine = engine
+        return cls._engine
+
+
+def _sox(src: Path, dst: Path) -> None:
+    """Resample to 8 kHz mono 16-bit WAV, normalise to -3 dBFS, pad a little silence."""
+    sox = shutil.which("sox")
+    if not sox:
+        raise TtsUnavailable("sox is not installed; install it (scripts/system-deps run)")
+    cmd = [sox, "-q", str(src), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
+           str(dst), "gain", "-n", "-3", "pad", "0.2", "0.3"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise TtsError(f"sox could not convert the speech: {r.stderr.strip() or r.returncode}")
+
+
+class SpeechRenderer:
+    """Renders alert texts into cached 8 kHz WAV files for Asterisk."""
+
+    def __init__(self, cfg: TtsConfig):
+        self.cfg = cfg
+        self.cache_dir = Path(cfg.cache_dir)
+
+    def voice_for(self, language: str) -> str:
+        """espeak-ng voice for a member language; TtsError for a language we do not speak."""
+        try:
+            return VOICES[language]
+        except KeyError:
+            raise TtsError(f"no voice for language {language!r} (known: {', '.join(VOICES)})") from None
+
+    def header(self, language: str) -> str:
+        return getattr(self.cfg, f"header_{language}", "") if language in VOICES else ""
+
+    def render_call(self, text: str, language: str) -> CallAudio:
+        """Render (or reuse) both files of one call; raise TtsError on any failure."""
+        text = " ".join(text.split())
+        if not text:
+            raise TtsError("the message text is empty: nothing to say")
+        main = self.render(f"{self.header(language)} {text}".strip(), language)
+        confirm = self.render(f"{text} {CONFIRM_PROMPTS[language]}", language)
+        secs = sum(audio_stats(self.path(n)).seconds for n in (main, confirm))
+        return CallAudio(main, confirm, secs)
+
+    def render(self, text: str, language: str) -> str:
+        """Render one text to a cached WAV; return its opaque name."""
+        voice = self.voice_for(language)
+        name = audio_name(text, voice, self.cfg.rate)
+        final = self.path(name)
+        if final.exists():
+            return name
+        self._ensure_dir()
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".render-") as tmp:
+            raw, out = Path(tmp) / "raw.wav", Path(tmp) / name
+            _Espeak.synth(text, voice, self.cfg.rate, raw)
+            if not raw.exists() or raw.stat().st_size <= 44:
+                raise TtsError(f"espeak-ng produced no audio for voice {voice}")
+            _sox(raw, out)
+            check_audible(out)
+            os.chmod(out, 0o644)   # Asterisk (another user) may read it from a shared audio_dir
+            os.replace(out, final)  # atomic: a reader never sees half a file
+        log.debug("rendered %s (%s) in %.0f ms", name, voice, (time.monotonic() - t0) * 1000)
+        return name
+
+    def path(self, name: str) -> Path:
+        """Path of a rendered file; ValueError for anything but an opaque audio name."""
+        if not is_audio_name(name):
+            raise ValueError(f"not a rendered audio name: {name!r}")
+        return self.cache_dir / name
+
+    def _ensure_dir(self) -> None:
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TtsUnavailable(f"cannot create the audio cache {self.cache_dir}: {exc.strerror}; "
+                                 f"set [tts] cache_dir to a writable directory") from None
