@@ -6,10 +6,10 @@ module reaches for settings on its own. Every error names the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +161,9 @@ def _build(cls: type, raw: typing.Any, where: str) -> typing.Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(fields))})")
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(fields))}"
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; {hint}")
     values = {}
     for name, f in fields.items():
         key = f"{where}.{name}"
@@ -171,10 +173,6 @@ def _build(cls: type, raw: typing.Any, where: str) -> typing.Any:
             continue
         values[name] = _coerce(raw[name], hints[name], key)
     return cls(**values)
-
-
-def _section_key(where: str) -> str:
-    return where.split("]")[-1].lstrip(".") if "]" in where else where
 
 
 def _validate(cfg: Config) -> None:

@@ -1,0 +1,56 @@
+"""Shared fixtures: a migrated database (SQLite by default, PostgreSQL on request)."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from gatewayd.config import DispatchConfig
+from gatewayd.db import make_engine, migrate
+from gatewayd.store import Store
+
+FAST_POLICY = DispatchConfig(quiet_hours="", backoff_base=0.05, backoff_max=0.2, poll_interval=0.01)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path}/gatewayd.db"
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh database in the PostgreSQL rig (scripts/pg-rig), dropped afterwards."""
+    base = os.environ.get("GATEWAYD_TEST_PG_URL")
+    if not base:
+        pytest.skip("GATEWAYD_TEST_PG_URL not set (make test starts PostgreSQL)")
+    name = f"gw_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    yield url
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(sqlite_url) -> Store:
+    s = Store(make_engine(sqlite_url), FAST_POLICY)
+    yield s
+    s.engine.dispose()
+
+
+def add_members(store: Store, network: str, n: int, start: int = 0, channel: str | None = None,
+                lang: str = "nl") -> list[str]:
+    """N members with distinct Belgian mobile numbers; returns the E.164 numbers."""
+    numbers = []
+    for i in range(start, start + n):
+        m = store.add_member(network, f"+32470{i:06d}", f"member {i}", channel, lang)
+        numbers.append(m.phone)
+    return numbers
