@@ -120,6 +120,30 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long delivery records keep message texts and numbers (GDPR); counts are kept."""
+
+    days: int = 90                     # 0 keeps them forever
+
+
+@dataclass(frozen=True)
+class KeeperConfig:
+    """Who is told when the box needs a person, and when (see gatewayd/keeper.py)."""
+
+    sms_to: str = ""                   # technical contact's number; "" = no SMS
+    email_to: str = ""                 # technical contact's address; "" = no e-mail
+    email_from: str = "gatewayd@localhost"
+    smtp_host: str = ""                # "" = no e-mail
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""            # never logged
+    device_down_minutes: float = 5.0   # a device down this long is reported
+    queue_stuck_minutes: float = 15.0  # due messages waiting this long with no send attempt
+    repeat_hours: float = 24.0         # remind while a problem lasts; 0 = tell once
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     modems: tuple[ModemConfig, ...] = ()
@@ -130,6 +154,8 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    keeper: KeeperConfig = field(default_factory=KeeperConfig)
     source: str = "<defaults>"
 
 
@@ -224,6 +250,26 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{src}: [asterisk].secret: missing, the AMI user's secret is required")
     if not cfg.database.url:
         raise ConfigError(f"{src}: [database].url: missing")
+    _validate_ops(cfg)
+
+
+def _validate_ops(cfg: Config) -> None:
+    """[retention] and [keeper]: numbers in range, a keeper number that can receive SMS."""
+    src, k = cfg.source, cfg.keeper
+    if cfg.retention.days < 0:
+        raise ConfigError(f"{src}: [retention].days: expected 0 (keep forever) or more")
+    for key in ("device_down_minutes", "queue_stuck_minutes", "repeat_hours"):
+        if getattr(k, key) < 0:
+            raise ConfigError(f"{src}: [keeper].{key}: expected 0 or more")
+    if k.sms_to:
+        from .errors import InputError
+        from .phone import parse_phone
+        try:
+            parse_phone(k.sms_to, field="sms_to")
+        except InputError as exc:
+            raise ConfigError(f"{src}: [keeper].{exc}") from None
+    if k.email_to and not k.smtp_host:
+        raise ConfigError(f"{src}: [keeper].smtp_host: missing; e-mail to {k.email_to} needs an SMTP host")
 
 
 def parse_config(raw: dict, source: str = "<string>") -> Config:
@@ -234,7 +280,8 @@ def parse_config(raw: dict, source: str = "<string>") -> Config:
         raise ConfigError(f"{source}: unknown section '{unknown[0]}' (known: {', '.join(sorted(known))})")
     kwargs: dict[str, typing.Any] = {"source": source}
     singles = {"database": DatabaseConfig, "dispatch": DispatchConfig, "sms": SmsConfig,
-               "tts": TtsConfig, "web": WebConfig, "logging": LoggingConfig, "asterisk": AsteriskConfig}
+               "tts": TtsConfig, "web": WebConfig, "logging": LoggingConfig, "asterisk": AsteriskConfig,
+               "retention": RetentionConfig, "keeper": KeeperConfig}
     for name, cls in singles.items():
         if name in raw:
             kwargs[name] = _build(cls, raw[name], f"{source}: [{name}]")
