@@ -1,0 +1,714 @@
+"""Text-to-voice alert calls through Asterisk, driven over AMI.
+
+One `send()` is one phone call:
+
+1. the text is rendered to speech (gatewayd.tts) and made reachable for
+   Asterisk (served over HTTP by gatewayd.audio, or copied into `audio_dir`);
+2. an async `Originate` with our own ActionID and ChannelId puts the call into
+   the dialplan context shipped in `asterisk/` (answer, play, "press 1");
+3. the outcome is read from AMI events: `OriginateResponse` (answered, busy,
+   no answer, congestion...), `Hangup` (cause code) and the dialplan's
+   `UserEvent`s `GatewaydPlayed` (PLAYBACKSTATUS: a failed Playback still ends
+   in a normal hang-up, so only this proves the message was heard) and
+   `GatewaydDigit` (the member pressed 1).
+
+AMI goes through the `asterisk-ami` library, wrapped (`_SafeClient`) where it
+is brittle: it keeps a 3 s timeout on the socket its reader thread blocks on
+(an idle link would "disconnect" after 3 s), writes with send() instead of
+sendall() without a lock (concurrent calls could interleave), puts values on
+the wire unchecked (a CR/LF in a value would inject AMI headers), and an
+exception in a listener kills its reader thread. A supervisor thread pings the
+link, reconnects after an AMI drop or an Asterisk restart and resolves the
+calls in flight: a call whose fate is unknown ends as DEVICE_DOWN with
+maybe_sent=True, so the dispatcher records a possible duplicate rather than
+losing it or silently calling twice.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from asterisk.ami import Action, AMIClient
+
+from gatewayd.audio import AudioServer, AudioServerError
+from gatewayd.channels.base import (ChannelError, ChannelKind, Check, Delivery, DeviceEvent,
+                                    DeviceHealth, DeviceState, EventSink, Outcome, OutcomeKind)
+from gatewayd.config import AsteriskConfig, TtsConfig
+from gatewayd.tts import CallAudio, SpeechRenderer, TtsError, TtsUnavailable
+
+log = logging.getLogger(__name__)
+
+# How long to wait, beyond the ring timeout, for Asterisk to report on an Originate.
+ORIGINATE_MARGIN = 30.0
+# Longest call we wait for once answered (the message, its repeat, the digit).
+MAX_CALL_SECONDS = 600.0
+# After an OriginateResponse failure, how long to wait for the Hangup carrying the cause.
+CAUSE_GRACE = 1.0
+PING_INTERVAL = 5.0          # seconds between keep-alive pings on an idle link
+ACTION_TIMEOUT = 10.0        # seconds for Asterisk to answer one AMI action
+RECONNECT_MAX = 5.0          # seconds between reconnect attempts, at most
+DOWN_WAIT = 2.0              # a send() arriving while the link is down waits this long for it
+LOGIN_EVENTS = "call,user,system"
+
+_NUMBER_RE = re.compile(r"\+?[0-9]{3,20}")
+
+
+# ---------------------------------------------------------------------------- errors
+class AmiError(Exception):
+    """AMI trouble; the message says what failed and what to check."""
+
+
+class AmiConnectError(AmiError):
+    """Asterisk's manager port could not be reached or does not speak AMI."""
+
+
+class AmiAuthError(AmiError):
+    """Asterisk refused the AMI login (user name or secret, or a permit/deny rule)."""
+
+
+class AmiValueError(AmiError, ValueError):
+    """A value would break the AMI framing (CR, LF, NUL) and was not sent."""
+
+
+def ami_value(value: object, variable: bool = False) -> str:
+    """Return `value` as AMI header text, refusing anything that could inject headers.
+
+    AMI is line framed: a CR or LF inside a value would end the header and let
+    the rest (say "Action: Originate") be read as new headers. Such a value is
+    refused, never cleaned up: a phone number or URL with a line break in it is
+    wrong, and guessing what it should have been could dial the wrong person.
+    Variable values also may not hold commas, because Asterisk splits a
+    `Variable:` header on them.
+    """
+    text = str(value)
+    if any(c in text for c in "\r\n\x00"):
+        raise AmiValueError(f"refusing to send a value holding a line break over AMI: {text[:40]!r}")
+    if variable and "," in text:
+        raise AmiValueError(f"refusing a channel variable value holding a comma: {text[:40]!r}")
+    return text
+
+
+# ---------------------------------------------------------------------------- AMI wrapper
+class _SafeClient(AMIClient):
+    """asterisk-ami's AMIClient with a blocking reader, locked sendall() and value checks."""
+
+    def __init__(self, host: str, port: int, connect_timeout: float):
+        super().__init__(address=host, port=port, timeout=ACTION_TIMEOUT)
+        self._connect_timeout = connect_timeout
+        self._send_lock = threading.Lock()
+
+    def connect(self) -> None:
+        try:
+            sock = socket.create_connection((self._address, self._port), timeout=self._connect_timeout)
+        except OSError as exc:
+            raise AmiConnectError(f"cannot connect to Asterisk AMI at {self._address}:{self._port}: "
+                                  f"{exc.strerror or exc}; is Asterisk running, with manager.conf "
+                                  f"enabled = yes on that port and bindaddr?") from None
+        # The library would keep its 3 s timeout here, and its reader thread treats a
+        # timeout as a disconnect: an idle link would drop every 3 s. Liveness is the
+        # supervisor's Ping instead.
+        sock.settimeout(None)
+        self._socket = sock
+        self.finished = threading.Event()
+        self._thread = threading.Thread(target=self.listen, name="gatewayd-ami-reader", daemon=True)
+        self._thread.start()
+
+    def send_action(self, action, callback=None):
+        for key, value in action.keys.items():
+            ami_value(key)
+            ami_value(value)
+        for key, value in action.variables.items():
+            ami_value(key, variable=True)
+            ami_value(value, variable=True)
+        ami_value(action.name)
+        return super().send_action(action, callback)
+
+    def send(self, pack) -> None:
+        data = (str(pack) + "\r\n").encode(self.encoding)
+        with self._send_lock:
+            self._socket.sendall(data)
+
+    @property
+    def version(self) -> str | None:
+        return self._ami_version
+
+
+class AmiLink:
+    """One logged-in AMI connection; events and the drop are reported to callbacks."""
+
+    def __init__(self, cfg: AsteriskConfig, on_event, on_down, connect_timeout: float = 5.0):
+        self.cfg = cfg
+        self._on_event = on_event
+        self._on_down = on_down
+        self._client = _SafeClient(cfg.host, cfg.port, connect_timeout)
+        self._closing = False
+        self._down_reported = False
+        self._lock = threading.Lock()
+        self.connected = False
+
+    def login(self) -> None:
+        """Connect and log in; AmiConnectError / AmiAuthError say what is wrong."""
+        c = self._client
+        c.add_event_listener(self._event)
+        c.add_listener(on_disconnect=self._disconnected)
+        c.connect()
+        try:
+            action = Action("Login", {"Username": ami_value(self.cfg.username),
+                                      "Secret": ami_value(self.cfg.secret), "Events": LOGIN_EVENTS})
+            resp = c.send_action(action).response
+        except OSError as exc:
+            self.close()
+            raise AmiConnectError(f"AMI at {self.cfg.host}:{self.cfg.port} dropped the connection "
+                                  f"during login: {exc}") from None
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        if resp is None:
+            self.close()
+            if c.version is None:
+                raise AmiConnectError(f"{where} does not answer like Asterisk's manager (no "
+                                      f"'Asterisk Call Manager' greeting); check [asterisk].host/port")
+            raise AmiConnectError(f"Asterisk AMI at {where} did not answer the login within "
+                                  f"{ACTION_TIMEOUT:.0f}s")
+        if resp.is_error():
+            self.close()
+            msg = resp.keys.get("Message", "refused")
+            raise AmiAuthError(f"Asterisk refused the AMI login of user '{self.cfg.username}' at {where}: "
+                               f"{msg}; check [asterisk].username and secret against the [{self.cfg.username}] "
+                               f"section of manager.conf (or manager.d/), and its permit/deny lines")
+        self.connected = True
+
+    def action(self, name: str, keys: dict, variables: dict | None = None,
+               timeout: float = ACTION_TIMEOUT):
+        """Send one action and wait for its Response (None on timeout).
+
+        AmiValueError when a value is unsafe (nothing was sent); AmiError when the
+        link is down or the write failed.
+        """
+        if not self.connected:
+            raise AmiError("AMI link is down")
+        act = Action(name, dict(keys), dict(variables or {}))
+        act.keys.setdefault("ActionID", f"gwd-{uuid.uuid4().hex[:12]}")
+        try:
+            future = self._client.send_action(act)
+        except AmiValueError:
+            raise
+        except OSError as exc:
+            self._disconnected(error=exc)
+            raise AmiError(f"AMI write failed: {exc}") from None
+        future._timeout = timeout
+        return future.response
+
+    def _event(self, event, source=None) -> None:
+        # An exception escaping here would end the library's reader thread.
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("AMI event handler failed on %s", getattr(event, "name", "?"))
+
+    def _disconnected(self, source=None, error=None) -> None:
+        with self._lock:
+            if self._down_reported:
+                return
+            self._down_reported = True
+            self.connected = False
+            closing = self._closing
+        try:
+            self._client.disconnect()
+        except Exception:
+            pass
+        if not closing:
+            reason = "Asterisk closed the AMI connection" if error is None or isinstance(error, StopIteration) \
+                else f"AMI connection lost: {error}"
+            self._on_down(self, reason)
+
+    def drop(self, reason: str) -> None:
+        """Give up on this link (e.g. no answer to Ping) and report it down."""
+        with self._lock:
+            if self._down_reported:
+                return
+            self._down_reported = True
+            self.connected = False
+        try:
+            self._client.disconnect()
+        except Exception:
+            pass
+        self._on_down(self, reason)
+
+    def close(self) -> None:
+        """Log off and disconnect without reporting a drop."""
+        with self._lock:
+            self._closing = True
+            was = self.connected
+            self.connected = False
+        if was:
+            try:
+                self._client.send_action(Action("Logoff", {"ActionID": "gwd-logoff"}))
+            except Exception:
+                pass
+        try:
+            if self._client.finished is not None:
+                self._client.disconnect()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------- outcome mapping
+# Q.850 hang-up causes that mean the number itself is wrong: retrying cannot help.
+PERMANENT_CAUSES = {1: "unallocated number", 2: "no route to network", 3: "no route to destination",
+                    22: "number changed", 28: "invalid number format"}
+BUSY_CAUSES = {17}
+NO_ANSWER_CAUSES = {18, 19}
+CONGESTION_CAUSES = {34, 38, 41, 42, 44, 47}
+# OriginateResponse Reason values (Asterisk's AST_CONTROL_* of the outgoing leg).
+REASON_HANGUP, REASON_RINGING, REASON_ANSWERED, REASON_BUSY, REASON_CONGESTION = 1, 3, 4, 5, 8
+
+
+@dataclass
+class CallFacts:
+    """What AMI told us about one call; `classify` turns it into an Outcome."""
+
+    originate: str | None = None       # "Success" | "Failure" from OriginateResponse
+    reason: int | None = None          # OriginateResponse Reason
+    cause: int | None = None           # Hangup Cause (Q.850)
+    cause_txt: str = ""
+    played: str | None = None          # PLAYBACKSTATUS from the GatewaydPlayed UserEvent
+    digit: str | None = None           # from the GatewaydDigit UserEvent
+    hung_up: bool = False
+    link_lost: str = ""                # why the AMI link went away mid-call ("" = it did not)
+
+
+def _cause_outcome(f: CallFacts) -> Outcome | None:
+    c = f.cause
+    label = f"{f.cause_txt or 'cause'} (cause {c})"
+    if c in PERMANENT_CAUSES:
+        return Outcome.failed(f"invalid number: {PERMANENT_CAUSES[c]} (cause {c})")
+    if c in BUSY_CAUSES:
+        return Outcome.retry(f"busy: {label}")
+    if c in NO_ANSWER_CAUSES:
+        return Outcome.retry(f"no answer: {label}")
+    if c in CONGESTION_CAUSES:
+        return Outcome.retry(f"congestion: {label}")
+    return None
+
+
+def classify(f: CallFacts) -> Outcome:
+    """Map the observed facts of one call to the dispatcher's Outcome."""
+    if f.played == "SUCCESS":
+        if f.digit == "1":
+            return Outcome(OutcomeKind.ACKNOWLEDGED, "answered, message played, member pressed 1")
+        note = "" if not f.link_lost else "; AMI dropped afterwards, so no confirmation was read"
+        return Outcome(OutcomeKind.DELIVERED, "answered and message played" + note)
+    if f.played is not None:
+        return Outcome.retry(f"answered but the message did not play (PLAYBACKSTATUS={f.played}); "
+                             f"check that Asterisk can fetch the audio (audio_url / audio_dir)")
+    if f.link_lost:
+        return Outcome.device_down(f"{f.link_lost} while the call was in progress; "
+                                   f"it may have reached the member", maybe_sent=True)
+    if f.originate == "Success":
+        return Outcome.retry("answered but hung up before the message finished")
+    if f.reason == REASON_BUSY:
+        return Outcome.retry("busy")
+    if f.reason == REASON_RINGING:
+        return Outcome.retry("no answer")
+    if f.reason == REASON_CONGESTION:
+        return Outcome.retry("congestion")
+    by_cause = _cause_outcome(f) if f.cause is not None else None
+    if by_cause is not None:
+        return by_cause
+    if f.reason == REASON_HANGUP:
+        return Outcome.retry("hung up before answering")
+    detail = f"call failed (originate reason {f.reason}" + (f", cause {f.cause} {f.cause_txt}" if f.cause else "") + ")"
+    return Outcome.retry(detail)
+
+
+# ---------------------------------------------------------------------------- one call
+@dataclass
+class _Call:
+    action_id: str
+    channel_id: str
+    facts: CallFacts = field(default_factory=CallFacts)
+    answered: threading.Event = field(default_factory=threading.Event)   # OriginateResponse seen
+    ended: threading.Event = field(default_factory=threading.Event)      # Hangup seen or link lost
+    channel: str = ""
+
+    def wake(self) -> None:
+        self.answered.set()
+        self.ended.set()
+
+
+# ---------------------------------------------------------------------------- the channel
+class VoiceChannel:
+    """Text-to-voice calls through one Asterisk over AMI."""
+
+    kind = ChannelKind.VOICE
+
+    def __init__(self, cfg: AsteriskConfig, tts: TtsConfig, name: str = "asterisk"):
+        self.cfg = cfg
+        self.name = name
+        self.rate_per_minute = cfg.calls_per_minute
+        self.capacity = cfg.max_calls
+        self.renderer = SpeechRenderer(tts)
+        self._slots = threading.BoundedSemaphore(cfg.max_calls)
+        self._lock = threading.Lock()
+        self._calls: dict[str, _Call] = {}
+        self._by_channel: dict[str, _Call] = {}
+        self._health = DeviceHealth(DeviceState.STARTING, detail={"host": cfg.host, "port": cfg.port})
+        self._link: AmiLink | None = None
+        self._up = threading.Event()
+        self._sink: EventSink | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._audio: AudioServer | None = None
+        self.originates = 0   # Originate actions written, for tests and benchmarks
+
+    # -- lifecycle -------------------------------------------------------------
+    def open(self, sink: EventSink) -> None:
+        """Check the config, serve audio, log in to AMI and start the reconnect supervisor."""
+        if self._supervisor is not None:
+            return
+        self._check_config()
+        self._sink = sink
+        self._stop.clear()
+        if not self.cfg.audio_dir:
+            self._audio = AudioServer(self.renderer.cache_dir, self.cfg.audio_listen)
+            try:
+                self._audio.start()
+            except AudioServerError as exc:
+                self._audio = None
+                raise ChannelError(str(exc)) from None
+        try:
+            self._connect()
+        except AmiError as exc:
+            self._stop_audio()
+            self._set_health(DeviceState.DOWN, str(exc))
+            raise ChannelError(str(exc)) from None
+        self._supervisor = threading.Thread(target=self._supervise, name=f"{self.name}-ami", daemon=True)
+        self._supervisor.start()
+
+    def _check_config(self) -> None:
+        c = self.cfg
+        try:
+            for v in (c.host, c.username, c.secret, c.channel, c.context, c.extension, c.caller_id):
+                ami_value(v)
+            for v in (c.audio_url, c.audio_dir):
+                ami_value(v, variable=True)
+        except AmiValueError:
+            raise ChannelError("[asterisk]: a setting holds a line break or (audio_url/audio_dir) a comma; "
+                               "AMI cannot carry it safely") from None
+
+    def close(self) -> None:
+        """Stop reconnecting, resolve calls still in flight, log off, stop serving audio."""
+        self._stop.set()
+        self._wake.set()
+        if self._supervisor:
+            self._supervisor.join(10)
+            self._supervisor = None
+        self._lose_calls("gatewayd is shutting down")
+        link, self._link = self._link, None
+        if link:
+            link.close()
+        self._up.clear()
+        self._stop_audio()
+
+    def _stop_audio(self) -> None:
+        if self._audio:
+            self._audio.stop()
+            self._audio = None
+
+    def health(self) -> DeviceHealth:
+        with self._lock:
+            h = replace(self._health, detail=dict(self._health.detail))
+            h.detail["calls_in_flight"] = len(self._calls)
+        return h
+
+    # -- connection ------------------------------------------------------------
+    def _connect(self) -> None:
+        link = AmiLink(self.cfg, self._on_event, self._on_down)
+        link.login()
+        self._link = link
+        self._up.set()
+        log.info("%s: logged in to Asterisk AMI at %s:%d as %s", self.name, self.cfg.host, self.cfg.port,
+                 self.cfg.username)
+        self._set_health(DeviceState.UP, "")
+
+    def _supervise(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            link = self._link
+            if link is not None and link.connected:
+                delay = 0.5
+                self._wake.wait(PING_INTERVAL)
+                self._wake.clear()
+                if self._stop.is_set() or not link.connected:
+                    continue
+                try:
+                    if link.action("Ping", {}, timeout=ACTION_TIMEOUT) is None:
+                        link.drop(f"Asterisk did not answer a Ping within {ACTION_TIMEOUT:.0f}s")
+                except AmiError:
+                    pass   # the drop was reported by the link itself
+                continue
+            try:
+                self._connect()
+            except AmiError as exc:
+                self._set_health(DeviceState.DOWN, str(exc))
+                self._stop.wait(delay)
+                delay = min(RECONNECT_MAX, delay * 2)
+
+    def _on_down(self, link: AmiLink, reason: str) -> None:
+        if link is not self._link:
+            return
+        self._up.clear()
+        log.warning("%s: %s; reconnecting", self.name, reason)
+        self._set_health(DeviceState.DOWN, reason)
+        self._lose_calls(reason)
+        self._wake.set()
+
+    def _lose_calls(self, reason: str) -> None:
+        with self._lock:
+            calls = list(self._calls.values())
+        for call in calls:
+            call.facts.link_lost = reason
+            call.wake()
+
+    def _set_health(self, state: DeviceState, error: str) -> None:
+        with self._lock:
+            changed = state is not self._health.state or (error and error != self._health.last_error)
+            self._health.state = state
+            if error or state is DeviceState.UP:
+                self._health.last_error = error
+        if changed and self._sink is not None:
+            try:
+                self._sink(DeviceEvent(self.name, self.health()))
+            except Exception:
+                log.exception("%s: event sink failed", self.name)
+
+    # -- events ----------------------------------------------------------------
+    def _on_event(self, event) -> None:
+        name, k = event.name, event.keys
+        if name == "OriginateResponse":
+            call = self._calls.get(k.get("ActionID", ""))
+            if call:
+                call.facts.originate = k.get("Response")
+                call.facts.reason = _int(k.get("Reason"))
+                call.channel = k.get("Channel", "")
+                call.answered.set()
+        elif name == "Hangup":
+            call = self._by_channel.get(k.get("Uniqueid", ""))
+            if call:
+                call.facts.cause = _int(k.get("Cause"))
+                call.facts.cause_txt = k.get("Cause-txt", "")
+                call.facts.hung_up = True
+                call.ended.set()
+        elif name == "UserEvent":
+            call = self._calls.get(k.get("GatewaydCall", ""))
+            if call is None:
+                return
+            if k.get("UserEvent") == "GatewaydPlayed":
+                call.facts.played = k.get("Status", "").strip() or "UNKNOWN"
+            elif k.get("UserEvent") == "GatewaydDigit":
+                call.facts.digit = k.get("Digit", "").strip()
+
+    # -- sending ---------------------------------------------------------------
+    def send(self, delivery: Delivery) -> Outcome:
+        """Call the member, play the message, report what happened (never raises)."""
+        if not _NUMBER_RE.fullmatch(delivery.number or ""):
+            return Outcome.failed(f"invalid number for a voice call: {delivery.number[:30]!r}")
+        try:
+            audio = self.renderer.render_call(delivery.text, delivery.language)
+        except TtsUnavailable as exc:
+            return Outcome.device_down(f"speech rendering unavailable: {exc}")
+        except TtsError as exc:
+            return Outcome.failed(f"speech could not be rendered: {exc}")
+        if delivery.drill:
+            return Outcome(OutcomeKind.DELIVERED, f"drill: speech rendered ({audio.seconds:.1f}s), no call placed")
+        try:
+            urls = self._publish(audio)
+        except OSError as exc:
+            return Outcome.device_down(f"cannot write audio into audio_dir {self.cfg.audio_dir}: {exc}")
+        except AmiValueError as exc:
+            return Outcome.failed(str(exc))
+        with self._slots:
+            return self._call(delivery, urls)
+
+    def _publish(self, audio: CallAudio) -> tuple[str, str]:
+        """Where Asterisk finds the two files: URLs, or paths (no extension) in audio_dir."""
+        names = (audio.main, audio.confirm)
+        if self.cfg.audio_dir:
+            out = []
+            for n in names:
+                dst = Path(self.cfg.audio_dir) / n
+                if not dst.exists():
+                    tmp = dst.with_name(f".{n}.tmp")
+                    shutil.copyfile(self.renderer.path(n), tmp)
+                    tmp.chmod(0o644)
+                    tmp.replace(dst)
+                # Asterisk picks the format from the extension it adds itself.
+                out.append(str(dst.with_suffix("")))
+            return out[0], out[1]
+        if self._audio is None:
+            raise OSError("the audio server is not running (channel not open)")
+        return tuple(self._audio.url(n, self.cfg.audio_url) for n in names)   # type: ignore[return-value]
+
+    def _call(self, delivery: Delivery, urls: tuple[str, str]) -> Outcome:
+        link = self._link
+        if link is None or not link.connected:
+            if not self._up.wait(DOWN_WAIT):
+                return Outcome.device_down(f"Asterisk AMI is down: {self._health.last_error or 'not connected'}")
+            link = self._link
+        call = _Call(action_id=f"gwd-{delivery.message_id}-{uuid.uuid4().hex[:8]}", channel_id=str(uuid.uuid4()))
+        with self._lock:
+            self._calls[call.action_id] = call
+            self._by_channel[call.channel_id] = call
+        try:
+            return self._place(link, call, delivery, urls)
+        finally:
+            with self._lock:
+                self._calls.pop(call.action_id, None)
+                self._by_channel.pop(call.channel_id, None)
+
+    def _originate_fields(self, call: _Call, number: str, urls: tuple[str, str]) -> tuple[dict, dict]:
+        c = self.cfg
+        keys = {"Channel": c.channel.replace("{number}", number), "Context": c.context,
+                "Exten": c.extension, "Priority": "1", "Timeout": str(int(c.ring_timeout * 1000)),
+                "Async": "true", "ActionID": call.action_id, "ChannelId": call.channel_id}
+        if c.caller_id:
+            keys["CallerID"] = c.caller_id
+        variables = {"GATEWAYD_CALL": call.action_id, "GATEWAYD_AUDIO": urls[0],
+                     "GATEWAYD_CONFIRM": urls[1], "GATEWAYD_CONFIRM_WAIT": f"{c.confirm_wait:g}"}
+        return keys, variables
+
+    def _place(self, link: AmiLink, call: _Call, delivery: Delivery, urls: tuple[str, str]) -> Outcome:
+        keys, variables = self._originate_fields(call, delivery.number, urls)
+        try:
+            resp = link.action("Originate", keys, variables)
+        except AmiValueError as exc:
+            return Outcome.failed(f"not dialled: {exc}")
+        except AmiError as exc:
+            # The write may have reached Asterisk before the link broke.
+            return Outcome.device_down(f"Originate not confirmed: {exc}", maybe_sent=True)
+        self.originates += 1
+        if call.facts.link_lost:
+            return classify(call.facts)
+        if resp is None:
+            return Outcome.device_down(f"Asterisk did not answer the Originate within {ACTION_TIMEOUT:.0f}s",
+                                       maybe_sent=True)
+        if resp.is_error():
+            return Outcome.device_down(f"Asterisk refused the Originate: {resp.keys.get('Message', 'error')}; "
+                                       f"check [asterisk] channel/context/extension and the AMI user's "
+                                       f"write = originate permission")
+        if not call.answered.wait(self.cfg.ring_timeout + ORIGINATE_MARGIN):
+            return Outcome.device_down("Asterisk never reported the outcome of the Originate", maybe_sent=True)
+        if call.facts.originate == "Success":
+            if not call.ended.wait(MAX_CALL_SECONDS):
+                self._hang_up(link, call)
+        elif not call.facts.link_lost:
+            # The Hangup carrying the cause code may trail the OriginateResponse.
+            call.ended.wait(CAUSE_GRACE)
+        return classify(call.facts)
+
+    def _hang_up(self, link: AmiLink, call: _Call) -> None:
+        if call.channel:
+            try:
+                link.action("Hangup", {"Channel": call.channel})
+            except AmiError:
+                pass
+        call.ended.wait(5)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------- doctor
+_TECH_MODULES = {"pjsip": "chan_pjsip", "sip": "chan_sip", "iax2": "chan_iax2", "dahdi": "chan_dahdi"}
+
+
+def _required_modules(cfg: AsteriskConfig) -> list[str]:
+    mods = ["app_playback", "app_read", "app_userevent"]
+    if not cfg.audio_dir:
+        mods.append("res_http_media_cache")
+    tech = cfg.channel.split("/", 1)[0].lower()
+    if tech in _TECH_MODULES:
+        mods.append(_TECH_MODULES[tech])
+    return mods
+
+
+def doctor(cfg: AsteriskConfig) -> list[Check]:
+    """Probe Asterisk the way the voice channel uses it and say exactly what is wrong."""
+    checks: list[Check] = [_check_speech()]
+    where = f"{cfg.host}:{cfg.port}"
+    link = AmiLink(cfg, on_event=lambda e: None, on_down=lambda link, reason: None, connect_timeout=3.0)
+    try:
+        link.login()
+    except AmiConnectError as exc:
+        return checks + [Check(False, "Asterisk AMI reachable", str(exc))]
+    except AmiAuthError as exc:
+        return checks + [Check(True, "Asterisk AMI reachable", where), Check(False, "Asterisk AMI login", str(exc))]
+    except AmiValueError as exc:
+        return checks + [Check(False, "Asterisk AMI login", f"[asterisk] username/secret: {exc}")]
+    try:
+        checks.append(Check(True, "Asterisk AMI reachable", f"{where} (AMI {link._client.version})"))
+        checks.append(Check(True, "Asterisk AMI login", f"user {cfg.username}"))
+        checks += [_check_module(link, m) for m in _required_modules(cfg)]
+        checks.append(_check_dialplan(link, cfg))
+    finally:
+        link.close()
+    return checks
+
+
+def _check_module(link: AmiLink, module: str) -> Check:
+    what = f"Asterisk module {module}"
+    try:
+        resp = link.action("ModuleCheck", {"Module": module})
+    except AmiError as exc:
+        return Check(False, what, str(exc))
+    if resp is None:
+        return Check(False, what, "no answer from Asterisk")
+    if not resp.is_error():
+        return Check(True, what, "loaded")
+    msg = resp.keys.get("Message", "")
+    if "permission" in msg.lower():
+        return Check(False, what, "cannot tell: the AMI user lacks write = system (see asterisk/README.md)")
+    return Check(False, what, f"not loaded ({msg or 'error'}); run 'module load {module}' in the Asterisk "
+                              f"CLI and add 'load = {module}.so' to modules.conf")
+
+
+def _check_dialplan(link: AmiLink, cfg: AsteriskConfig) -> Check:
+    what = f"dialplan {cfg.extension}@{cfg.context}"
+    try:
+        resp = link.action("ShowDialPlan", {"Context": cfg.context, "Extension": cfg.extension})
+    except AmiError as exc:
+        return Check(False, what, str(exc))
+    if resp is None:
+        return Check(False, what, "no answer from Asterisk")
+    if resp.is_error():
+        msg = resp.keys.get("Message", "")
+        if "permission" in msg.lower():
+            return Check(False, what, "cannot tell: the AMI user lacks write = reporting")
+        return Check(False, what, f"{msg or 'not found'}; install asterisk/extensions_gatewayd.conf "
+                                  f"(#include it from extensions.conf) or fix [asterisk] context/extension")
+    return Check(True, what, "present")
+
+
+def _check_speech() -> Check:
+    try:
+        with tempfile.TemporaryDirectory(prefix="gatewayd-doctor-") as tmp:
+            r = SpeechRenderer(TtsConfig(cache_dir=tmp))
+            t0 = time.monotonic()
+            for lang in ("nl", "fr", "de", "en"):
+                r.render("Test.", lang)
+            return Check(True, "speech rendering (espeak-ng, sox)",
+                         f"nl fr de en in {(time.monotonic() - t0) * 1000:.0f} ms")
+    except TtsError as exc:
+        return Check(False, "speech rendering (espeak-ng, sox)", str(exc))
