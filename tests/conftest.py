@@ -46,6 +46,15 @@ def store(sqlite_url) -> Store:
     s.engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request) -> Store:
+    """The store on each supported backend: the state machine must not depend on it."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    s = Store(make_engine(url), FAST_POLICY)
+    yield s
+    s.engine.dispose()
+
+
 def add_members(store: Store, network: str, n: int, start: int = 0, channel: str | None = None,
                 lang: str = "nl") -> list[str]:
     """N members with distinct Belgian mobile numbers; returns the E.164 numbers."""
