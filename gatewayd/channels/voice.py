@@ -131,6 +131,21 @@ class _SafeClient(AMIClient):
         ami_value(action.name)
         return super().send_action(action, callback)
 
+    def disconnect(self) -> None:
+        # The library only close()s, which does not wake a reader blocked in recv()
+        # on Linux; shutdown() does, so the join below is quick.
+        if self.finished is not None:
+            self.finished.set()
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+
     def send(self, pack) -> None:
         data = (str(pack) + "\r\n").encode(self.encoding)
         with self._send_lock:
@@ -324,8 +339,9 @@ def classify(f: CallFacts) -> Outcome:
         return by_cause
     if f.reason == REASON_HANGUP:
         return Outcome.retry("hung up before answering")
-    detail = f"call failed (originate reason {f.reason}" + (f", cause {f.cause} {f.cause_txt}" if f.cause else "") + ")"
-    return Outcome.retry(detail)
+    cause = f", cause {f.cause} {f.cause_txt}" if f.cause else ""
+    return Outcome.retry(f"Asterisk could not place the call (originate reason {f.reason}{cause}); "
+                         f"if every call fails like this, check [asterisk].channel and the trunk")
 
 
 # ---------------------------------------------------------------------------- one call
@@ -609,8 +625,9 @@ class VoiceChannel:
         if call.facts.originate == "Success":
             if not call.ended.wait(MAX_CALL_SECONDS):
                 self._hang_up(link, call)
-        elif not call.facts.link_lost:
-            # The Hangup carrying the cause code may trail the OriginateResponse.
+        elif not call.facts.link_lost and call.facts.reason not in (REASON_RINGING, REASON_BUSY, REASON_CONGESTION):
+            # The reason alone is ambiguous; the Hangup carrying the cause code may
+            # trail the OriginateResponse.
             call.ended.wait(CAUSE_GRACE)
         return classify(call.facts)
 

@@ -1,0 +1,105 @@
+"""Speech rendering with the real espeak-ng (through pyttsx3) and sox."""
+from __future__ import annotations
+
+import wave
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gatewayd.config import TtsConfig
+from gatewayd.tts import (SAMPLE_RATE, SpeechRenderer, TtsError, audio_name, audio_stats, check_audible,
+                          is_audio_name)
+
+TEXT = "Er werd een inbraak gemeld in de Kerkstraat."
+
+
+@pytest.fixture
+def renderer(tmp_path) -> SpeechRenderer:
+    return SpeechRenderer(TtsConfig(cache_dir=str(tmp_path / "audio")))
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de", "en"])
+def test_each_language_renders_8khz_mono_16bit(renderer, lang):
+    st = audio_stats(renderer.path(renderer.render(TEXT, lang)))
+    assert (st.rate, st.channels, st.width) == (SAMPLE_RATE, 1, 2)
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de", "en"])
+def test_each_language_is_audible_speech(renderer, lang):
+    st = audio_stats(renderer.path(renderer.render(TEXT, lang)))
+    assert st.seconds > 1.0 and st.rms > 500
+
+
+def test_languages_get_different_files(renderer):
+    assert renderer.render(TEXT, "nl") != renderer.render(TEXT, "fr")
+
+
+def test_second_render_reuses_the_cached_file(renderer):
+    name = renderer.render(TEXT, "nl")
+    before = renderer.path(name).stat().st_mtime_ns
+    assert renderer.render(TEXT, "nl") == name and renderer.path(name).stat().st_mtime_ns == before
+
+
+def test_cache_name_is_opaque(renderer):
+    name = renderer.render(TEXT, "nl")
+    assert is_audio_name(name) and "inbraak" not in name
+
+
+def test_call_main_file_starts_with_the_configured_header(renderer, tmp_path):
+    other = SpeechRenderer(replace(renderer.cfg, header_nl="Oefening van de politie."))
+    assert other.render_call(TEXT, "nl").main != renderer.render_call(TEXT, "nl").main
+
+
+def test_call_has_message_and_repeat_with_prompt(renderer):
+    audio = renderer.render_call(TEXT, "nl")
+    main = audio_stats(renderer.path(audio.main)).seconds
+    confirm = audio_stats(renderer.path(audio.confirm)).seconds
+    assert main > 2 and confirm > main   # the repeat carries "press 1" as well
+
+
+def test_empty_text_is_an_error(renderer):
+    with pytest.raises(TtsError, match="empty"):
+        renderer.render_call("  \n ", "nl")
+
+
+def test_unknown_language_is_an_error(renderer):
+    with pytest.raises(TtsError, match="no voice"):
+        renderer.render_call(TEXT, "xx")
+
+
+def _write_wav(path: Path, samples: bytes, rate: int = SAMPLE_RATE) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples)
+    return path
+
+
+def test_silent_audio_is_refused(tmp_path):
+    silent = _write_wav(tmp_path / "s.wav", b"\x00\x00" * SAMPLE_RATE * 2)
+    with pytest.raises(TtsError, match="silent"):
+        check_audible(silent)
+
+
+def test_too_short_audio_is_refused(tmp_path):
+    blip = _write_wav(tmp_path / "b.wav", b"\xff\x7f\x01\x80" * 400)
+    with pytest.raises(TtsError, match="long"):
+        check_audible(blip)
+
+
+def test_wrong_rate_is_refused(tmp_path):
+    loud = _write_wav(tmp_path / "w.wav", b"\xff\x7f\x01\x80" * 22050, rate=22050)
+    with pytest.raises(TtsError, match="8000"):
+        check_audible(loud)
+
+
+def test_text_of_only_punctuation_is_refused_not_a_silent_call(renderer):
+    # espeak says nothing for ". . ."; the call must not go out silent.
+    with pytest.raises(TtsError):
+        renderer.render(". . .", "nl")
+
+
+def test_audio_name_depends_on_rate():
+    assert audio_name(TEXT, "gmw/nl", 150) != audio_name(TEXT, "gmw/nl", 120)
