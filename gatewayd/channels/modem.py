@@ -1,0 +1,943 @@
+"""SMS through a USB GSM modem: AT commands over a serial port, PDU mode.
+
+Layers, bottom up:
+
+* `AtPort` - one serial port, one reader thread, one command at a time. It
+  splits what the modem says into the answer of the command in flight and
+  unsolicited result codes (URCs: +CMTI, +CDS, ^RSSI ...), wherever in the
+  answer those arrive. Every wait has a timeout; a vanished port raises
+  `PortGone` instead of hanging.
+* `ModemSession` - the modem's conversation: start-up (echo off, SIM PIN,
+  PDU mode, where reports and new messages go), status (+CSQ, +CREG, +COPS),
+  sending one PDU, reading and deleting a stored message.
+* `ModemChannel` - the Channel protocol for the dispatcher, plus a supervisor
+  thread that (re)connects with backoff, resets a modem that stopped
+  answering, and turns URCs into DeliveryReport / InboundText events.
+* `doctor()` - the same session, run once, explained line by line.
+
+Why not python-gsmmodem-new's `GsmModem`/`SerialComms` (0.13) underneath:
+`GsmModem.connect()` sends AT+CMEE=1 unconditionally and gives up when the
+modem refuses it (Huawei sticks do), and probes commands such as AT+CLAC and
+AT+CVHU the same way; `SerialComms` appends every line that arrives while a
+command is pending to that command's answer, so a +CMTI or +CDS arriving
+mid-command is lost; its reader thread dies silently on a non-UTF-8 byte
+(UnicodeDecodeError is not a SerialException) and forces RTS/CTS + DSR/DTR
+flow control. Patching all of that would be a fork. So the transport drives
+pyserial directly, and the PDUs come from gatewayd.sms (see why there).
+The library stays the independent PDU decoder of our test modem emulator.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import os
+import queue
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+import serial
+
+from .. import sms as smslib
+from ..config import ModemConfig, SmsConfig
+from ..phone import normalise, redact
+from .base import (ChannelError, ChannelKind, Check, Delivery, DeliveryReport, DeviceEvent, DeviceHealth, DeviceState,
+                   EventSink, InboundText, Outcome)
+
+log = logging.getLogger(__name__)
+
+CTRL_Z = b"\x1a"
+
+# Lines the modem may print on its own. Some share a prefix with an answer
+# (+CREG:, +CPIN:, +CFUN:): they count as the answer while that command runs.
+URC_PREFIXES = ("+CMTI:", "+CDS:", "+CDSI:", "+CMT:", "+CBM:", "+CREG:", "+CGREG:", "+CEREG:", "+CPIN:",
+                "+CFUN:", "+CUSD:", "+CRING:", "+CLIP:", "+CIEV:", "+PBREADY", "^", "RING", "RDY",
+                "Call Ready", "SMS Ready", "NO CARRIER", "+QIND:", "+STIN:", "*PSUTTZ", "DST:", "+CTZV:")
+# URCs whose next line (the PDU) belongs to them.
+URC_WITH_BODY = ("+CDS:", "+CMT:", "+CBM:")
+FINAL_RE = re.compile(r"^(OK|ERROR|NO CARRIER|COMMAND NOT SUPPORT|\+CM[ES] ERROR:\s*(.*))$")
+
+
+# ====================================================================== errors
+
+class ModemError(Exception):
+    """Base for modem trouble; the message says what failed and what to check."""
+
+
+class PortGone(ModemError):
+    """The serial port vanished (USB unplugged) or cannot be opened."""
+
+
+class AtTimeout(ModemError):
+    """The modem did not finish answering in time."""
+
+
+class AtError(ModemError):
+    """The modem answered ERROR, +CME ERROR or +CMS ERROR."""
+
+    def __init__(self, command: str, final: str):
+        self.command = command
+        self.final = final
+        m = re.match(r"\+CM([ES]) ERROR:\s*(\d+)", final)
+        self.kind = f"cm{m.group(1).lower()}" if m else "error"
+        self.code = int(m.group(2)) if m else None
+        super().__init__(f"{command} -> {final}")
+
+
+class SimError(ModemError):
+    """The SIM is missing, locked, or rejected the PIN; needs a person, not a retry."""
+
+
+# ====================================================================== transport
+
+@dataclass
+class _Pending:
+    command: str
+    expect: tuple[str, ...]
+    lines: list[str] = field(default_factory=list)
+    final: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    prompt: threading.Event = field(default_factory=threading.Event)
+
+
+class AtPort:
+    """A serial port speaking AT: one command at a time, URCs handed to ON_URC."""
+
+    def __init__(self, path: str, baudrate: int, on_urc, on_gone=None):
+        self.path = path
+        self.baudrate = baudrate
+        self._on_urc = on_urc
+        self._on_gone = on_gone
+        self._serial: serial.Serial | None = None
+        self._reader: threading.Thread | None = None
+        self._pending: _Pending | None = None
+        self._body_for: str | None = None      # URC header waiting for its PDU line
+        self._lock = threading.Lock()           # one command at a time
+        self._gone = threading.Event()
+        self._closing = False
+
+    def open(self) -> None:
+        """Open the port; raise PortGone saying why it cannot be opened."""
+        if not os.path.exists(self.path):
+            raise PortGone(f"port {self.path} does not exist: is the modem plugged in? see dmesg and "
+                           f"ls -l /dev/serial/by-id/")
+        try:
+            # No hardware flow control: many USB modems do not wire it and ptys have none.
+            self._serial = serial.Serial(self.path, self.baudrate, timeout=0.2, write_timeout=5,
+                                         rtscts=False, dsrdtr=False, exclusive=True)
+        except serial.SerialException as exc:
+            raise PortGone(_open_error(self.path, exc)) from None
+        self._gone.clear()
+        self._closing = False
+        self._reader = threading.Thread(target=self._read_loop, name=f"at-{os.path.basename(self.path)}",
+                                        daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        self._closing = True
+        s, self._serial = self._serial, None
+        if s is not None:
+            try:
+                s.close()
+            except Exception:
+                pass
+        if self._reader and self._reader is not threading.current_thread():
+            self._reader.join(timeout=2)
+
+    @property
+    def gone(self) -> bool:
+        return self._gone.is_set()
+
+    # ------------------------------------------------------------ reading
+
+    def _read_loop(self) -> None:
+        buf = bytearray()
+        s = self._serial
+        try:
+            while not self._closing and s is not None:
+                data = s.read(s.in_waiting or 1)
+                if data:
+                    buf += data
+                    buf = self._consume(buf)
+        except Exception as exc:   # SerialException, OSError (EIO), TypeError on a closed fd
+            if not self._closing:
+                log.warning("port %s: %s", self.path, exc)
+                self._mark_gone()
+
+    def _mark_gone(self) -> None:
+        self._gone.set()
+        p = self._pending
+        if p is not None:
+            p.done.set()
+            p.prompt.set()
+        if self._on_gone is not None:
+            self._on_gone()
+
+    def _consume(self, buf: bytearray) -> bytearray:
+        while True:
+            stripped = buf.lstrip(b"\r\n")
+            p = self._pending
+            if p is not None and not p.prompt.is_set() and stripped.startswith(b">"):
+                p.prompt.set()               # "> " is the +CMGS prompt, it has no line end
+                return bytearray()
+            ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
+            if not ends:
+                return buf
+            cut = min(ends)
+            line = buf[:cut].decode("latin-1").strip()   # latin-1: no byte can break the reader
+            buf = buf[cut + 1:]
+            if line:
+                self._line(line)
+
+    def _line(self, line: str) -> None:
+        if self._body_for is not None:
+            header, self._body_for = self._body_for, None
+            self._on_urc((header, line))
+            return
+        p = self._pending
+        if p is not None and line.upper().startswith("AT"):
+            return                            # echo of our own command
+        if self._is_urc(line, p):
+            if line.startswith(URC_WITH_BODY):
+                self._body_for = line
+            else:
+                self._on_urc((line,))
+            return
+        if p is None or p.done.is_set():
+            log.debug("port %s: stray line %r", self.path, line)
+            return
+        if FINAL_RE.match(line):
+            p.final = line
+            p.done.set()
+            p.prompt.set()      # a refusal instead of the '>' prompt must not wait for the prompt timeout
+        else:
+            p.lines.append(line)
+
+    @staticmethod
+    def _is_urc(line: str, p: _Pending | None) -> bool:
+        if p is not None and any(line.startswith(e) for e in p.expect):
+            return False
+        return line.startswith(URC_PREFIXES)
+
+    # ------------------------------------------------------------ writing
+
+    def _write(self, data: bytes) -> None:
+        s = self._serial
+        if s is None or self.gone:
+            raise PortGone(f"port {self.path} is closed or gone")
+        try:
+            s.write(data)
+        except serial.SerialTimeoutException:
+            raise AtTimeout(f"port {self.path}: write blocked for 5 s (flow control stuck?)") from None
+        except (serial.SerialException, OSError, TypeError) as exc:
+            self._mark_gone()
+            raise PortGone(f"port {self.path} vanished while writing: {exc}") from None
+
+    def command(self, cmd: str, timeout: float, expect: tuple[str, ...] = ()) -> list[str]:
+        """Send CMD, return its information lines; AtError on ERROR, AtTimeout, PortGone."""
+        with self._lock:
+            p = self._start(cmd, expect)
+            try:
+                self._write(cmd.encode("ascii") + b"\r")
+                return self._finish(p, timeout)
+            finally:
+                self._pending = None
+
+    def _start(self, cmd: str, expect: tuple[str, ...]) -> _Pending:
+        if self.gone:
+            raise PortGone(f"port {self.path} is gone")
+        p = _Pending(cmd, expect)
+        self._pending = p
+        return p
+
+    def _finish(self, p: _Pending, timeout: float) -> list[str]:
+        if not p.done.wait(timeout):
+            raise AtTimeout(f"{p.command}: no answer within {timeout:g} s")
+        if p.final is None:
+            raise PortGone(f"port {self.path} vanished during {p.command}")
+        if p.final != "OK":
+            raise AtError(p.command, p.final)
+        return p.lines
+
+    def send_pdu(self, pdu: smslib.SubmitPdu, prompt_timeout: float, send_timeout: float) -> tuple[list[str], bool]:
+        """AT+CMGS=<len>, wait for '> ', write hex PDU + Ctrl-Z. Returns (lines, written).
+
+        Raises as `command`; the exception carries `.written` = True once the
+        PDU and Ctrl-Z were handed to the port (the message may be on the air).
+        """
+        if not re.fullmatch(r"[0-9A-F]+", pdu.hex):
+            # Only hex can follow the prompt, so nothing in a text can end or add a command.
+            raise ValueError("PDU must be upper-case hexadecimal")
+        with self._lock:
+            p = self._start(f"AT+CMGS={pdu.tpdu_length}", ("+CMGS:",))
+            written = False
+            try:
+                self._write(p.command.encode("ascii") + b"\r")
+                if not p.prompt.wait(prompt_timeout) and not p.done.is_set():
+                    self._write(b"\x1b")       # leave prompt state if the '>' got lost
+                    raise AtTimeout(f"{p.command}: no '>' prompt within {prompt_timeout:g} s")
+                if self.gone:
+                    raise PortGone(f"port {self.path} vanished waiting for the '>' prompt")
+                if p.final is not None:
+                    raise AtError(p.command, p.final)     # refused before the prompt
+                self._write(pdu.hex.encode("ascii") + CTRL_Z)
+                written = True
+                return self._finish(p, send_timeout), True
+            except ModemError as exc:
+                exc.written = written      # type: ignore[attr-defined]
+                raise
+            finally:
+                self._pending = None
+
+
+def _open_error(path: str, exc: Exception) -> str:
+    err = getattr(exc, "errno", None)
+    text = str(exc)
+    if err == errno.EACCES or "Permission denied" in text:
+        return (f"port {path}: permission denied: add the gatewayd user to the 'dialout' group "
+                f"(or check the udev rule)")
+    if err == errno.EBUSY or "lock" in text.lower() or "busy" in text.lower():
+        return f"port {path} is in use by another program (ModemManager? another gatewayd?): stop it"
+    if err == errno.ENOENT:
+        return f"port {path} does not exist: is the modem plugged in? see dmesg"
+    return f"port {path} cannot be opened: {text}"
+
+
+# ====================================================================== modem conversation
+
+# 3GPP TS 27.005 3.2.5 / TS 24.011 E.2: what a +CMS ERROR means for this message.
+CMS_PERMANENT = {1: "unassigned number", 8: "operator determined barring", 10: "call barred",
+                 21: "short message transfer rejected", 27: "destination out of service",
+                 28: "unidentified subscriber", 29: "facility rejected", 30: "unknown subscriber",
+                 50: "requested facility not subscribed", 69: "requested facility not implemented",
+                 81: "invalid short message reference", 95: "invalid message", 96: "invalid mandatory information",
+                 97: "message type not implemented", 99: "information element not implemented",
+                 304: "invalid PDU mode parameter", 305: "invalid text mode parameter"}
+CMS_TEMPORARY = {38: "network out of order", 41: "temporary failure", 42: "congestion",
+                 47: "resources unavailable", 98: "message not compatible with protocol state",
+                 111: "protocol error", 127: "interworking error", 330: "SMSC address unknown",
+                 331: "no network service", 332: "network timeout", 500: "unknown error"}
+CMS_DEVICE = {300: "ME failure", 301: "SMS service of ME reserved", 302: "operation not allowed",
+              303: "operation not supported", 310: "SIM not inserted", 311: "SIM PIN required",
+              312: "PH-SIM PIN required", 313: "SIM failure", 314: "SIM busy", 315: "SIM wrong",
+              316: "SIM PUK required", 317: "SIM PIN2 required", 318: "SIM PUK2 required",
+              320: "memory failure", 322: "memory full", 340: "no +CNMA acknowledgement expected"}
+
+
+def classify_cms(code: int | None) -> tuple[str, str]:
+    """+CMS ERROR code -> ('retry' | 'failed' | 'device_down', words)."""
+    if code is None:
+        return "retry", "modem answered ERROR without a reason"
+    if code in CMS_PERMANENT:
+        return "failed", f"+CMS ERROR {code}: {CMS_PERMANENT[code]}"
+    if code in CMS_DEVICE:
+        return "device_down", f"+CMS ERROR {code}: {CMS_DEVICE[code]}"
+    return "retry", f"+CMS ERROR {code}: {CMS_TEMPORARY.get(code, 'unknown, treated as temporary')}"
+
+
+REGISTRATION = {0: "not registered, not searching", 1: "registered, home network", 2: "searching for a network",
+                3: "registration denied", 4: "unknown", 5: "registered, roaming"}
+
+
+@dataclass
+class ModemStatus:
+    manufacturer: str = ""
+    model: str = ""
+    sim: str = ""
+    signal: int | None = None
+    registration: int | None = None
+    operator: str = ""
+
+    @property
+    def registered(self) -> bool:
+        return self.registration in (1, 5)
+
+
+class ModemSession:
+    """One opened modem: start-up, status, send, read. Not thread-safe on its own."""
+
+    def __init__(self, cfg: ModemConfig, on_urc, on_gone=None):
+        self.cfg = cfg
+        self.port = AtPort(cfg.port, cfg.baudrate, on_urc, on_gone)
+        self.status = ModemStatus()
+        self.reports_enabled = False
+
+    def at(self, cmd: str, timeout: float | None = None, expect: tuple[str, ...] = ()) -> list[str]:
+        return self.port.command(cmd, self.cfg.command_timeout if timeout is None else timeout, expect)
+
+    def try_at(self, cmd: str, expect: tuple[str, ...] = (), timeout: float | None = None) -> list[str] | None:
+        """Optional command: None when refused (quirky modems refuse many)."""
+        try:
+            return self.at(cmd, timeout, expect)
+        except AtError:
+            return None
+
+    def open(self) -> None:
+        self.port.open()
+
+    def close(self) -> None:
+        self.port.close()
+
+    def sync(self, attempts: int = 3) -> None:
+        """Make sure something answers. Any final result counts: some modems answer a first bare AT with ERROR."""
+        per_try = max(0.5, min(2.0, self.cfg.command_timeout))
+        for i in range(attempts):
+            try:
+                self.at("AT", per_try)
+                return
+            except AtError:
+                return
+            except AtTimeout:
+                continue
+        raise AtTimeout(f"modem on {self.cfg.port} does not answer AT (tried {attempts} times): wrong port "
+                        f"(a modem often has several; try the others), wrong baudrate ({self.cfg.baudrate}), "
+                        f"or the modem is hung (unplug it)")
+
+    def basic_setup(self) -> None:
+        self.sync()
+        self.try_at("ATE0")               # echo off; answers are parsed either way
+        self.try_at("AT+CMEE=1")          # numeric errors when the modem agrees; plain ERROR otherwise
+
+    def identify(self) -> None:
+        self.status.manufacturer = _first(self.try_at("AT+CGMI"))
+        self.status.model = _first(self.try_at("AT+CGMM"))
+
+    def unlock_sim(self, pin: str, pin_rejected: bool) -> None:
+        """Enter PIN once if the SIM asks for it. SimError when a person must act."""
+        state = self.sim_state()
+        self.status.sim = state
+        if state == "READY":
+            return
+        if state == "SIM PIN":
+            if pin_rejected:
+                raise SimError(f"SIM on {self.cfg.port} rejected the configured PIN earlier; not retried "
+                               f"(that would lock the SIM): fix 'pin' in the config and restart gatewayd")
+            if not pin:
+                raise SimError(f"SIM on {self.cfg.port} needs a PIN: set pin = \"....\" for modem "
+                               f"{self.cfg.name} in the config")
+            try:
+                self.at(f"AT+CPIN={pin}", max(self.cfg.command_timeout, 10.0))
+            except AtError as exc:
+                raise PinRejected(f"SIM on {self.cfg.port} rejected the configured PIN ({exc.final}); "
+                                  f"not retried, as each wrong try brings the SIM closer to a PUK lock: "
+                                  f"check 'pin' for modem {self.cfg.name}, then restart gatewayd") from None
+            self._wait_sim_ready()
+            self.status.sim = "READY"
+            return
+        if "PUK" in state:
+            raise SimError(f"SIM on {self.cfg.port} is PUK-locked (too many wrong PINs): unlock it in a phone "
+                           f"with the PUK code from the operator")
+        raise SimError(f"SIM on {self.cfg.port} is not usable ({state}): check that a SIM is inserted")
+
+    def sim_state(self) -> str:
+        try:
+            lines = self.at("AT+CPIN?", expect=("+CPIN:",))
+        except AtError as exc:
+            if exc.code in (10, 13) or exc.kind == "error":
+                return "SIM not inserted or not readable" + (f" ({exc.final})" if exc.kind != "error" else "")
+            return exc.final
+        return _after(lines, "+CPIN:").strip() or "unknown"
+
+    def _wait_sim_ready(self) -> None:
+        # After the PIN the SIM needs a moment before SMS commands work.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.sim_state() == "READY":
+                return
+            time.sleep(0.5)
+
+    def configure_sms(self, want_reports: bool) -> None:
+        try:
+            self.at("AT+CMGF=0")
+        except AtError as exc:
+            raise ModemError(f"modem on {self.cfg.port} refuses PDU mode (AT+CMGF=0 -> {exc.final}); "
+                             f"gatewayd needs a modem with PDU mode") from None
+        # New messages announced with +CMTI (stored, survives our restarts),
+        # status reports routed to us as +CDS. Fall back if refused.
+        ds = 1 if want_reports else 0
+        for cnmi in (f"AT+CNMI=2,1,0,{ds},0", f"AT+CNMI=1,1,0,{ds},0", "AT+CNMI=2,1,0,0,0", "AT+CNMI=1,1,0,0,0"):
+            if self.try_at(cnmi) is not None:
+                self.reports_enabled = cnmi.endswith(f",{ds},0") and ds == 1
+                break
+        else:
+            log.warning("modem %s refuses every AT+CNMI setting: replies arrive only on restart",
+                        self.cfg.name)
+        self.try_at('AT+CPMS="SM","SM","SM"', expect=("+CPMS:",))
+
+    def refresh_status(self) -> ModemStatus:
+        """+CSQ, +CREG?, +COPS? (each optional: some modems refuse one or the other)."""
+        csq = self.try_at("AT+CSQ", expect=("+CSQ:",))
+        if csq is not None:
+            m = re.search(r"(\d+)\s*,", _after(csq, "+CSQ:"))
+            self.status.signal = int(m.group(1)) if m else None
+        creg = self.try_at("AT+CREG?", expect=("+CREG:",))
+        if creg is not None:
+            nums = re.findall(r"\d+", _after(creg, "+CREG:"))
+            # "+CREG: n,stat[,lac,ci]" as an answer; a lone number is stat.
+            self.status.registration = int(nums[1] if len(nums) >= 2 else nums[0]) if nums else None
+        cops = self.try_at("AT+COPS?", expect=("+COPS:",))
+        if cops is not None:
+            m = re.search(r'"([^"]*)"', _after(cops, "+COPS:"))
+            self.status.operator = m.group(1) if m else ""
+        return self.status
+
+    def send(self, pdu: smslib.SubmitPdu) -> int | None:
+        """Transmit one PDU; return TP-MR. Raises AtError/AtTimeout/PortGone with `.written`."""
+        lines, _ = self.port.send_pdu(pdu, self.cfg.command_timeout, self.cfg.send_timeout)
+        m = re.search(r"(\d+)", _after(lines, "+CMGS:"))
+        return int(m.group(1)) if m else None
+
+    def read_message(self, index: int) -> str | None:
+        """PDU of stored message INDEX, None when the slot is empty."""
+        try:
+            lines = self.at(f"AT+CMGR={index}", expect=("+CMGR:",))
+        except AtError as exc:
+            if exc.code == 321:
+                return None
+            raise
+        for i, ln in enumerate(lines):
+            if ln.startswith("+CMGR:") and i + 1 < len(lines):
+                return lines[i + 1]
+        return None
+
+    def list_messages(self) -> list[tuple[int, str]]:
+        """(index, PDU) of every stored message (AT+CMGL=4)."""
+        lines = self.try_at("AT+CMGL=4", expect=("+CMGL:",)) or []
+        out = []
+        for i, ln in enumerate(lines):
+            m = re.match(r"\+CMGL:\s*(\d+)", ln)
+            if m and i + 1 < len(lines):
+                out.append((int(m.group(1)), lines[i + 1]))
+        return out
+
+    def delete_message(self, index: int) -> None:
+        self.try_at(f"AT+CMGD={index}")
+
+    def reset(self) -> None:
+        """Ask the modem to restart (AT+CFUN=1,1); do not wait for a sensible answer."""
+        try:
+            self.at("AT+CFUN=1,1", 2.0)
+        except ModemError:
+            pass
+
+
+class PinRejected(SimError):
+    """The SIM said no to the configured PIN. Never sent again by this process."""
+
+
+def _first(lines: list[str] | None) -> str:
+    return (lines or [""])[0].strip()
+
+
+def _after(lines: list[str], prefix: str) -> str:
+    for ln in lines:
+        if ln.startswith(prefix):
+            return ln[len(prefix):].strip()
+    return ""
+
+
+# ====================================================================== the channel
+
+BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
+
+
+class ModemChannel:
+    """One GSM modem as a dispatch channel. See the module docstring."""
+
+    kind = ChannelKind.SMS
+    capacity = 1
+
+    def __init__(self, cfg: ModemConfig, sms: SmsConfig, poll_interval: float = 30.0):
+        self.cfg = cfg
+        self.sms = sms
+        self.name = cfg.name
+        self.rate_per_minute = cfg.sms_per_minute
+        self.poll_interval = poll_interval
+        self._health = DeviceHealth(DeviceState.STARTING)
+        self._sink: EventSink | None = None
+        self._session: ModemSession | None = None
+        self._io = threading.RLock()            # one conversation with the modem at a time
+        self._urcs: queue.Queue = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._first_try = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._pin_rejected = False
+        self._needs_reset = False
+        self._concat_ref = random.randrange(256)
+        self._parts: dict[tuple[str, int], dict[int, str]] = {}
+
+    # ------------------------------------------------------------ protocol
+
+    def open(self, sink: EventSink) -> None:
+        """Start the supervisor; return once the modem is up, else raise ChannelError.
+
+        The supervisor keeps trying in the background (except after a rejected
+        PIN), so a later open() or a plugged-in modem brings the channel up.
+        """
+        self._sink = sink
+        if self._supervisor is None:
+            self._stop.clear()
+            self._supervisor = threading.Thread(target=self._supervise, name=f"modem-{self.name}", daemon=True)
+            self._supervisor.start()
+        self._first_try.wait(max(5.0, self.cfg.command_timeout * 6))
+        h = self.health()
+        if h.state is not DeviceState.UP:
+            raise ChannelError(f"modem {self.name}: {h.last_error or 'not up yet'}")
+
+    def health(self) -> DeviceHealth:
+        h = self._health
+        return dataclasses.replace(h, detail=dict(h.detail))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=self.cfg.command_timeout + 5)
+            self._supervisor = None
+        with self._io:
+            self._drop_session()
+
+    def send(self, delivery: Delivery) -> Outcome:
+        """Send DELIVERY as one or more SMS; never raises."""
+        if self._health.state is not DeviceState.UP or self._session is None:
+            return Outcome.device_down(f"modem {self.name} is down: {self._health.last_error or 'not connected'}")
+        try:
+            sms_plan = smslib.plan(delivery.text, self.sms.smart_encoding)
+            if sms_plan.segments > self.sms.max_segments:
+                return Outcome.failed(f"text needs {sms_plan.segments} SMS, more than max_segments = "
+                                      f"{self.sms.max_segments}; shorten it")
+            pdus = smslib.submit_pdus(delivery.number, sms_plan, self._next_ref(), self.cfg.smsc,
+                                      self.cfg.delivery_reports)
+        except smslib.SmsEncodingError as exc:
+            return Outcome.failed(str(exc))
+        if delivery.drill:
+            return Outcome.sent(segments=len(pdus), detail="drill")
+        with self._io:
+            return self._transmit(delivery, pdus)
+
+    # ------------------------------------------------------------ sending
+
+    def _next_ref(self) -> int:
+        self._concat_ref = (self._concat_ref + 1) % 256
+        return self._concat_ref
+
+    def _transmit(self, delivery: Delivery, pdus: list[smslib.SubmitPdu]) -> Outcome:
+        session = self._session
+        if session is None or self._health.state is not DeviceState.UP:
+            return Outcome.device_down(f"modem {self.name} went down")
+        mr = None
+        for i, pdu in enumerate(pdus):
+            try:
+                mr = session.send(pdu)
+            except AtError as exc:
+                return self._refused(exc, i, len(pdus))
+            except (AtTimeout, PortGone) as exc:
+                maybe = bool(getattr(exc, "written", False)) or i > 0
+                self._went_down(str(exc), reset=isinstance(exc, AtTimeout))
+                return Outcome.device_down(f"modem {self.name}: {exc}" + (" (may have been sent)" if maybe else ""),
+                                           maybe_sent=maybe)
+        log.debug("modem %s: %d part(s) to %s, TP-MR %s", self.name, len(pdus), redact(delivery.number), mr)
+        return Outcome.sent(reference=mr, segments=len(pdus))
+
+    def _refused(self, exc: AtError, index: int, total: int) -> Outcome:
+        verdict, words = classify_cms(exc.code if exc.kind == "cms" else None)
+        if exc.kind == "cme":
+            verdict, words = "retry", f"+CME ERROR {exc.code}"
+        partial = f" after {index} of {total} parts went out" if index else ""
+        if verdict == "failed":
+            return Outcome.failed(words + partial)
+        if verdict == "device_down":
+            self._went_down(words, reset=False)
+            return Outcome.device_down(words + partial, maybe_sent=index > 0)
+        return Outcome.retry(words + partial)
+
+    # ------------------------------------------------------------ state
+
+    def _set_health(self, **changes) -> None:
+        old = self._health
+        new = dataclasses.replace(old, **changes)
+        self._health = new
+        if new.state is not old.state or new.last_error != old.last_error:
+            log.info("modem %s: %s%s", self.name, new.state.value, f" ({new.last_error})" if new.last_error else "")
+            self._emit(DeviceEvent(self.name, self.health()))
+
+    def _went_down(self, why: str, reset: bool) -> None:
+        self._needs_reset = self._needs_reset or reset
+        self._set_health(state=DeviceState.DOWN, last_error=why)
+        self._wake.set()
+
+    def _on_gone(self) -> None:
+        # Called from the reader thread: only flag it, the supervisor does the work.
+        if self._health.state is DeviceState.UP:
+            self._set_health(state=DeviceState.DOWN, last_error=f"port {self.cfg.port} vanished (USB unplugged?)")
+        self._wake.set()
+
+    def _emit(self, event) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        try:
+            sink(event)
+        except Exception:
+            log.exception("modem %s: event sink failed on %s", self.name, type(event).__name__)
+
+    def _drop_session(self) -> None:
+        s, self._session = self._session, None
+        if s is not None:
+            s.close()
+
+    # ------------------------------------------------------------ supervisor
+
+    def _supervise(self) -> None:
+        backoff = BACKOFF_START
+        last_poll = time.monotonic()
+        while not self._stop.is_set():
+            if self._health.state is not DeviceState.UP or self._session is None or self._session.port.gone:
+                if self._connect():
+                    backoff = BACKOFF_START
+                    last_poll = time.monotonic()
+                elif not self._pin_rejected:
+                    self._stop.wait(backoff)
+                    backoff = min(BACKOFF_MAX, backoff * 2)
+                else:
+                    self._stop.wait(5.0)     # a rejected PIN needs a person; nothing to retry
+                continue
+            self._handle_urcs(timeout=0.5)
+            if time.monotonic() - last_poll >= self.poll_interval:
+                last_poll = time.monotonic()
+                self._poll()
+
+    def _connect(self) -> bool:
+        """Open and set up the modem; on failure record why. True when UP."""
+        with self._io:
+            old = self._session
+            if old is not None and self._needs_reset and not old.port.gone:
+                log.warning("modem %s stopped answering: resetting it (AT+CFUN=1,1)", self.name)
+                old.reset()
+            self._needs_reset = False
+            self._drop_session()
+            session = ModemSession(self.cfg, self._urcs.put, self._on_gone)
+            try:
+                self._start_session(session)
+            except PinRejected as exc:
+                self._pin_rejected = True
+                return self._failed_connect(session, str(exc))
+            except ModemError as exc:
+                return self._failed_connect(session, str(exc))
+            except Exception as exc:     # a bug here must not kill the supervisor
+                log.exception("modem %s: set-up failed", self.name)
+                return self._failed_connect(session, f"internal error during set-up: {exc!r}")
+            self._session = session
+            st = session.status
+            self._set_health(state=DeviceState.UP, signal=st.signal, registered=st.registered, last_error="",
+                             detail=self._detail(st))
+        self._first_try.set()
+        self._read_stored()
+        return True
+
+    def _failed_connect(self, session: ModemSession, why: str) -> bool:
+        session.close()
+        self._set_health(state=DeviceState.DOWN, last_error=why)
+        self._first_try.set()
+        return False
+
+    def _start_session(self, session: ModemSession) -> None:
+        session.open()
+        try:
+            session.basic_setup()
+        except AtTimeout:
+            session.reset()      # hung: ask for a restart, the next attempt will see
+            raise
+        session.identify()
+        session.unlock_sim(self.cfg.pin, self._pin_rejected)
+        session.configure_sms(self.cfg.delivery_reports)
+        st = session.refresh_status()
+        if st.registration is not None and not st.registered:
+            raise ModemError(f"modem {self.name} is not on a network ({REGISTRATION.get(st.registration, '?')}, "
+                             f"signal {st.signal}): check the antenna, coverage and that the SIM is active")
+
+    @staticmethod
+    def _detail(st: ModemStatus) -> dict:
+        return {"manufacturer": st.manufacturer, "model": st.model, "operator": st.operator, "sim": st.sim,
+                "registration": REGISTRATION.get(st.registration, "unknown")}
+
+    def _poll(self) -> None:
+        """Signal and registration; a modem that no longer answers is reset."""
+        if not self._io.acquire(timeout=0.1):
+            return        # busy sending: it answers, which is all a poll would tell
+        try:
+            session = self._session
+            if session is None:
+                return
+            try:
+                session.sync(attempts=2)
+                st = session.refresh_status()
+            except (AtTimeout, PortGone) as exc:
+                self._went_down(str(exc), reset=isinstance(exc, AtTimeout))
+                return
+            changes = dict(signal=st.signal, registered=st.registered, detail=self._detail(st))
+            if st.registration is not None and not st.registered:
+                changes.update(state=DeviceState.DOWN, last_error=f"lost the network "
+                                                                  f"({REGISTRATION.get(st.registration, '?')})")
+            self._set_health(**changes)
+        finally:
+            self._io.release()
+
+    # ------------------------------------------------------------ unsolicited: reports and replies
+
+    def _handle_urcs(self, timeout: float) -> None:
+        try:
+            urc = self._urcs.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            try:
+                self._handle_urc(urc)
+            except Exception:
+                log.exception("modem %s: could not handle %r", self.name, urc)
+            try:
+                urc = self._urcs.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle_urc(self, urc: tuple[str, ...]) -> None:
+        head = urc[0]
+        if head.startswith("+CDS:") and len(urc) > 1:
+            self._status_report(urc[1])
+        elif head.startswith("+CMTI:"):
+            m = re.search(r",\s*(\d+)", head)
+            if m:
+                self._inbound(int(m.group(1)))
+        elif head.startswith("+CMT:") and len(urc) > 1:
+            self._deliver(urc[1])
+        elif head.startswith("^RSSI:"):
+            m = re.search(r"(\d+)", head)
+            if m:
+                self._set_health(signal=int(m.group(1)))
+
+    def _status_report(self, pdu_hex: str) -> None:
+        try:
+            rep = smslib.decode_status_report(pdu_hex)
+        except smslib.SmsEncodingError as exc:
+            log.warning("modem %s: unreadable status report: %s", self.name, exc)
+            return
+        self._emit(DeliveryReport(self.name, rep.reference, normalise(rep.recipient), rep.delivered,
+                                  smslib.status_text(rep.status), rep.permanent))
+
+    def _inbound(self, index: int) -> None:
+        with self._io:
+            session = self._session
+            if session is None:
+                return     # still on the SIM: read on the next connect
+            try:
+                pdu = session.read_message(index)
+            except ModemError as exc:
+                log.warning("modem %s: could not read message %d: %s", self.name, index, exc)
+                return
+            if pdu is not None:
+                self._deliver(pdu)
+            session.delete_message(index)
+
+    def _read_stored(self) -> None:
+        """Messages that arrived while we were away (or before +CNMI was set)."""
+        with self._io:
+            session = self._session
+            if session is None:
+                return
+            try:
+                stored = session.list_messages()
+            except ModemError:
+                return
+            for index, pdu in stored:
+                self._deliver(pdu)
+                session.delete_message(index)
+
+    def _deliver(self, pdu_hex: str) -> None:
+        try:
+            msg = smslib.decode_deliver(pdu_hex)
+        except smslib.SmsEncodingError as exc:
+            log.warning("modem %s: unreadable incoming SMS dropped: %s", self.name, exc)
+            return
+        text = msg.text
+        if msg.parts > 1 and msg.concat_ref is not None:
+            key = (msg.sender, msg.concat_ref)
+            got = self._parts.setdefault(key, {})
+            got[msg.part] = msg.text
+            if len(got) < msg.parts:
+                return
+            text = "".join(got[i] for i in sorted(got))
+            del self._parts[key]
+        self._emit(InboundText(self.name, normalise(msg.sender), text))
+
+
+# ====================================================================== doctor
+
+def doctor(cfg: ModemConfig) -> list[Check]:
+    """Probe one modem and say, line by line, what is fine and what to fix."""
+    what = f"modem {cfg.name}"
+    checks: list[Check] = []
+    session = ModemSession(cfg, lambda urc: None)
+    try:
+        session.open()
+    except PortGone as exc:
+        return [Check(False, f"{what} port", str(exc))]
+    checks.append(Check(True, f"{what} port", f"{cfg.port} opened at {cfg.baudrate} baud"))
+    try:
+        _doctor_steps(session, cfg, what, checks)
+    except (AtTimeout, PortGone) as exc:
+        checks.append(Check(False, f"{what} answers", str(exc)))
+    finally:
+        session.close()
+    return checks
+
+
+def _doctor_steps(session: ModemSession, cfg: ModemConfig, what: str, checks: list[Check]) -> None:
+    session.basic_setup()
+    checks.append(Check(True, f"{what} answers", "AT commands answered"))
+    session.identify()
+    st = session.status
+    checks.append(Check(True, f"{what} model", f"{st.manufacturer or '?'} {st.model or '?'}".strip()))
+    try:
+        session.unlock_sim(cfg.pin, pin_rejected=False)
+    except SimError as exc:
+        extra = " Do not run doctor again before fixing it." if isinstance(exc, PinRejected) else ""
+        checks.append(Check(False, f"{what} SIM", str(exc) + extra))
+        return
+    checks.append(Check(True, f"{what} SIM", "ready" + (" (PIN accepted)" if cfg.pin else "")))
+    try:
+        session.configure_sms(cfg.delivery_reports)
+        checks.append(Check(True, f"{what} PDU mode", "AT+CMGF=0 accepted" +
+                            ("" if session.reports_enabled or not cfg.delivery_reports
+                             else "; the modem refuses routing status reports (+CDS): no delivery reports")))
+    except ModemError as exc:
+        checks.append(Check(False, f"{what} PDU mode", str(exc)))
+    st = session.refresh_status()
+    checks.append(_signal_check(what, st.signal))
+    checks.append(_registration_check(what, st))
+
+
+def _signal_check(what: str, rssi: int | None) -> Check:
+    if rssi is None:
+        return Check(False, f"{what} signal", "the modem does not report signal (AT+CSQ refused)")
+    if rssi == 99:
+        return Check(False, f"{what} signal", "no signal (+CSQ 99): check the antenna and coverage")
+    dbm = -113 + 2 * rssi
+    if rssi < 10:
+        return Check(False, f"{what} signal", f"weak: {rssi}/31 ({dbm} dBm); move the modem or add an antenna")
+    return Check(True, f"{what} signal", f"{rssi}/31 ({dbm} dBm)")
+
+
+def _registration_check(what: str, st: ModemStatus) -> Check:
+    if st.registration is None:
+        return Check(False, f"{what} network", "registration unknown (AT+CREG? refused)")
+    words = REGISTRATION.get(st.registration, f"state {st.registration}")
+    if st.registered:
+        return Check(True, f"{what} network", f"{words}, operator {st.operator or '?'}")
+    hint = {3: "the operator refuses the SIM: is it activated and not blocked?",
+            2: "still searching: wait a minute, check the antenna and coverage"}.get(
+        st.registration, "check the antenna, coverage and that the SIM is activated")
+    return Check(False, f"{what} network", f"{words}: {hint}")

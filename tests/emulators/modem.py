@@ -1,0 +1,617 @@
+"""An AT-command GSM modem on a pty, for tests and benchmarks.
+
+The emulator owns the master side of a pty and publishes the slave side under
+a stable symlink (e.g. /tmp/x/modem0 -> /dev/pts/7), which is what the
+gatewayd config names as the port. It speaks a subset of 3GPP TS 27.007 /
+27.005 in PDU mode and records every byte it receives (`wire_in`) and every
+SMS it "transmits" (`sent`, decoded with python-gsmmodem-new's decoder, an
+implementation independent of gatewayd.sms).
+
+Profiles reproduce real modems' habits: `WELL_BEHAVED`, `SIM800` (slow
++CMGS, start-up chatter), `HUAWEI` (refuses AT+CMEE/AT+CLAC/AT+CVHU, first
+bare AT answers ERROR, lists without parentheses, unsolicited lines in the
+middle of responses). Faults are switched on from the test: `unplug()`,
+`replug()`, `unplug_during_next_send()`, `fail_next_sends()`, `freeze()`,
+`inject_sms()`, `status_report()`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import select
+import threading
+import time
+import tty
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from gsmmodem import pdu as libpdu
+
+CTRL_Z, ESC = 0x1A, 0x1B
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str = "well-behaved"
+    manufacturer: str = "Emulated"
+    model: str = "EMU-1"
+    cmgs_delay: float = 0.0              # seconds between Ctrl-Z and +CMGS
+    refuse: tuple[str, ...] = ()         # commands answered with ERROR, e.g. ("+CMEE", "+CLAC")
+    bare_at_errors: int = 0              # the first N bare "AT" answer ERROR
+    lists_without_parens: bool = False   # +CSCS: "GSM","UCS2"
+    chatter: tuple[str, ...] = ()        # unsolicited lines put inside responses, round robin
+    chatter_every: int = 0               # 0: never; N: inside every Nth response
+    boot_lines: tuple[str, ...] = ()     # printed when the port opens / after a reset
+    pin: str = ""                        # the SIM's PIN; "" = no PIN required
+    pin_attempts: int = 3
+    sim_inserted: bool = True
+    rssi: int = 21
+    registration: int = 1                # +CREG stat: 1 home, 5 roaming, 2 searching, 0 not, 3 denied
+    operator: str = "Proximus"
+    auto_status_reports: bool = False    # send +CDS "delivered" after each SMS that asks for one
+    report_delay: float = 0.05
+
+
+WELL_BEHAVED = Profile()
+SIM800 = Profile(name="sim800", manufacturer="SIMCOM_Ltd", model="SIMCOM_SIM800L", cmgs_delay=1.5,
+                 boot_lines=("RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready"))
+HUAWEI = Profile(name="huawei", manufacturer="huawei", model="E3131", refuse=("+CMEE", "+CLAC", "+CVHU"),
+                 bare_at_errors=1, lists_without_parens=True,
+                 chatter=("^RSSI: 17", "^MODE: 5,4", "^BOOT: 24787302,0,0,0,72", "^DSFLOWRPT: 1,2,3"),
+                 chatter_every=2)
+
+
+@dataclass
+class SentSms:
+    """One SMS-SUBMIT part the emulator accepted (decoded by gsmmodem.pdu)."""
+
+    number: str
+    text: str
+    mr: int
+    concat_ref: int | None
+    part: int
+    parts: int
+    status_report: bool
+    pdu: str
+    at: float = field(default_factory=time.monotonic)
+
+
+class ModemEmulator:
+    """A modem on a pty. `start()` it, give `port` to the code under test, `stop()` it."""
+
+    def __init__(self, port: str, profile: Profile = WELL_BEHAVED):
+        self.port = port
+        self.profile = profile
+        self.wire_in = bytearray()       # every byte received, all sessions
+        self.wire_out = bytearray()      # every byte sent
+        self.commands: list[str] = []    # every command line received
+        self.sent: list[SentSms] = []
+        self.sessions = 0                # how many times a pty was (re)created
+        self._lock = threading.RLock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._buf = bytearray()
+        self._prompt_len: int | None = None   # in +CMGS prompt: the announced TPDU length
+        self._mr = 0
+        self._storage: dict[int, str] = {}
+        self._cms_queue: list[int] = []
+        self._unplug_next_send = False
+        self._replug_after: float | None = None
+        self._frozen_until = 0.0
+        self._freeze_reset_clears = False
+        self._responses = 0
+        self._chatter_i = 0
+        self._reset_state()
+        self._pin_attempts = profile.pin_attempts
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> "ModemEmulator":
+        self._running = True
+        self._plug()
+        self._thread = threading.Thread(target=self._serve, name=f"emu-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread:
+            self._thread.join(timeout=2)
+        self._unplug_now()
+
+    def __enter__(self) -> "ModemEmulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _plug(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)        # no echo or line editing by the kernel: the emulator decides
+        tmp = f"{self.port}.tmp{os.getpid()}"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.ttyname(slave), tmp)
+        os.replace(tmp, self.port)
+        with self._lock:
+            self._master, self._slave = master, slave
+            self._buf.clear()
+            self._prompt_len = None
+            self.sessions += 1
+            self._reset_state()
+        for line in self.profile.boot_lines:
+            self._urc(line)
+
+    def _unplug_now(self) -> None:
+        with self._lock:
+            for fd in (self._master, self._slave):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._master = self._slave = None
+        if os.path.lexists(self.port):
+            os.unlink(self.port)
+
+    def unplug(self) -> None:
+        """The USB device vanishes: the pty closes and the port path disappears."""
+        self._unplug_now()
+
+    def replug(self) -> None:
+        """The device comes back: a new pty at the same port path."""
+        if self._master is None:
+            self._plug()
+
+    @property
+    def plugged(self) -> bool:
+        return self._master is not None
+
+    # ------------------------------------------------------------ faults and events (test API)
+
+    def fail_next_sends(self, *codes: int) -> None:
+        """The next +CMGS commands answer +CMS ERROR with these codes, in order."""
+        with self._lock:
+            self._cms_queue.extend(codes)
+
+    def unplug_during_next_send(self, replug_after: float | None = 1.0) -> None:
+        """The next SMS is transmitted, then the port vanishes before +CMGS is answered."""
+        with self._lock:
+            self._unplug_next_send = True
+            self._replug_after = replug_after
+
+    def freeze(self, seconds: float, reset_clears: bool = True) -> None:
+        """Stop answering for SECONDS (or until AT+CFUN=1,1 when RESET_CLEARS)."""
+        with self._lock:
+            self._frozen_until = time.monotonic() + seconds
+            self._freeze_reset_clears = reset_clears
+
+    def set_signal(self, rssi: int, registration: int | None = None) -> None:
+        with self._lock:
+            self.profile = replace(self.profile, rssi=rssi,
+                                   registration=self.profile.registration if registration is None else registration)
+
+    def inject_sms(self, sender: str, text: str, notify: bool = True) -> int:
+        """An SMS arrives: stored on the SIM, +CMTI announced (when CNMI asks for it). Returns its index."""
+        parts = _deliver_pdus(sender, text)
+        indexes = []
+        with self._lock:
+            for pdu in parts:
+                idx = next(i for i in range(1, 256) if i not in self._storage)
+                self._storage[idx] = pdu
+                indexes.append(idx)
+        if notify:
+            for idx in indexes:
+                self._urc(f'+CMTI: "SM",{idx}')
+        return indexes[0]
+
+    def status_report(self, mr: int, number: str, status: int = 0x00) -> None:
+        """Send a +CDS status report (PDU mode) for the message with TP-MR MR."""
+        pdu = _status_report_pdu(mr, number, status)
+        self._urc(f"+CDS: {len(pdu) // 2 - 1}", pdu)
+
+    @property
+    def stored(self) -> dict[int, str]:
+        return dict(self._storage)
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(number, full text) per transmitted message, concatenated parts joined."""
+        out, groups = [], {}
+        for s in self.sent:
+            if s.parts == 1:
+                out.append((s.number, s.text))
+                continue
+            key = (s.number, s.concat_ref)
+            groups.setdefault(key, {})[s.part] = s
+            if len(groups[key]) == s.parts:
+                got = groups.pop(key)
+                out.append((s.number, "".join(got[i].text for i in range(1, s.parts + 1))))
+        return out
+
+    # ------------------------------------------------------------ I/O
+
+    def _write(self, data: bytes) -> None:
+        with self._lock:
+            if self._master is None:
+                return
+            try:
+                os.write(self._master, data)
+                self.wire_out += data
+            except OSError:
+                pass
+
+    def _urc(self, *lines: str) -> None:
+        if self._master is None:
+            return
+        self._write(b"".join(b"\r\n" + ln.encode() + b"\r\n" for ln in lines))
+
+    def _serve(self) -> None:
+        while self._running:
+            fd = self._master
+            if fd is None:
+                time.sleep(0.02)
+                continue
+            try:
+                ready, _, _ = select.select([fd], [], [], 0.05)
+                if not ready:
+                    continue
+                data = os.read(fd, 4096)
+            except (OSError, ValueError):
+                # EIO while nothing holds the slave open, or the fd was closed by unplug().
+                time.sleep(0.01)
+                continue
+            with self._lock:
+                self.wire_in += data
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        for b in data:
+            if self._master is None:
+                return
+            if self._frozen():
+                self._frozen_byte(b)
+                continue
+            if self._prompt_len is not None:
+                self._prompt_byte(b)
+                continue
+            if self._echo:
+                self._write(bytes((b,)))
+            if b in (0x0D, 0x0A):
+                line = self._buf.decode("latin-1").strip()
+                self._buf.clear()
+                if line:
+                    self._command(line)
+            else:
+                self._buf.append(b)
+
+    def _frozen(self) -> bool:
+        return time.monotonic() < self._frozen_until
+
+    def _frozen_byte(self, b: int) -> None:
+        # A frozen modem ignores everything except a full reset when that clears it.
+        if b in (0x0D, 0x0A):
+            line = self._buf.decode("latin-1").strip().upper()
+            self._buf.clear()
+            if line:
+                self.commands.append(line)
+            if self._freeze_reset_clears and line in ("AT+CFUN=1,1", "AT+CFUN=16"):
+                self._frozen_until = 0.0
+                self._reboot()
+        else:
+            self._buf.append(b)
+
+    # ------------------------------------------------------------ commands
+
+    def _reset_state(self) -> None:
+        self._echo = True
+        self._cmee = 0
+        self._cmgf = 0
+        self._cnmi = (0, 0, 0, 0, 0)
+        self._sim_ready = not self.profile.pin
+        self._bare_at_errors = self.profile.bare_at_errors
+
+    def _reboot(self) -> None:
+        with self._lock:
+            self._reset_state()
+        threading.Timer(0.3, lambda: [self._urc(ln) for ln in self.profile.boot_lines]).start()
+        self._ok()
+
+    def _ok(self, *lines: str) -> None:
+        self._respond(list(lines) + ["OK"])
+
+    def _error(self, cme: int | None = None) -> None:
+        if cme is not None and self._cmee:
+            self._respond([f"+CME ERROR: {cme}"])
+        else:
+            self._respond(["ERROR"])
+
+    def _respond(self, lines: list[str]) -> None:
+        self._responses += 1
+        p = self.profile
+        if p.chatter and p.chatter_every and self._responses % p.chatter_every == 0:
+            # An unsolicited line in the middle of the answer, as Huawei sticks do.
+            noise = p.chatter[self._chatter_i % len(p.chatter)]
+            self._chatter_i += 1
+            lines = lines[:-1] + [noise] + lines[-1:] if len(lines) > 1 else [noise] + lines
+        self._write(b"".join(b"\r\n" + ln.encode() + b"\r\n" for ln in lines))
+
+    def _list(self, *items: str) -> str:
+        body = ",".join(items)
+        return body if self.profile.lists_without_parens else f"({body})"
+
+    def _command(self, line: str) -> None:
+        self.commands.append(line)
+        up = line.upper()
+        if not up.startswith("AT"):
+            self._error()
+            return
+        cmd = up[2:]
+        for prefix in self.profile.refuse:
+            if cmd.startswith(prefix):
+                self._error()
+                return
+        handler = self._handlers().get(re.split(r"[=?]", cmd, maxsplit=1)[0])
+        if handler is None:
+            self._error()
+            return
+        handler(cmd, line[2:])
+
+    def _handlers(self):
+        return {
+            "": self._at, "E0": self._echo_off, "E1": self._echo_on, "Z": self._atz, "&F": self._atz,
+            "+CMEE": self._cmee_cmd, "+CLAC": lambda c, r: self._ok("AT+CMGS", "AT+CMGR", "AT+CSQ"),
+            "+CVHU": lambda c, r: self._ok(), "+CPIN": self._cpin, "+CSQ": self._csq, "+CREG": self._creg,
+            "+COPS": self._cops, "+CGMI": lambda c, r: self._ok(self.profile.manufacturer),
+            "+CGMM": lambda c, r: self._ok(self.profile.model), "+CGSN": lambda c, r: self._ok("356938035643809"),
+            "+CIMI": self._sim_guard(lambda c, r: self._ok("206011234567890")), "+CMGF": self._cmgf_cmd,
+            "+CSCS": self._cscs, "+CNMI": self._cnmi_cmd, "+CPMS": self._sim_guard(self._cpms),
+            "+CSMP": lambda c, r: self._ok(), "+CMMS": lambda c, r: self._ok(), "+CSCA": self._csca,
+            "+CFUN": self._cfun, "+CMGS": self._sim_guard(self._cmgs), "+CMGR": self._sim_guard(self._cmgr),
+            "+CMGD": self._sim_guard(self._cmgd), "+CMGL": self._sim_guard(self._cmgl),
+            "+CNMA": lambda c, r: self._ok(), "+CSMS": lambda c, r: self._ok("+CSMS: 1,1,1"),
+        }
+
+    def _sim_guard(self, fn):
+        def guarded(cmd, raw):
+            if not self.profile.sim_inserted:
+                self._cms_or_cme(310, 10)
+            elif not self._sim_ready:
+                self._cms_or_cme(311, 11)
+            else:
+                fn(cmd, raw)
+        return guarded
+
+    def _cms_or_cme(self, cms: int, cme: int) -> None:
+        self._respond([f"+CMS ERROR: {cms}"] if self._cmee else ["ERROR"])
+
+    def _at(self, cmd, raw):
+        if self._bare_at_errors > 0:
+            self._bare_at_errors -= 1
+            self._error()
+        else:
+            self._ok()
+
+    def _echo_off(self, cmd, raw):
+        self._echo = False
+        self._ok()
+
+    def _echo_on(self, cmd, raw):
+        self._echo = True
+        self._ok()
+
+    def _atz(self, cmd, raw):
+        sim_ready = self._sim_ready
+        self._reset_state()
+        self._sim_ready = sim_ready       # ATZ resets settings, not the SIM
+        self._bare_at_errors = 0
+        self._ok()
+
+    def _cmee_cmd(self, cmd, raw):
+        if cmd.endswith("?"):
+            self._ok(f"+CMEE: {self._cmee}")
+        else:
+            self._cmee = int(cmd.split("=")[1] or 0)
+            self._ok()
+
+    def _cpin(self, cmd, raw):
+        if not self.profile.sim_inserted:
+            self._error(10)
+        elif cmd.endswith("?"):
+            state = "READY" if self._sim_ready else ("SIM PUK" if self._pin_attempts <= 0 else "SIM PIN")
+            self._ok(f"+CPIN: {state}")
+        elif self._pin_attempts <= 0:
+            self._error(12)
+        else:
+            given = raw.split("=", 1)[1].strip().strip('"')
+            if given == self.profile.pin:
+                self._sim_ready = True
+                self._pin_attempts = self.profile.pin_attempts
+                self._ok()
+            else:
+                self._pin_attempts -= 1
+                self._error(16)
+
+    def _csq(self, cmd, raw):
+        self._ok(f"+CSQ: {self.profile.rssi},99")
+
+    def _creg(self, cmd, raw):
+        if cmd.endswith("?"):
+            stat = self.profile.registration if self._sim_ready else 0
+            self._ok(f"+CREG: 0,{stat}")
+        else:
+            self._ok()
+
+    def _cops(self, cmd, raw):
+        registered = self._sim_ready and self.profile.registration in (1, 5)
+        self._ok(f'+COPS: 0,0,"{self.profile.operator}"' if registered else "+COPS: 0")
+
+    def _cmgf_cmd(self, cmd, raw):
+        if cmd.endswith("?"):
+            self._ok(f"+CMGF: {self._cmgf}")
+        else:
+            self._cmgf = int(cmd.split("=")[1])
+            self._ok()
+
+    def _cscs(self, cmd, raw):
+        if cmd.endswith("=?"):
+            self._ok("+CSCS: " + self._list('"IRA"', '"GSM"', '"UCS2"'))
+        elif cmd.endswith("?"):
+            self._ok('+CSCS: "GSM"')
+        else:
+            self._ok()
+
+    def _cnmi_cmd(self, cmd, raw):
+        if cmd.endswith("=?"):
+            self._ok("+CNMI: " + ",".join(self._list(*v) for v in (("0", "1", "2"), ("0", "1"), ("0", "2"),
+                                                                        ("0", "1", "2"), ("0", "1"))))
+        elif cmd.endswith("?"):
+            self._ok("+CNMI: " + ",".join(map(str, self._cnmi)))
+        else:
+            vals = [int(v) if v else 0 for v in cmd.split("=")[1].split(",")]
+            self._cnmi = tuple((vals + [0] * 5)[:5])
+            self._ok()
+
+    def _cpms(self, cmd, raw):
+        n = len(self._storage)
+        if cmd.endswith("=?"):
+            self._ok("+CPMS: " + ",".join(self._list('"SM"', '"ME"') for _ in range(3)))
+        else:
+            self._ok(f"+CPMS: {n},30,{n},30,{n},30")
+
+    def _csca(self, cmd, raw):
+        self._ok('+CSCA: "+32475161616",145') if cmd.endswith("?") else self._ok()
+
+    def _cfun(self, cmd, raw):
+        if cmd.endswith("?"):
+            self._ok("+CFUN: 1")
+        elif cmd in ("+CFUN=1,1", "+CFUN=16"):
+            self._reboot()
+        else:
+            self._ok()
+
+    def _cmgr(self, cmd, raw):
+        idx = int(cmd.split("=")[1])
+        pdu = self._storage.get(idx)
+        if pdu is None:
+            self._respond([f"+CMS ERROR: 321"] if self._cmee else ["ERROR"])
+        else:
+            self._ok(f"+CMGR: 0,,{len(pdu) // 2 - 1}", pdu)
+
+    def _cmgd(self, cmd, raw):
+        args = cmd.split("=")[1].split(",")
+        if len(args) > 1 and int(args[1]) > 0:
+            self._storage.clear()
+        else:
+            self._storage.pop(int(args[0]), None)
+        self._ok()
+
+    def _cmgl(self, cmd, raw):
+        lines = []
+        for idx, pdu in sorted(self._storage.items()):
+            lines += [f"+CMGL: {idx},0,,{len(pdu) // 2 - 1}", pdu]
+        self._ok(*lines)
+
+    # ------------------------------------------------------------ +CMGS in PDU mode
+
+    def _cmgs(self, cmd, raw):
+        if self._cmgf != 0:
+            self._error()       # this emulator implements PDU mode only
+            return
+        self._prompt_len = int(cmd.split("=")[1])
+        self._pdu = bytearray()
+        self._write(b"\r\n> ")
+
+    def _prompt_byte(self, b: int) -> None:
+        if self._echo and b not in (CTRL_Z, ESC):
+            self._write(bytes((b,)))
+        if b == ESC:                         # cancel, as 27.005 says
+            self._prompt_len = None
+            self._ok()
+            return
+        if b != CTRL_Z:
+            self._pdu.append(b)
+            return
+        length, self._prompt_len = self._prompt_len, None
+        self._finish_send(self._pdu.decode("latin-1").strip(), length)
+
+    def _finish_send(self, pdu_hex: str, length: int) -> None:
+        try:
+            decoded = libpdu.decodeSmsPdu(pdu_hex)
+        except Exception:
+            self._respond(["+CMS ERROR: 304"] if self._cmee else ["ERROR"])   # invalid PDU parameter
+            return
+        if decoded.get("type") != "SMS-SUBMIT" or decoded["tpdu_length"] != length:
+            self._respond(["+CMS ERROR: 304"] if self._cmee else ["ERROR"])
+            return
+        if self._cms_queue:
+            code = self._cms_queue.pop(0)
+            self._sleep(self.profile.cmgs_delay)
+            self._respond([f"+CMS ERROR: {code}"] if self._cmee or code else ["ERROR"])
+            return
+        self._mr = (self._mr + 1) % 256
+        mr = self._mr
+        first = int(pdu_hex[int(pdu_hex[:2], 16) * 2 + 2:][:2], 16)
+        udh = (decoded.get("udh") or [None])[0]
+        record = SentSms(decoded["number"], decoded["text"], mr, getattr(udh, "reference", None),
+                         getattr(udh, "number", 1), getattr(udh, "parts", 1), bool(first & 0x20), pdu_hex)
+        with self._lock:
+            self.sent.append(record)
+        if self._unplug_next_send:
+            self._unplug_mid_send()
+            return
+        self._sleep(self.profile.cmgs_delay)
+        self._ok(f"+CMGS: {mr}")
+        if record.status_report and self.profile.auto_status_reports and self._cnmi[3] == 1:
+            threading.Timer(self.profile.report_delay, self.status_report,
+                            args=(mr, record.number, 0x00)).start()
+
+    def _unplug_mid_send(self) -> None:
+        self._unplug_next_send = False
+        self._unplug_now()
+        if self._replug_after is not None:
+            threading.Timer(self._replug_after, self.replug).start()
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+# ---------------------------------------------------------------- PDUs the network would send
+
+def _deliver_pdus(sender: str, text: str) -> list[str]:
+    """SMS-DELIVER PDUs (with an SMSC field) for TEXT from SENDER; concatenated when long."""
+    try:
+        septets = libpdu.encodeGsm7(text)
+        ucs2 = "\x1b" in text
+    except ValueError:
+        ucs2 = True
+    chunk = 67 if ucs2 else 153
+    single = 70 if ucs2 else 160
+    units = len(text) if ucs2 else len(septets)
+    pieces = [text] if units <= single else [text[i:i + chunk] for i in range(0, len(text), chunk)]
+    ref = (sum(map(ord, text)) + len(text)) % 256
+    stamp = libpdu._encodeTimestamp(datetime.now(timezone.utc))
+    out = []
+    for i, piece in enumerate(pieces, start=1):
+        udh = bytes((5, 0, 3, ref, len(pieces), i)) if len(pieces) > 1 else b""
+        first = 0x04 | (0x40 if udh else 0)
+        if ucs2:
+            ud = udh + piece.encode("utf-16-be")
+            udl, dcs = len(ud), 0x08
+        else:
+            sep = libpdu.encodeGsm7(piece)
+            fill = (7 - (len(udh) * 8) % 7) % 7 if udh else 0
+            udl = len(sep) + ((len(udh) * 8 + fill) // 7 if udh else 0)
+            ud = udh + libpdu.packSeptets(sep, padBits=fill)
+            dcs = 0x00
+        tpdu = bytes((first,)) + libpdu._encodeAddressField(sender) + bytes((0, dcs)) + stamp + bytes((udl,)) + ud
+        out.append(("07912374151616F6" + bytes(tpdu).hex()).upper())
+    return out
+
+
+def _status_report_pdu(mr: int, number: str, status: int) -> str:
+    stamp = bytes(libpdu._encodeTimestamp(datetime.now(timezone.utc)))
+    tpdu = bytes((0x06, mr)) + bytes(libpdu._encodeAddressField(number)) + stamp + stamp + bytes((status,))
+    return ("00" + tpdu.hex()).upper()
