@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import cli_ops
     cli_ops.register(sub, _Parser)
+    cli_ops.register_member(mem)
     return p
 
 
