@@ -1,0 +1,143 @@
+"""The police page: a Flask application factory and its blueprints.
+
+`create_app(cfg, store)` builds the app; `web.server.serve(cfg)` runs it under
+waitress. Every route but the login page, the language switch, static files and
+the token-authenticated API requires a logged-in user (see `auth.require_login`).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from flask import Flask, g, request, session
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from gatewayd.config import Config
+from gatewayd.phone import redact
+from gatewayd.store import Store
+
+LANGUAGES = ("nl", "fr", "en")
+log = logging.getLogger("gatewayd.web")
+
+
+def _open_store(cfg: Config) -> Store:
+    from gatewayd.db import make_engine
+    return Store(make_engine(cfg.database.url), cfg.dispatch)
+
+
+def _select_locale() -> str:
+    lang = session.get("lang")
+    if lang in LANGUAGES:
+        return lang
+    return g.get("default_language", "nl")
+
+
+def create_app(cfg: Config, store: Store | None = None) -> Flask:
+    """The police page for CFG over STORE (opened from cfg.database.url when None)."""
+    app = Flask(__name__)
+    secret = cfg.web.secret_key
+    if not secret:
+        # Sessions would not survive a restart and differ between workers; say so.
+        log.warning("[web].secret_key is empty: using a random key, logins end at restart")
+        secret = secrets.token_hex(32)
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_NAME="gatewayd_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.web.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,          # the token lives as long as the session
+        WTF_CSRF_SSL_STRICT=cfg.web.secure_cookies,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,  # a member CSV of ~40,000 rows
+        BABEL_DEFAULT_LOCALE=cfg.web.default_language,
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.extensions["gatewayd.cfg"] = cfg
+    app.extensions["gatewayd.store"] = store or _open_store(cfg)
+    csrf = CSRFProtect(app)
+    Babel(app, locale_selector=_select_locale)
+
+    from . import admin, alerts, api, auth, inbox, members
+    for bp in (auth.bp, alerts.bp, members.bp, inbox.bp, admin.bp, api.bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api.bp)   # token-only: no cookie is ever accepted there
+
+    @app.before_request
+    def _defaults():
+        g.default_language = cfg.web.default_language
+
+    app.jinja_env.filters["charname"] = _charname
+    app.jinja_env.filters["redact"] = redact
+    app.before_request(auth.require_login)
+    app.context_processor(auth.template_globals)
+    app.after_request(_security_headers)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc):
+        from flask import render_template
+        from flask_babel import gettext as _
+        return render_template("error.html", title=_("Form expired"),
+                               message=_("The form was refused (missing or expired security token). "
+                                         "Go back, reload the page and try again.")), 400
+
+    @app.errorhandler(404)
+    def _not_found(exc):
+        from flask import render_template
+        from flask_babel import gettext as _
+        if request.path.startswith("/api/"):
+            return {"error": "not found"}, 404
+        return render_template("error.html", title=_("Not found"), message=_("This page does not exist.")), 404
+
+    @app.errorhandler(403)
+    def _forbidden(exc):
+        from flask import render_template
+        from flask_babel import gettext as _
+        return render_template("error.html", title=_("Not allowed"),
+                               message=_("Your role does not allow this.")), 403
+
+    @app.errorhandler(500)
+    def _server_error(exc):
+        from flask import render_template
+        from flask_babel import gettext as _
+        log.exception("error on %s", request.path)
+        return render_template("error.html", title=_("Something went wrong"),
+                               message=_("Nothing was sent. Try again; if it persists, call the administrator.")), 500
+
+    from .queries import seed_templates
+    try:
+        seed_templates(app.extensions["gatewayd.store"])
+    except Exception as exc:  # schema not yet created: the page still starts and says so on use
+        log.warning("could not seed alert templates: %s", exc)
+    return app
+
+
+def _charname(ch: str) -> str:
+    """A replaced character as the preview shows it: itself, or U+XXXX when invisible."""
+    return ch if ch.isprintable() and not ch.isspace() else "U+%04X" % ord(ch)
+
+
+def _security_headers(resp):
+    """No framing, no sniffing, scripts only from ourselves."""
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                            "frame-ancestors 'none'; form-action 'self'")
+    if request.endpoint and request.endpoint != "static":
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def get_store() -> Store:
+    from flask import current_app
+    return current_app.extensions["gatewayd.store"]
+
+
+def get_cfg() -> Config:
+    from flask import current_app
+    return current_app.extensions["gatewayd.cfg"]

@@ -1,0 +1,330 @@
+"""Start page, compose -> preview -> confirm -> send, live status, cancel, feedback.
+
+The send path is deliberately two POSTs: /alerts/confirm validates and restates
+what will happen (nothing is written), /alerts/send enqueues it in one store
+transaction. A one-time token on the confirm page makes a double click send once.
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from gatewayd.errors import InputError, NotFound
+from gatewayd.model import AlertState
+from gatewayd.store import LANGUAGES, AlertRequest
+
+from . import get_cfg, get_store
+from . import queries as Q
+from .auth import audit
+
+bp = Blueprint("alerts", __name__)
+
+CATEGORIES = ("urgent", "prevention", "feedback")
+CHANNEL_MODES = ("member", "sms", "voice")
+# The store's field names -> the form's, so an error lands next to the right input.
+_FIELD_MAP = {"text": "text_nl", "network": "networks", "text[nl]": "text_nl", "text[fr]": "text_fr",
+              "text[de]": "text_de", "text[en]": "text_en"}
+
+
+@dataclass
+class Compose:
+    """A compose form as submitted: values to redisplay, errors per field, the request when valid."""
+
+    network_ids: list[int] = field(default_factory=list)
+    category: str = ""
+    template: str = ""
+    channel: str = "member"
+    texts: dict[str, str] = field(default_factory=dict)
+    parent_id: int | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    request: AlertRequest | None = None
+    network_names: list[str] = field(default_factory=list)
+
+
+class _SentTokens:
+    """Confirm tokens already used -> alert id, so a repeated 'send' never sends twice."""
+
+    def __init__(self, size: int = 1000):
+        self._done: OrderedDict[str, int] = OrderedDict()
+        self._size = size
+        self.lock = threading.Lock()
+
+    def get(self, token: str) -> int | None:
+        return self._done.get(token)
+
+    def put(self, token: str, alert_id: int) -> None:
+        self._done[token] = alert_id
+        while len(self._done) > self._size:
+            self._done.popitem(last=False)
+
+
+def _sent_tokens() -> _SentTokens:
+    return current_app.extensions.setdefault("gatewayd.sent_tokens", _SentTokens())
+
+
+def _int(value, default=None):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_compose(form) -> Compose:
+    """Read and check a compose form for the current user; never raises for bad input."""
+    user = g.user
+    c = Compose(network_ids=[i for i in (_int(v) for v in form.getlist("networks")) if i is not None],
+                category=(form.get("category") or "").strip(), template=(form.get("template") or "").strip(),
+                channel=(form.get("channel") or "member").strip(),
+                texts={lang: (form.get(f"text_{lang}") or "").replace("\r\n", "\n").strip() for lang in LANGUAGES},
+                parent_id=_int(form.get("parent_id")))
+    if c.category not in CATEGORIES:
+        c.errors["category"] = _("Choose a category.")
+    elif c.category not in user.send_categories:
+        c.errors["category"] = _("Your role may not send this category.")
+    if c.channel not in CHANNEL_MODES:
+        c.errors["channel"] = _("Choose how to reach the members.")
+    if c.parent_id is not None:
+        try:
+            parent = Q.alert(get_store(), c.parent_id)
+        except NotFound:
+            parent = None
+        if parent is None or not can_view(parent):
+            c.errors["parent_id"] = _("The alert this follows up does not exist.")
+        elif c.category and c.category != "feedback":
+            c.errors["category"] = _("A follow-up to an alert is always feedback.")
+    outside = [i for i in c.network_ids if i not in user.network_ids]
+    if outside:
+        c.errors["networks"] = _("You may not send to one of the chosen networks.")
+    elif not c.network_ids and c.parent_id is None:
+        c.errors["networks"] = _("Choose at least one network.")
+    nets = {n.id: n.name for n in Q.networks(get_store(), tuple(c.network_ids))}
+    c.network_names = [nets[i] for i in c.network_ids if i in nets]
+    if len(c.network_names) != len(c.network_ids) and "networks" not in c.errors:
+        c.errors["networks"] = _("One of the chosen networks does not exist.")
+    filled = {k: v for k, v in c.texts.items() if v}
+    if not filled:
+        c.errors["text_nl"] = _("Write the text in at least one language.")
+    if c.errors:
+        return c
+    default = filled.get("nl") or next(iter(filled.values()))
+    req = AlertRequest(networks=tuple(c.network_names), category=c.category, text=default, texts=filled,
+                       channel=c.channel, author=user.username, parent_id=c.parent_id)
+    try:
+        get_store()._validate_alert(req)     # the same checks enqueue_alert applies
+    except InputError as exc:
+        c.errors[_FIELD_MAP.get(exc.field, exc.field)] = exc.reason
+        return c
+    c.request = req
+    return c
+
+
+def can_view(alert) -> bool:
+    """Admins see every alert; others alerts to their networks and their own."""
+    user = g.user
+    if user.is_admin or alert.author == user.username:
+        return True
+    return any(n.id in user.network_ids for n in alert.networks)
+
+
+def can_cancel(alert) -> bool:
+    return can_view(alert) and (g.user.is_admin or alert.category in g.user.send_categories)
+
+
+def _load_alert(alert_id: int):
+    try:
+        a = Q.alert(get_store(), alert_id)
+    except NotFound:
+        abort(404)
+    if not can_view(a):
+        abort(404)     # not 403: do not confirm that an alert exists outside one's scope
+    return a
+
+
+def build_preview(c: Compose) -> dict:
+    """Recipients per channel, SMS encoding/segments per language, estimated time."""
+    from gatewayd.sms import plan      # the very function the modem channel encodes with
+    cfg, store = get_cfg(), get_store()
+    rp = Q.preview_recipients(store, c.network_ids, c.channel if c.channel in CHANNEL_MODES else "member",
+                              c.parent_id if c.parent_id is not None else None)
+    filled = {k: v for k, v in c.texts.items() if v}
+    default = filled.get("nl") or next(iter(filled.values()), "")
+    plans, sms_parts = [], 0
+    for lang in LANGUAGES:
+        text = filled.get(lang)
+        if not text:
+            continue
+        p = plan(text, cfg.sms.smart_encoding)
+        plans.append({"lang": lang, "plan": p, "chars": len(text), "too_long": p.segments > cfg.sms.max_segments})
+    # Members whose language has no text get the default text.
+    for lang, n in rp.sms_by_language.items():
+        text = filled.get(lang, default)
+        if text:
+            sms_parts += n * plan(text, cfg.sms.smart_encoding).segments
+    missing = [lang for lang in rp.per_language if lang not in filled]
+    cap = Q.capacity(cfg, store)
+    ahead = Q.queued_ahead(store, c.category) if c.category in CATEGORIES else {}
+    eta = Q.estimate_seconds(sms_parts, rp.per_channel.get("voice", 0), cap, ahead)
+    return {"recipients": rp, "plans": plans, "sms_parts": sms_parts, "missing_languages": missing,
+            "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl")}
+
+
+def _compose_context(c: Compose) -> dict:
+    store = get_store()
+    nets = Q.networks(store, g.user.network_ids)
+    tpls = Q.templates(store)
+    parent = Q.alert(store, c.parent_id) if c.parent_id is not None and "parent_id" not in c.errors else None
+    return {"c": c, "networks": nets, "templates": tpls, "parent": parent,
+            "templates_data": {t.key: {"category": t.category, "texts": t.texts} for t in tpls},
+            "categories": [x for x in CATEGORIES if x in g.user.send_categories]}
+
+
+# ---------------------------------------------------------------------- start page
+@bp.get("/")
+def home():
+    """Start page: one button per template for senders, recent alerts, device summary."""
+    store = get_store()
+    scope = None if g.user.is_admin else g.user.network_ids
+    tpls = [t for t in Q.templates(store) if t.category in g.user.send_categories and t.category != "feedback"]
+    devices = store.devices()
+    return render_template("home.html", templates=tpls, alerts=Q.recent_alerts(store, scope, 10),
+                           devices=devices, queue=store.queue_depth())
+
+
+@bp.get("/alerts")
+def index():
+    scope = None if g.user.is_admin else g.user.network_ids
+    return render_template("alerts.html", alerts=Q.recent_alerts(get_store(), scope, 200))
+
+
+# ---------------------------------------------------------------------- compose
+@bp.route("/alerts/new", methods=["GET", "POST"])
+def compose():
+    """The compose form. GET takes ?category=&template=&parent= to start from; POST redisplays (edit)."""
+    if not g.user.can_send:
+        abort(403)
+    if request.method == "POST":
+        c = parse_compose(request.form)
+        c.errors = {}
+    else:
+        c = Compose(category=request.args.get("category", ""), template=request.args.get("template", ""),
+                    parent_id=_int(request.args.get("parent")))
+        if c.parent_id is not None:
+            c.category = "feedback"
+            _load_alert(c.parent_id)     # 404 unless it exists and is in scope
+        tpl = Q.template_by_key(get_store(), c.template) if c.template else None
+        if tpl is not None:
+            c.texts = dict(tpl.texts)
+            c.category = c.category or tpl.category
+        if c.category not in g.user.send_categories:
+            c.category = g.user.send_categories[0] if c.category else ""
+        if len(g.user.network_ids) == 1 and c.parent_id is None:
+            c.network_ids = list(g.user.network_ids)   # one network in scope: nothing to choose
+    return render_template("compose.html", **_compose_context(c))
+
+
+@bp.post("/alerts/preview")
+def preview():
+    """The live preview fragment for the compose form (fetched by compose.js)."""
+    if not g.user.can_send:
+        abort(403)
+    c = parse_compose(request.form)
+    # Preview what can be previewed even while the form is incomplete.
+    allowed = [i for i in c.network_ids if i in g.user.network_ids]
+    c.network_ids = allowed
+    if not allowed and c.parent_id is None:
+        return render_template("_preview.html", p=None, c=c)
+    if "parent_id" in c.errors:
+        return render_template("_preview.html", p=None, c=c)
+    return render_template("_preview.html", p=build_preview(c), c=c)
+
+
+@bp.post("/alerts/confirm")
+def confirm():
+    """Validate and restate what will happen; nothing is written yet."""
+    if not g.user.can_send:
+        abort(403)
+    c = parse_compose(request.form)
+    if c.errors:
+        return render_template("compose.html", **_compose_context(c)), 400
+    return render_template("confirm.html", c=c, p=build_preview(c), token=secrets.token_urlsafe(16),
+                           parent=Q.alert(get_store(), c.parent_id) if c.parent_id is not None else None)
+
+
+@bp.post("/alerts/send")
+def send():
+    """Enqueue the confirmed alert (one transaction) and audit it; then show its status."""
+    if not g.user.can_send:
+        abort(403)
+    c = parse_compose(request.form)
+    if c.errors:
+        return render_template("compose.html", **_compose_context(c)), 400
+    token = request.form.get("confirm_token") or ""
+    if len(token) < 16:
+        c.errors["confirm"] = _("Confirm the alert before sending it.")
+        return render_template("compose.html", **_compose_context(c)), 400
+    sent = _sent_tokens()
+    with sent.lock:
+        earlier = sent.get(token)
+        if earlier is None:
+            try:
+                result = get_store().enqueue_alert(c.request)
+            except (InputError, NotFound) as exc:
+                c.errors[_FIELD_MAP.get(getattr(exc, "field", "networks"), "networks")] = str(
+                    getattr(exc, "reason", exc))
+                return render_template("compose.html", **_compose_context(c)), 400
+            sent.put(token, result.alert_id)
+    if earlier is not None:
+        flash(_("This alert was already sent; nothing was sent twice."), "info")
+        return redirect(url_for("alerts.view", alert_id=earlier))
+    audit("alert_send", {"alert_id": result.alert_id, "category": c.category, "networks": c.network_names,
+                         "channel": c.channel, "parent_id": c.parent_id, "messages": result.messages,
+                         "skipped": result.skipped})
+    flash(_("Alert %(id)s queued: %(n)s messages.", id=result.alert_id, n=sum(result.messages.values())),
+          "success")
+    return redirect(url_for("alerts.view", alert_id=result.alert_id))
+
+
+# ---------------------------------------------------------------------- status
+def status_payload(alert_id: int) -> dict:
+    """Counts per state plus what the page needs to say: pending, finished, all sent."""
+    st = get_store().alert_status(alert_id)
+    counts = st["messages"]
+    total = sum(counts.values())
+    pending = sum(counts.get(s, 0) for s in Q.PENDING_STATES)
+    reached = sum(counts.get(s, 0) for s in ("sent", "delivered", "acknowledged"))
+    finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
+    return {"id": alert_id, "state": st["state"], "counts": counts, "total": total, "pending": pending,
+            "reached": reached, "finished": finished, "all_sent": finished and reached == total and total > 0}
+
+
+@bp.get("/alerts/<int:alert_id>")
+def view(alert_id: int):
+    a = _load_alert(alert_id)
+    page = _int(request.args.get("page"), 1)
+    state = request.args.get("state", "")
+    recips = Q.recipients_page(get_store(), alert_id, page, mask=not g.user.is_admin, state=state)
+    return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
+                           can_cancel=can_cancel(a),
+                           can_feedback="feedback" in g.user.send_categories)
+
+
+@bp.get("/alerts/<int:alert_id>/status.json")
+def status_json(alert_id: int):
+    _load_alert(alert_id)
+    return jsonify(status_payload(alert_id))
+
+
+@bp.post("/alerts/<int:alert_id>/cancel")
+def cancel(alert_id: int):
+    a = _load_alert(alert_id)
+    if not can_cancel(a):
+        abort(403)
+    n = get_store().cancel_alert(alert_id, g.user.username)
+    audit("alert_cancel", {"alert_id": alert_id, "cancelled": n})
+    flash(_("%(n)s messages that had not gone yet were cancelled.", n=n), "info")
+    return redirect(url_for("alerts.view", alert_id=alert_id))

@@ -1,0 +1,104 @@
+"""HTTP API for other systems (web/openapi.yaml): token only, JSON in and out.
+
+`Authorization: Bearer <token>`; a token limited to a zone may address only the
+networks of that zone. Session cookies are ignored here, so CSRF cannot apply.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import select
+
+from gatewayd.errors import InputError, NotFound
+from gatewayd.model import Alert, Network, alert_network
+from gatewayd.store import AlertRequest
+
+from . import get_store
+from . import queries as Q
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _error(status: int, message: str, field: str | None = None):
+    body = {"error": message}
+    if field:
+        body["field"] = field
+    return jsonify(body), status
+
+
+def _token():
+    auth = request.headers.get("Authorization", "")
+    if not auth.lower().startswith("bearer "):
+        return None
+    return Q.token_by_secret(get_store(), auth[7:].strip())
+
+
+def _zone_networks(zone: str) -> set[str] | None:
+    if not zone:
+        return None
+    with get_store().session() as s:
+        return set(s.scalars(select(Network.name).where(Network.zone == zone)))
+
+
+def _alert_in_zone(alert_id: int, zone: str) -> bool:
+    if not zone:
+        return True
+    with get_store().session() as s:
+        return s.scalar(select(alert_network.c.alert_id).join(Network, Network.id == alert_network.c.network_id)
+                        .where(alert_network.c.alert_id == alert_id, Network.zone == zone).limit(1)) is not None
+
+
+@bp.post("/alerts")
+def create_alert():
+    """Queue an alert: {"networks": [...], "category", "text", "texts"?, "channel"?, "parent_id"?}."""
+    token = _token()
+    if token is None:
+        return _error(401, "missing, unknown or revoked token")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _error(400, "expected a JSON object", "body")
+    networks = body.get("networks", [])
+    texts = body.get("texts", {}) or {}
+    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+        return _error(400, "expected a list of network names", "networks")
+    if not isinstance(texts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in texts.items()):
+        return _error(400, "expected an object language -> text", "texts")
+    for key in ("category", "text", "channel"):
+        if key in body and not isinstance(body[key], str):
+            return _error(400, "expected a string", key)
+    parent_id = body.get("parent_id")
+    if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)):
+        return _error(400, "expected an integer", "parent_id")
+    allowed = _zone_networks(token.zone)
+    if allowed is not None:
+        outside = [n for n in networks if n not in allowed]
+        if outside:
+            return _error(403, f"network {outside[0]!r} is outside this token's zone", "networks")
+        if parent_id is not None and not _alert_in_zone(parent_id, token.zone):
+            return _error(404, f"alert {parent_id} does not exist", "parent_id")
+    req = AlertRequest(networks=tuple(networks), category=body.get("category", ""), text=body.get("text", ""),
+                       texts=texts, channel=body.get("channel", "member"), author=f"api:{token.name}",
+                       parent_id=parent_id)
+    try:
+        result = get_store().enqueue_alert(req)
+    except InputError as exc:
+        return _error(400, exc.reason, exc.field)
+    except NotFound as exc:
+        return _error(404, str(exc), "parent_id" if exc.what == "alert" else "networks")
+    get_store().audit(f"api:{token.name}", "alert_send", {"alert_id": result.alert_id, "category": req.category,
+                                                           "networks": networks, "messages": result.messages,
+                                                           "via": "api"}, request.remote_addr or "")
+    return jsonify({"id": result.alert_id, "messages": result.messages, "skipped": result.skipped}), 201
+
+
+@bp.get("/alerts/<int:alert_id>")
+def get_alert(alert_id: int):
+    """{"id", "state", "category", "messages": {state: count}, ...}."""
+    token = _token()
+    if token is None:
+        return _error(401, "missing, unknown or revoked token")
+    if not _alert_in_zone(alert_id, token.zone):
+        return _error(404, f"alert {alert_id} does not exist")
+    try:
+        return jsonify(get_store().alert_status(alert_id))
+    except NotFound:
+        return _error(404, f"alert {alert_id} does not exist")

@@ -1,0 +1,42 @@
+"""Inbox: replies and member reports, linked to the alert they answer; mark handled."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from gatewayd.errors import NotFound
+
+from . import get_store
+from . import queries as Q
+from .auth import audit
+
+bp = Blueprint("inbox", __name__)
+
+
+def _scope():
+    return None if g.user.is_admin else g.user.network_ids
+
+
+@bp.get("/inbox")
+def index():
+    show_all = request.args.get("all") == "1"
+    try:
+        page_no = int(request.args.get("page", 1))
+    except ValueError:
+        page_no = 1
+    page = Q.inbox(get_store(), _scope(), not show_all, page_no)
+    return render_template("inbox.html", page=page, show_all=show_all, mask=not g.user.is_admin)
+
+
+@bp.post("/inbox/<int:inbound_id>/handled")
+def handled(inbound_id: int):
+    store = get_store()
+    try:
+        Q.inbound_in_scope(store, inbound_id, _scope())
+    except NotFound:
+        abort(404)
+    done = request.form.get("handled", "1") == "1"
+    Q.mark_handled(store, inbound_id, g.user.username, done)
+    audit("inbox_handled" if done else "inbox_reopened", {"inbound_id": inbound_id})
+    flash(_("Marked as handled.") if done else _("Marked as open."), "info")
+    return redirect(url_for("inbox.index"))

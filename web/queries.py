@@ -1,0 +1,528 @@
+"""Reads and small writes the police page needs that are not queue operations.
+
+Kept out of gatewayd/store.py on purpose: these are shaped for pages (paging,
+scoping to a user's networks, preview arithmetic), not for the daemon.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from sqlalchemy import case, func, or_, select
+
+from gatewayd.config import Config
+from gatewayd.errors import InputError, NotFound
+from gatewayd.model import (Alert, AlertTemplate, ApiToken, Category, InboundMessage, Member, Message,
+                            Network, User, alert_network, member_network, utcnow)
+from gatewayd.phone import redact
+from gatewayd.store import LANGUAGES, Store
+
+PAGE_SIZE = 50
+PENDING_STATES = ("queued", "retry", "sending")
+# Average length of an answered alert call (ring + header + text + DTMF prompt);
+# only used to estimate how long calls take, never to schedule them.
+AVG_CALL_SECONDS = 45.0
+
+DEFAULT_TEMPLATES = [
+    ("suspicious_persons", "Verdachte personen / Personnes suspectes", "urgent", {
+        "nl": "BIN-alarm: verdachte personen gezien in [straat]. Blijf binnen, sluit ramen en deuren. "
+              "Bel 101 als u iets verdachts ziet.",
+        "fr": "Alerte PLP : personnes suspectes signalées à [rue]. Restez à l'intérieur, fermez portes et "
+              "fenêtres. Appelez le 101 si vous voyez quelque chose de suspect.",
+        "de": "BIN-Alarm: verdächtige Personen in [Straße] gesehen. Bleiben Sie drinnen, schließen Sie Fenster "
+              "und Türen. Rufen Sie 101 an, wenn Ihnen etwas verdächtig vorkommt.",
+        "en": "BIN alert: suspicious persons seen in [street]. Stay inside, lock doors and windows. "
+              "Call 101 if you see anything suspicious."}),
+    ("burglary", "Inbraak / Cambriolage", "urgent", {
+        "nl": "BIN-alarm: inbraak in [straat] rond [uur]. Daders mogelijk nog in de buurt. Niet zelf "
+              "tussenkomen; bel 101 met signalement of nummerplaat.",
+        "fr": "Alerte PLP : cambriolage à [rue] vers [heure]. Auteurs peut-être encore dans le quartier. "
+              "N'intervenez pas ; appelez le 101 avec signalement ou plaque.",
+        "de": "BIN-Alarm: Einbruch in [Straße] gegen [Uhr]. Täter eventuell noch in der Nähe. Nicht selbst "
+              "eingreifen; rufen Sie 101 mit Beschreibung oder Kennzeichen an.",
+        "en": "BIN alert: burglary in [street] around [time]. Suspects may still be nearby. Do not intervene; "
+              "call 101 with a description or number plate."}),
+    ("missing_person", "Vermiste persoon / Personne disparue", "urgent", {
+        "nl": "BIN-oproep: vermiste persoon [naam], [leeftijd] jaar, [beschrijving]. Laatst gezien in [plaats]. "
+              "Info? Bel 101.",
+        "fr": "Appel PLP : personne disparue [nom], [âge] ans, [description]. Vue pour la dernière fois à "
+              "[lieu]. Info ? Appelez le 101.",
+        "de": "BIN-Aufruf: vermisste Person [Name], [Alter] Jahre, [Beschreibung]. Zuletzt gesehen in [Ort]. "
+              "Hinweise an 101.",
+        "en": "BIN appeal: missing person [name], aged [age], [description]. Last seen in [place]. "
+              "Information? Call 101."}),
+    ("stolen_vehicle", "Gestolen voertuig / Véhicule volé", "urgent", {
+        "nl": "BIN-alarm: gestolen voertuig [merk, kleur], nummerplaat [plaat], richting [richting]. Gezien? "
+              "Bel 101, niet volgen.",
+        "fr": "Alerte PLP : véhicule volé [marque, couleur], plaque [plaque], direction [direction]. Vu ? "
+              "Appelez le 101, ne suivez pas.",
+        "de": "BIN-Alarm: gestohlenes Fahrzeug [Marke, Farbe], Kennzeichen [Kennzeichen], Richtung [Richtung]. "
+              "Gesehen? 101 anrufen, nicht folgen.",
+        "en": "BIN alert: stolen vehicle [make, colour], plate [plate], heading [direction]. Seen it? "
+              "Call 101, do not follow."}),
+    ("prevention_tip", "Preventietip / Conseil de prévention", "prevention", {
+        "nl": "BIN-preventie: er zijn de laatste dagen meer inbraken in de buurt. Sluit ramen en deuren, "
+              "ook bij kort vertrek.",
+        "fr": "Prévention PLP : plus de cambriolages ces derniers jours dans le quartier. Fermez portes et "
+              "fenêtres, même pour une courte absence.",
+        "de": "BIN-Prävention: In den letzten Tagen gab es mehr Einbrüche in der Gegend. Schließen Sie Fenster "
+              "und Türen, auch bei kurzer Abwesenheit.",
+        "en": "BIN prevention: more burglaries in the area in recent days. Lock doors and windows, even when "
+              "you leave briefly."}),
+    ("all_clear", "Einde alarm / Fin d'alerte", "feedback", {
+        "nl": "BIN-update: de situatie in [straat] is onder controle. Bedankt voor uw waakzaamheid.",
+        "fr": "Mise à jour PLP : la situation à [rue] est sous contrôle. Merci pour votre vigilance.",
+        "de": "BIN-Update: Die Lage in [Straße] ist unter Kontrolle. Danke für Ihre Aufmerksamkeit.",
+        "en": "BIN update: the situation in [street] is under control. Thank you for your vigilance."}),
+]
+
+
+def seed_templates(store: Store) -> None:
+    """Insert the common BIN templates when there are none (first start)."""
+    with store.session.begin() as s:
+        if s.scalar(select(func.count()).select_from(AlertTemplate)):
+            return
+        for pos, (key, title, category, texts) in enumerate(DEFAULT_TEMPLATES):
+            s.add(AlertTemplate(key=key, title=title, category=category, texts=texts, position=pos,
+                                updated_by="system"))
+
+
+def templates(store: Store) -> list[AlertTemplate]:
+    with store.session() as s:
+        return list(s.scalars(select(AlertTemplate).order_by(AlertTemplate.position, AlertTemplate.id)))
+
+
+def template_by_key(store: Store, key: str) -> AlertTemplate | None:
+    with store.session() as s:
+        return s.scalar(select(AlertTemplate).where(AlertTemplate.key == key))
+
+
+def update_template(store: Store, template_id: int, title: str, category: str, texts: dict[str, str],
+                    actor: str) -> AlertTemplate:
+    """Change a template's title, category and texts; raises InputError naming the field."""
+    title = (title or "").strip()
+    if not title or len(title) > 120:
+        raise InputError("title", "expected 1 to 120 characters")
+    if category not in ("urgent", "prevention", "feedback"):
+        raise InputError("category", f"{category!r} is not one of urgent, prevention, feedback")
+    clean = {}
+    for lang in LANGUAGES:
+        text = (texts.get(lang) or "").strip()
+        if len(text) > 1000:
+            raise InputError(f"text_{lang}", "longer than 1000 characters")
+        if text:
+            clean[lang] = text
+    if not clean:
+        raise InputError("text_nl", "a template needs a text in at least one language")
+    with store.session.begin() as s:
+        tpl = s.get(AlertTemplate, template_id)
+        if tpl is None:
+            raise NotFound("template", template_id)
+        tpl.title, tpl.category, tpl.texts = title, category, clean
+        tpl.updated_by, tpl.updated_at = actor, utcnow()
+    return tpl
+
+
+# ---------------------------------------------------------------------- networks
+def networks(store: Store, ids: tuple[int, ...] | None = None) -> list[Network]:
+    """Networks by name; only IDS when given."""
+    with store.session() as s:
+        q = select(Network).order_by(Network.name)
+        if ids is not None:
+            q = q.where(Network.id.in_(ids))
+        return list(s.scalars(q))
+
+
+def network_member_counts(store: Store, ids: tuple[int, ...]) -> dict[int, dict[str, int]]:
+    """network id -> {"total", "active", "opted_out"} member counts."""
+    with store.engine.connect() as c:
+        rows = c.execute(select(member_network.c.network_id, func.count(), func.sum(case((Member.active.is_(True), 1), else_=0)),
+                                func.sum(case((Member.opted_out.is_(True), 1), else_=0)))
+                         .join(Member, Member.id == member_network.c.member_id)
+                         .where(member_network.c.network_id.in_(ids)).group_by(member_network.c.network_id)).all()
+    return {nid: {"total": n, "active": a or 0, "opted_out": o or 0} for nid, n, a, o in rows}
+
+
+def save_network(store: Store, network_id: int | None, name: str, zone: str) -> Network:
+    """Create (NETWORK_ID None) or rename / re-zone a network."""
+    name, zone = (name or "").strip(), (zone or "").strip()
+    if not name or len(name) > 120:
+        raise InputError("name", "expected 1 to 120 characters")
+    if len(zone) > 120:
+        raise InputError("zone", "longer than 120 characters")
+    if network_id is None:
+        return store.add_network(name, zone)
+    with store.session.begin() as s:
+        net = s.get(Network, network_id)
+        if net is None:
+            raise NotFound("network", network_id)
+        if s.scalar(select(Network.id).where(Network.name == name, Network.id != network_id)):
+            raise InputError("name", f"a network called {name!r} already exists")
+        net.name, net.zone = name, zone
+    return net
+
+
+# ---------------------------------------------------------------------- members
+@dataclass
+class MemberPage:
+    members: list[dict]
+    total: int
+    page: int
+    pages: int
+
+
+def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
+                page: int, show_inactive: bool = True) -> MemberPage:
+    """One page of members in NETWORK_IDS (None = all), optionally one network and a search."""
+    with store.session() as s:
+        base = select(Member.id)
+        if network_id is not None or network_ids is not None:
+            base = base.join(member_network, member_network.c.member_id == Member.id)
+            if network_id is not None:
+                base = base.where(member_network.c.network_id == network_id)
+            if network_ids is not None:
+                base = base.where(member_network.c.network_id.in_(network_ids))
+        if q:
+            like = f"%{q.strip()}%"
+            base = base.where(or_(Member.name.ilike(like), Member.phone.ilike(like.replace(" ", ""))))
+        if not show_inactive:
+            base = base.where(Member.active.is_(True))
+        base = base.distinct()
+        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        page = min(max(1, page), pages)
+        ids = list(s.scalars(base.order_by(Member.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+        members = list(s.scalars(select(Member).where(Member.id.in_(ids)).order_by(Member.name, Member.id)))
+        rows = [{"m": m, "networks": [n for n in m.networks if network_ids is None or n.id in network_ids]}
+                for m in members]
+    return MemberPage(rows, total, page, pages)
+
+
+def member(store: Store, member_id: int) -> Member:
+    with store.session() as s:
+        m = s.get(Member, member_id)
+        if m is None:
+            raise NotFound("member", member_id)
+        m.networks  # load while the session is open  # noqa: B018
+        return m
+
+
+def save_member(store: Store, member_id: int | None, phone: str, name: str, channel: str, lang: str,
+                network_ids: list[int], allowed: tuple[int, ...] | None, opted_out: bool | None = None) -> Member:
+    """Create or edit a member; its networks outside ALLOWED (None = all) are left as they were."""
+    e164, name, channel, lang = store.validate_member(phone, name, channel or None, lang)
+    chosen = [i for i in network_ids if allowed is None or i in allowed]
+    if not chosen and member_id is None:
+        raise InputError("networks", "choose at least one network")
+    with store.session.begin() as s:
+        other = s.scalar(select(Member.id).where(Member.phone == e164))
+        if other is not None and other != member_id:
+            raise InputError("phone", f"{e164} is already a member (#{other})")
+        if member_id is None:
+            m = Member(phone=e164, consent_at=utcnow())
+            s.add(m)
+        else:
+            m = s.get(Member, member_id)
+            if m is None:
+                raise NotFound("member", member_id)
+        m.phone, m.name, m.channel, m.language = e164, name, channel, lang
+        if opted_out is not None and opted_out != m.opted_out:
+            m.opted_out, m.opted_out_at = opted_out, (utcnow() if opted_out else None)
+        kept = [n for n in m.networks if allowed is not None and n.id not in allowed]
+        m.networks = kept + list(s.scalars(select(Network).where(Network.id.in_(chosen))))
+        if not m.networks:
+            raise InputError("networks", "choose at least one network")
+    return m
+
+
+def set_member_active(store: Store, member_id: int, active: bool) -> Member:
+    with store.session.begin() as s:
+        m = s.get(Member, member_id)
+        if m is None:
+            raise NotFound("member", member_id)
+        m.active = active
+    return m
+
+
+def member_in_scope(store: Store, member_id: int, allowed: tuple[int, ...] | None) -> bool:
+    if allowed is None:
+        return True
+    with store.engine.connect() as c:
+        return c.scalar(select(member_network.c.member_id).where(
+            member_network.c.member_id == member_id, member_network.c.network_id.in_(allowed)).limit(1)) is not None
+
+
+# ---------------------------------------------------------------------- alerts
+def alert_networks(store: Store, alert_id: int) -> list[int]:
+    with store.engine.connect() as c:
+        return list(c.scalars(select(alert_network.c.network_id).where(alert_network.c.alert_id == alert_id)))
+
+
+def alert(store: Store, alert_id: int) -> Alert:
+    with store.session() as s:
+        a = s.get(Alert, alert_id)
+        if a is None:
+            raise NotFound("alert", alert_id)
+        a.networks  # noqa: B018
+        return a
+
+
+def recent_alerts(store: Store, network_ids: tuple[int, ...] | None, limit: int = 20) -> list[dict]:
+    """The newest alerts to NETWORK_IDS (None = all) with their message counts per state."""
+    with store.session() as s:
+        q = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        if network_ids is not None:
+            q = q.where(Alert.id.in_(select(alert_network.c.alert_id)
+                                     .where(alert_network.c.network_id.in_(network_ids))))
+        alerts = list(s.scalars(q))
+        for a in alerts:
+            a.networks  # noqa: B018
+        ids = [a.id for a in alerts]
+        counts: dict[int, dict[str, int]] = {}
+        for aid, state, n in s.execute(select(Message.alert_id, Message.state, func.count())
+                                       .where(Message.alert_id.in_(ids))
+                                       .group_by(Message.alert_id, Message.state)):
+            counts.setdefault(aid, {})[state] = n
+    return [{"alert": a, "counts": counts.get(a.id, {})} for a in alerts]
+
+
+def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: str = "") -> MemberPage:
+    """One page of an alert's messages: number (masked when MASK), channel, state, reason."""
+    with store.session() as s:
+        base = select(Message).where(Message.alert_id == alert_id)
+        if state:
+            base = base.where(Message.state == state)
+        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        page = min(max(1, page), pages)
+        rows = s.execute(base.with_only_columns(Message.id, Message.number, Message.channel, Message.language,
+                                                Message.state, Message.attempts, Message.device, Message.reason,
+                                                Message.updated_at, Member.name)
+                         .outerjoin(Member, Member.id == Message.member_id)
+                         .order_by(Message.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    out = [{"id": r.id, "number": redact(r.number) if mask else r.number, "name": r.name or "",
+            "channel": r.channel, "language": r.language, "state": r.state, "attempts": r.attempts,
+            "device": r.device or "", "reason": r.reason, "updated_at": r.updated_at} for r in rows]
+    return MemberPage(out, total, page, pages)
+
+
+# ---------------------------------------------------------------------- preview
+@dataclass
+class RecipientPreview:
+    per_channel: dict[str, int]                     # sms / voice -> messages
+    per_language: dict[str, int]                    # language -> members addressed
+    sms_by_language: dict[str, int]                 # language -> SMS messages
+    skipped: dict[str, int]
+    members: int                                    # distinct members addressed
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_channel.values())
+
+
+def preview_recipients(store: Store, network_ids: list[int], mode: str, parent_id: int | None) -> RecipientPreview:
+    """What `Store.enqueue_alert` would queue, computed by the store's own rules without writing.
+
+    Uses the store's recipient and row helpers so the preview cannot drift from the send.
+    """
+    with store.session() as s:
+        if parent_id is not None and not network_ids:
+            recipients = store._parent_recipients(s, parent_id)
+        else:
+            recipients = store._network_recipients(s, network_ids) if network_ids else []
+    fake = SimpleNamespace(id=0, texts={}, text="", priority=0)
+    rows, counts, skipped = store._message_rows(fake, recipients, mode, utcnow())
+    langs: dict[str, set[int]] = {}
+    sms_langs: dict[str, int] = {}
+    for r in rows:
+        langs.setdefault(r["language"], set()).add(r["member_id"])
+        if r["channel"] == "sms":
+            sms_langs[r["language"]] = sms_langs.get(r["language"], 0) + 1
+    members = len({r["member_id"] for r in rows})
+    return RecipientPreview(counts, {k: len(v) for k, v in sorted(langs.items())}, sms_langs, skipped, members)
+
+
+@dataclass
+class Capacity:
+    sms_per_minute: float = 0.0
+    calls_per_minute: float = 0.0
+    devices: list[str] = field(default_factory=list)
+
+
+def capacity(cfg: Config, store: Store) -> Capacity:
+    """Messages per minute the configured devices can send, leaving out devices the daemon reports down."""
+    down = {d["name"] for d in store.devices() if d.get("state") == "down"}
+    cap = Capacity()
+    for m in cfg.modems:
+        if m.name not in down:
+            cap.sms_per_minute += m.sms_per_minute
+            cap.devices.append(m.name)
+    for e in cfg.emulated:
+        if e.name in down:
+            continue
+        per_send = e.latency if e.kind == "sms" else max(e.latency, AVG_CALL_SECONDS)
+        rate = e.rate_per_minute if per_send <= 0 else min(e.rate_per_minute, e.capacity * 60.0 / per_send)
+        if e.kind == "sms":
+            cap.sms_per_minute += rate
+        else:
+            cap.calls_per_minute += rate
+        cap.devices.append(e.name)
+    a = cfg.asterisk
+    if a is not None and "asterisk" not in down:
+        cap.calls_per_minute += min(a.calls_per_minute, a.max_calls * 60.0 / AVG_CALL_SECONDS)
+        cap.devices.append("asterisk")
+    return cap
+
+
+def estimate_seconds(sms_parts: int, calls: int, cap: Capacity, queued_ahead: dict[str, int]) -> float | None:
+    """Seconds until the last recipient is reached, or None when a needed channel has no device.
+
+    SMS and calls go out in parallel; messages of equal or higher priority already
+    queued go first.
+    """
+    times = []
+    for need, ahead, rate in ((sms_parts, queued_ahead.get("sms", 0), cap.sms_per_minute),
+                              (calls, queued_ahead.get("voice", 0), cap.calls_per_minute)):
+        if need <= 0:
+            continue
+        if rate <= 0:
+            return None
+        times.append((need + ahead) / rate * 60.0)
+    return max(times, default=0.0)
+
+
+def queued_ahead(store: Store, category: str) -> dict[str, int]:
+    """Messages waiting with a priority at or above CATEGORY's, per channel."""
+    prio = Category(category).priority
+    names = {"urgent": 3, "feedback": 2, "prevention": 1}
+    out: dict[str, int] = {}
+    for cat, per_channel in store.queue_depth()["by_category"].items():
+        if names.get(cat, 0) >= prio:
+            for ch, n in per_channel.items():
+                out[ch] = out.get(ch, 0) + n
+    return out
+
+
+# ---------------------------------------------------------------------- inbox
+def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, page: int) -> MemberPage:
+    """Inbound messages from members of NETWORK_IDS or about their alerts (None = all)."""
+    with store.session() as s:
+        base = select(InboundMessage.id)
+        if network_ids is not None:
+            in_members = select(member_network.c.member_id).where(member_network.c.network_id.in_(network_ids))
+            in_alerts = select(alert_network.c.alert_id).where(alert_network.c.network_id.in_(network_ids))
+            base = base.where(or_(InboundMessage.member_id.in_(in_members), InboundMessage.alert_id.in_(in_alerts)))
+        if only_open:
+            base = base.where(InboundMessage.handled.is_(False))
+        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        page = min(max(1, page), pages)
+        rows = s.execute(select(InboundMessage, Member.name).outerjoin(Member, Member.id == InboundMessage.member_id)
+                         .where(InboundMessage.id.in_(base))
+                         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+                         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    return MemberPage([{"msg": m, "member_name": name or ""} for m, name in rows], total, page, pages)
+
+
+def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...] | None) -> InboundMessage:
+    with store.session() as s:
+        msg = s.get(InboundMessage, inbound_id)
+        if msg is None:
+            raise NotFound("message", inbound_id)
+        if network_ids is None:
+            return msg
+        ok_member = msg.member_id is not None and s.scalar(select(member_network.c.member_id).where(
+            member_network.c.member_id == msg.member_id, member_network.c.network_id.in_(network_ids)).limit(1))
+        ok_alert = msg.alert_id is not None and s.scalar(select(alert_network.c.alert_id).where(
+            alert_network.c.alert_id == msg.alert_id, alert_network.c.network_id.in_(network_ids)).limit(1))
+        if not (ok_member or ok_alert):
+            raise NotFound("message", inbound_id)
+        return msg
+
+
+def mark_handled(store: Store, inbound_id: int, actor: str, handled: bool = True) -> None:
+    with store.session.begin() as s:
+        msg = s.get(InboundMessage, inbound_id)
+        if msg is None:
+            raise NotFound("message", inbound_id)
+        msg.handled, msg.handled_by = handled, actor if handled else ""
+
+
+# ---------------------------------------------------------------------- users
+def users(store: Store) -> list[User]:
+    with store.session() as s:
+        out = list(s.scalars(select(User).order_by(User.username)))
+        for u in out:
+            u.networks  # noqa: B018
+        return out
+
+
+def update_user(store: Store, user_id: int, role: str, zone: str, network_ids: list[int], active: bool,
+                password: str = "") -> User:
+    """Change a user's role, zone, networks, active flag and (when given) password."""
+    from gatewayd.model import Role
+    from gatewayd.passwords import MIN_LENGTH, hash_password
+    try:
+        role = Role(role).value
+    except ValueError:
+        raise InputError("role", f"{role!r} is not one of police, coordinator, admin") from None
+    if len(zone or "") > 120:
+        raise InputError("zone", "longer than 120 characters")
+    if password and len(password) < MIN_LENGTH:
+        raise InputError("password", f"shorter than {MIN_LENGTH} characters")
+    with store.session.begin() as s:
+        u = s.get(User, user_id)
+        if u is None:
+            raise NotFound("user", user_id)
+        u.role, u.zone, u.active = role, (zone or "").strip(), active
+        u.networks = list(s.scalars(select(Network).where(Network.id.in_(network_ids))))
+        if password:
+            u.password_hash = hash_password(password)
+    return u
+
+
+# ---------------------------------------------------------------------- API tokens
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(store: Store, name: str, zone: str, actor: str) -> tuple[ApiToken, str]:
+    """A new API token; the clear token is returned once and never stored."""
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise InputError("name", "expected 1 to 80 characters")
+    token = "gwd_" + secrets.token_urlsafe(32)
+    with store.session.begin() as s:
+        row = ApiToken(name=name, token_hash=token_hash(token), prefix=token[:10], zone=(zone or "").strip(),
+                       created_by=actor)
+        s.add(row)
+    return row, token
+
+
+def api_tokens(store: Store) -> list[ApiToken]:
+    with store.session() as s:
+        return list(s.scalars(select(ApiToken).order_by(ApiToken.id.desc())))
+
+
+def revoke_token(store: Store, token_id: int) -> ApiToken:
+    with store.session.begin() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound("token", token_id)
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+    return row
+
+
+def token_by_secret(store: Store, token: str) -> ApiToken | None:
+    """The live token matching TOKEN, its last use stamped; None when unknown or revoked."""
+    digest = token_hash(token)
+    with store.session.begin() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+        if row is None or row.revoked_at is not None:
+            return None
+        row.last_used_at = utcnow()
+    return row

@@ -1,0 +1,35 @@
+"""Production server for the police page: waitress on [web].listen."""
+from __future__ import annotations
+
+import logging
+
+from gatewayd.config import Config, ConfigError
+
+log = logging.getLogger("gatewayd.web")
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """'127.0.0.1:8080' / '[::1]:8080' / ':8080' -> (host, port); ConfigError when malformed."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"[web].listen: expected HOST:PORT, got {listen!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def serve(cfg: Config) -> int:
+    """Run the page until interrupted; returns the exit status."""
+    from waitress import serve as waitress_serve
+
+    from gatewayd.db import check_schema
+
+    from . import create_app
+    from .auth import load_user  # noqa: F401  (fail early on import errors)
+    host, port = parse_listen(cfg.web.listen)
+    app = create_app(cfg)
+    check_schema(app.extensions["gatewayd.store"].engine)
+    log.info("police page on http://%s:%d/", host, port)
+    print(f"police page on http://{host}:{port}/", flush=True)
+    # Waitress answers the page and the API; 8 threads cover a busy control room.
+    waitress_serve(app, host=host, port=port, threads=8, ident="gatewayd", clear_untrusted_proxy_headers=True)
+    return 0
