@@ -735,8 +735,8 @@ class ModemChannel:
             st = session.status
             self._set_health(state=DeviceState.UP, signal=st.signal, registered=st.registered, last_error="",
                              detail=self._detail(st))
-        self._first_try.set()
         self._read_stored()
+        self._first_try.set()
         return True
 
     def _failed_connect(self, session: ModemSession, why: str) -> bool:

@@ -604,7 +604,9 @@ def _deliver_pdus(sender: str, text: str) -> list[str]:
             sep = libpdu.encodeGsm7(piece)
             fill = (7 - (len(udh) * 8) % 7) % 7 if udh else 0
             udl = len(sep) + ((len(udh) * 8 + fill) // 7 if udh else 0)
-            ud = udh + libpdu.packSeptets(sep, padBits=fill)
+            # The library's padBits is the header's bit count mod 7 (it packs as
+            # if the septets continued the header), not the fill-bit count.
+            ud = udh + libpdu.packSeptets(sep, padBits=(len(udh) * 8) % 7)
             dcs = 0x00
         tpdu = bytes((first,)) + libpdu._encodeAddressField(sender) + bytes((0, dcs)) + stamp + bytes((udl,)) + ud
         out.append(("07912374151616F6" + bytes(tpdu).hex()).upper())
