@@ -1,0 +1,172 @@
+"""Compose -> preview -> confirm -> send, status, cancel, feedback."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from gatewayd.model import Alert, AuditEntry, Message
+
+from .conftest import csrf_token, login_as, network_id
+
+
+def compose_form(client, world, text="Inbraak in de Lindestraat", network="Lindeknoppen", category="urgent", **extra):
+    form = {"csrf_token": csrf_token(client), "networks": [str(network_id(world, network))],
+            "category": category, "channel": "member", "text_nl": text}
+    form.update(extra)
+    return form
+
+
+def alert_count(store) -> int:
+    with store.session() as s:
+        return s.scalar(select(func.count()).select_from(Alert))
+
+
+def confirm_token(html: str) -> str:
+    import re
+    return re.search(r'name="confirm_token" value="([^"]+)"', html).group(1)
+
+
+def test_start_page_links_each_urgent_template_to_compose(police):
+    html = police.get("/").get_data(as_text=True)
+    assert 'href="/alerts/new?category=urgent&amp;template=burglary"' in html
+
+
+def test_compose_from_template_fills_text_and_single_network(police, world):
+    world.add_network("Alleen", zone="Zone Solo")
+    html = police.get("/alerts/new?category=urgent&template=burglary").get_data(as_text=True)
+    assert "BIN-alarm: inbraak in [straat]" in html
+
+
+def test_compose_preselects_the_only_network_in_scope(client, world):
+    world.add_user("solo", "correct-horse-battery", "police", zone="Zone Zuid")
+    login_as(client, world, "solo")
+    html = client.get("/alerts/new?category=urgent").get_data(as_text=True)
+    nid = network_id(world, "Zuidrand")
+    assert f'value="{nid}" checked' in html
+
+
+def test_preview_shows_recipients_and_segments(police, world):
+    form = compose_form(police, world, text="x" * 161)
+    html = police.post("/alerts/preview", data=form).get_data(as_text=True)
+    assert 'id="pv-members">2<' in html
+    assert 'id="segments-nl">2 segments<' in html
+
+
+def test_preview_shows_ucs2_for_text_outside_gsm_alphabet(police, world):
+    form = compose_form(police, world, text="Let op ✓")
+    html = police.post("/alerts/preview", data=form).get_data(as_text=True)
+    assert "UCS-2" in html
+
+
+def test_preview_lists_smart_encoding_replacements(police, world):
+    # Long enough that the look-alikes save a segment (smart encoding only applies then).
+    form = compose_form(police, world, text="Citroën “gestolen” in de Lindestraat. " + "x" * 80)
+    html = police.post("/alerts/preview", data=form).get_data(as_text=True)
+    assert "<code>ë</code>&rarr;<code>e</code>" in html
+
+
+def test_preview_counts_opted_out_members_as_not_addressed(police, world):
+    world.set_opt_out("+32470123456", True)
+    html = police.post("/alerts/preview", data=compose_form(police, world)).get_data(as_text=True)
+    assert 'id="pv-members">1<' in html
+
+
+def test_confirm_restates_and_writes_nothing(police, world):
+    resp = police.post("/alerts/confirm", data=compose_form(police, world))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "2 members of Lindeknoppen" in html or "2 leden" in html
+    assert alert_count(world) == 0
+
+
+def test_send_after_confirm_queues_one_message_per_recipient(police, world):
+    form = compose_form(police, world)
+    token = confirm_token(police.post("/alerts/confirm", data=form).get_data(as_text=True))
+    resp = police.post("/alerts/send", data={**form, "confirm_token": token})
+    assert resp.status_code == 302
+    with world.session() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 2
+
+
+def test_send_is_audited_with_the_alert_id(police, world):
+    form = compose_form(police, world)
+    token = confirm_token(police.post("/alerts/confirm", data=form).get_data(as_text=True))
+    police.post("/alerts/send", data={**form, "confirm_token": token})
+    with world.session() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "alert_send"))
+    assert entry.actor == "agent" and entry.detail["alert_id"] == 1
+
+
+def test_double_send_of_one_confirmation_sends_once(police, world):
+    form = compose_form(police, world)
+    token = confirm_token(police.post("/alerts/confirm", data=form).get_data(as_text=True))
+    police.post("/alerts/send", data={**form, "confirm_token": token})
+    police.post("/alerts/send", data={**form, "confirm_token": token})
+    assert alert_count(world) == 1
+
+
+def test_send_without_confirmation_is_refused(police, world):
+    resp = police.post("/alerts/send", data=compose_form(police, world))
+    assert resp.status_code == 400 and alert_count(world) == 0
+
+
+def test_four_clicks_from_start_page(client, world):
+    """Start -> template button (1) -> tick network (2) -> preview and confirm (3) -> send (4)."""
+    login_as(client, world, "agent")
+    start = client.get("/").get_data(as_text=True)
+    assert "/alerts/new?category=urgent&amp;template=burglary" in start                       # click 1
+    page = client.get("/alerts/new?category=urgent&template=burglary").get_data(as_text=True)
+    assert 'value="urgent" checked' in page
+    form = compose_form(client, world, text="BIN-alarm: inbraak in Lindestraat")            # click 2 (network)
+    confirm = client.post("/alerts/confirm", data=form).get_data(as_text=True)              # click 3
+    resp = client.post("/alerts/send", data={**form, "confirm_token": confirm_token(confirm)})  # click 4
+    assert resp.status_code == 302 and alert_count(world) == 1
+
+
+def _send(client, world, **kw):
+    form = compose_form(client, world, **kw)
+    token = confirm_token(client.post("/alerts/confirm", data=form).get_data(as_text=True))
+    resp = client.post("/alerts/send", data={**form, "confirm_token": token})
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+def test_status_json_counts_messages_per_state(police, world):
+    alert_id = _send(police, world)
+    data = police.get(f"/alerts/{alert_id}/status.json").get_json()
+    assert data["counts"] == {"queued": 2} and data["finished"] is False
+
+
+def test_alert_page_masks_numbers_for_non_admins(police, world):
+    alert_id = _send(police, world)
+    html = police.get(f"/alerts/{alert_id}").get_data(as_text=True)
+    assert "+32470****56" in html and "+32470123456" not in html
+
+
+def test_alert_page_shows_full_numbers_to_admin(client, world):
+    login_as(client, world, "agent")
+    alert_id = _send(client, world)
+    login_as(client, world, "admin")
+    assert "+32470123456" in client.get(f"/alerts/{alert_id}").get_data(as_text=True)
+
+
+def test_cancel_cancels_what_has_not_gone(police, world):
+    alert_id = _send(police, world)
+    police.post(f"/alerts/{alert_id}/cancel", data={"csrf_token": csrf_token(police)})
+    assert police.get(f"/alerts/{alert_id}/status.json").get_json()["counts"] == {"cancelled": 2}
+
+
+def test_feedback_goes_to_the_parent_recipients(police, world):
+    parent = _send(police, world)
+    form = {"csrf_token": csrf_token(police), "category": "feedback", "channel": "member",
+            "text_nl": "Daders opgepakt, bedankt.", "parent_id": str(parent)}
+    token = confirm_token(police.post("/alerts/confirm", data=form).get_data(as_text=True))
+    resp = police.post("/alerts/send", data={**form, "confirm_token": token})
+    child = int(resp.headers["Location"].rsplit("/", 1)[1])
+    with world.session() as s:
+        numbers = set(s.scalars(select(Message.number).where(Message.alert_id == child)))
+    assert numbers == {"+32470123456", "+32471223344"}
+
+
+def test_feedback_compose_page_names_the_parent(police, world):
+    parent = _send(police, world)
+    html = police.get(f"/alerts/new?parent={parent}").get_data(as_text=True)
+    assert f'name="parent_id" value="{parent}"' in html
