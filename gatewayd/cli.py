@@ -56,11 +56,14 @@ def cmd_init_db(cfg: Config, args) -> int:
 def cmd_run(cfg: Config, args) -> int:
     from .channels import build_channels
     from .dispatch import Dispatcher
-    from .health import Notifier, watchdog_interval
+    from .backup import acquire_daemon_lock
+    from .health import Notifier, stuck_after, watchdog_interval
     from .logs import setup_logging
     secrets = tuple(filter(None, [cfg.web.secret_key, cfg.asterisk.secret if cfg.asterisk else ""]
                            + [m.pin for m in cfg.modems]))
     setup_logging(cfg.logging.level, secrets)
+    # Held for the process's life: `gatewayd restore` and a second daemon on this SQLite file are refused.
+    daemon_lock = acquire_daemon_lock(cfg.database.url)  # noqa: F841
     store = _open_store(cfg)
     channels = build_channels(cfg)
     if not channels:
@@ -80,7 +83,7 @@ def cmd_run(cfg: Config, args) -> int:
     notifier.ready(f"dispatching through {names}")
     beat = watchdog_interval() or 1.0
     while not stop["flag"]:
-        if dispatcher.healthy():
+        if dispatcher.healthy(housekeeping_after=stuck_after()):
             notifier.watchdog()
         else:
             log.error("dispatch loop looks stuck; withholding the watchdog heartbeat")

@@ -80,6 +80,9 @@ class Dispatcher:
         self._opened: dict[str, bool] = {}
         self._open_tried: dict[str, float] = {}
         self._housekeeping_alive = time.monotonic()
+        # End of the last housekeeping pass that completed: a pass blocked on the
+        # database (or failing every time) must stop the watchdog heartbeat.
+        self._housekeeping_ok = time.monotonic()
         self.in_flight = 0
         self._lock = threading.Lock()
 
@@ -146,10 +149,11 @@ class Dispatcher:
             time.sleep(0.05)
         return False
 
-    def healthy(self, stuck_after: float = 120.0) -> bool:
-        """False when the housekeeping loop or a worker has not moved for STUCK_AFTER seconds."""
+    def healthy(self, stuck_after: float = 120.0, housekeeping_after: float | None = None) -> bool:
+        """False when housekeeping has not completed a pass for HOUSEKEEPING_AFTER seconds (default
+        STUCK_AFTER), or a worker has not moved for STUCK_AFTER seconds (a voice call may take minutes)."""
         now = time.monotonic()
-        if now - self._housekeeping_alive > stuck_after:
+        if now - self._housekeeping_ok > (stuck_after if housekeeping_after is None else housekeeping_after):
             return False
         return all(now - s.last_alive <= stuck_after for s in self._stats.values())
 
@@ -235,6 +239,7 @@ class Dispatcher:
                 if now_m - last_flush >= 2.0:
                     self._flush_devices()
                     last_flush = now_m
+                self._housekeeping_ok = time.monotonic()
             except Exception:
                 log.exception("housekeeping failed; will try again")
             self._stop.wait(HOUSEKEEPING_PERIOD)

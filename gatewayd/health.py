@@ -36,3 +36,15 @@ def watchdog_interval() -> float | None:
     if not usec or not usec.isdigit():
         return None
     return int(usec) / 1e6 / 2
+
+
+def stuck_after(default: float = 120.0) -> float:
+    """Seconds the dispatch housekeeping may go without completing a pass before the heartbeat stops.
+
+    systemd's WatchdogSec when watched (so a hung loop is killed within about
+    two WatchdogSec), else DEFAULT (only logged then).
+    """
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec or not usec.isdigit() or int(usec) == 0:
+        return default
+    return int(usec) / 1e6
