@@ -96,7 +96,7 @@ class ModemEmulator:
         self._prompt_len: int | None = None   # in +CMGS prompt: the announced TPDU length
         self._mr = 0
         self._storage: dict[int, str] = {}
-        self._cms_queue: list[int] = []
+        self._cms_queue: list[int | None] = []
         self._unplug_next_send = False
         self._replug_after: float | None = None
         self._frozen_until = 0.0
@@ -171,8 +171,8 @@ class ModemEmulator:
 
     # ------------------------------------------------------------ faults and events (test API)
 
-    def fail_next_sends(self, *codes: int) -> None:
-        """The next +CMGS commands answer +CMS ERROR with these codes, in order."""
+    def fail_next_sends(self, *codes: int | None) -> None:
+        """The next +CMGS commands answer +CMS ERROR with these codes, in order (None: succeeds, 0: ERROR)."""
         with self._lock:
             self._cms_queue.extend(codes)
 
@@ -545,8 +545,8 @@ class ModemEmulator:
         if decoded.get("type") != "SMS-SUBMIT" or decoded["tpdu_length"] != length:
             self._respond(["+CMS ERROR: 304"] if self._cmee else ["ERROR"])
             return
-        if self._cms_queue:
-            code = self._cms_queue.pop(0)
+        code = self._cms_queue.pop(0) if self._cms_queue else None
+        if code is not None:
             self._sleep(self.profile.cmgs_delay)
             self._respond([f"+CMS ERROR: {code}"] if self._cmee or code else ["ERROR"])
             return
