@@ -17,10 +17,30 @@ CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory):
-    """A migrated empty database, copied for each test (Alembic once per session)."""
-    path = tmp_path_factory.mktemp("tpl") / "empty.db"
+    """A migrated database holding the test world, copied for each test.
+
+    Alembic and the Argon2 hashing of the users run once per session, not per test.
+    """
+    path = tmp_path_factory.mktemp("tpl") / "world.db"
     migrate(f"sqlite:///{path}")
+    store = Store(make_engine(f"sqlite:///{path}"))
+    populate(store)
+    store.engine.dispose()          # last connection closed: the WAL is checkpointed into the file
     return path
+
+
+def populate(store):
+    """Two zones, three networks, members, and one user of each role."""
+    store.add_network("Lindeknoppen", zone="Zone Noord")
+    store.add_network("Kerkwijk", zone="Zone Noord")
+    store.add_network("Zuidrand", zone="Zone Zuid")
+    store.add_member("Lindeknoppen", "0470 12 34 56", "An Peeters", lang="nl")
+    store.add_member("Lindeknoppen", "0471 22 33 44", "Luc Dubois", lang="fr")
+    store.add_member("Kerkwijk", "0472 11 11 11", "Kim Janssens")
+    store.add_member("Zuidrand", "0473 99 88 77", "Zoë Zuid")
+    store.add_user("agent", PASSWORD, "police", zone="Zone Noord")
+    store.add_user("coord", PASSWORD, "coordinator", networks=("Kerkwijk",))
+    store.add_user("admin", PASSWORD, "admin")
 
 
 def make_cfg(db_path, **web):
@@ -46,17 +66,7 @@ def store(cfg):
 
 @pytest.fixture
 def world(store):
-    """Two zones, three networks, members, and one user of each role."""
-    store.add_network("Lindeknoppen", zone="Zone Noord")
-    store.add_network("Kerkwijk", zone="Zone Noord")
-    store.add_network("Zuidrand", zone="Zone Zuid")
-    store.add_member("Lindeknoppen", "0470 12 34 56", "An Peeters", lang="nl")
-    store.add_member("Lindeknoppen", "0471 22 33 44", "Luc Dubois", lang="fr")
-    store.add_member("Kerkwijk", "0472 11 11 11", "Kim Janssens")
-    store.add_member("Zuidrand", "0473 99 88 77", "Zoë Zuid")
-    store.add_user("agent", PASSWORD, "police", zone="Zone Noord")
-    store.add_user("coord", PASSWORD, "coordinator", networks=("Kerkwijk",))
-    store.add_user("admin", PASSWORD, "admin")
+    """The store over this test's copy of the world (see `populate`)."""
     return store
 
 
