@@ -245,21 +245,33 @@ class Dispatcher:
             self._stop.wait(HOUSEKEEPING_PERIOD)
 
     def _drain_events(self) -> None:
+        reports: list[DeliveryReport] = []
         while True:
             try:
                 event = self._events.get_nowait()
             except queue.Empty:
-                return
+                break
+            if isinstance(event, DeliveryReport):
+                reports.append(event)     # applied together below: one transaction for many
+                continue
             try:
                 self._handle(event)
             except Exception:
                 log.exception("could not handle %s", type(event).__name__)
+        if reports:
+            self._apply_reports(reports)
+
+    def _apply_reports(self, reports: list[DeliveryReport]) -> None:
+        try:
+            matched = self.store.apply_delivery_reports(reports)
+        except Exception:
+            log.exception("could not apply %d delivery report(s); will retry", len(reports))
+            matched = [None] * len(reports)
+        now = time.monotonic()
+        self._unmatched += [_PendingReport(r, now) for r, m in zip(reports, matched) if m is None and r.permanent]
 
     def _handle(self, event: ChannelEvent) -> None:
-        if isinstance(event, DeliveryReport):
-            if self.store.apply_delivery_report(event) is None and event.permanent:
-                self._unmatched.append(_PendingReport(event, time.monotonic()))
-        elif isinstance(event, InboundText):
+        if isinstance(event, InboundText):
             handle_reply(self.store, event)
         elif isinstance(event, DeviceEvent):
             ch = next((c for c in self.channels if c.name == event.device), None)
@@ -270,15 +282,18 @@ class Dispatcher:
 
     def _retry_unmatched(self) -> None:
         """A report can overtake the recording of its send; give it a while to match."""
-        keep = []
-        for p in self._unmatched:
-            if self.store.apply_delivery_report(p.report) is None:
-                if time.monotonic() - p.first_seen < REPORT_PATIENCE:
-                    keep.append(p)
-                else:
-                    log.warning("delivery report ref %d from %s matched no message", p.report.reference,
-                                p.report.device)
-        self._unmatched = keep
+        if not self._unmatched:
+            return
+        pending, self._unmatched = self._unmatched, []
+        matched = self.store.apply_delivery_reports([p.report for p in pending])
+        for p, m in zip(pending, matched):
+            if m is not None:
+                continue
+            if time.monotonic() - p.first_seen < REPORT_PATIENCE:
+                self._unmatched.append(p)
+            else:
+                log.warning("delivery report ref %d from %s matched no message", p.report.reference,
+                            p.report.device)
 
     def _record(self, ch: Channel, health: DeviceHealth) -> None:
         try:

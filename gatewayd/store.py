@@ -14,15 +14,18 @@ a modem's second per SMS.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
 
 from .channels.base import Delivery, DeliveryReport, DeviceHealth, Outcome, OutcomeKind
 from .config import DispatchConfig
@@ -105,6 +108,67 @@ def category_of(value: str) -> Category:
         raise InputError("category", f"{value!r} is not one of urgent, prevention, feedback") from None
 
 
+# Hot-path statements, built once: the dispatcher runs them for every message.
+def _picks(owner) -> tuple:
+    """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest."""
+    channel = Message.channel == bindparam("channel")
+    due_retry = (select(Message.id).where(owner, channel, Message.state == MessageState.RETRY.value,
+                                          Message.not_before <= bindparam("now")).order_by(Message.id).limit(1))
+    fresh = select(Message.id).where(owner, channel, Message.state == Q).order_by(Message.id).limit(1)
+    return due_retry, fresh
+
+
+def _one_pick(picks: tuple) -> tuple:
+    """Both picks as one statement (SQLite): saves a round trip on every claim."""
+    due_retry, fresh = (p.add_columns(literal(k).label("k")).subquery() for k, p in enumerate(picks))
+    both = union_all(select(due_retry.c.id, due_retry.c.k), select(fresh.c.id, fresh.c.k)).subquery()
+    return (select(both.c.id).order_by(both.c.k).limit(1),)
+
+
+_ALERT_PICKS = _picks(Message.alert_id == bindparam("alert"))
+_SYSTEM_PICKS = _picks(Message.alert_id.is_(None))
+_ALERT_PICK_SQLITE = _one_pick(_ALERT_PICKS)
+_SYSTEM_PICK_SQLITE = _one_pick(_SYSTEM_PICKS)
+SYSTEM_CHECK_PERIOD = 0.2    # seconds; system messages (opt-out confirmations) wait at most this
+_ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill)
+                  .where(Alert.state == AlertState.ACTIVE.value)
+                  .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
+_ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
+_TAKE = (update(Message).where(Message.state.in_((Q, MessageState.RETRY.value)))
+         .values(state=S, device=bindparam("device"), node=bindparam("node"),
+                 attempts=Message.attempts + 1, updated_at=bindparam("now"))
+         .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
+                    Message.possible_duplicate))
+_TAKE_BY_ID = _TAKE.where(Message.id == bindparam("target"))
+# PostgreSQL: pick and take in one statement, skipping rows another gateway has locked.
+_TAKE_LOCKED = {pick: _TAKE.where(Message.id == pick.with_for_update(skip_locked=True).scalar_subquery())
+                for pick in _ALERT_PICKS + _SYSTEM_PICKS}
+_REPORT_MATCH = (select(Message.id).where(
+    Message.device == bindparam("device"), Message.reference == bindparam("reference"),
+    Message.number == bindparam("number"), Message.state == MessageState.SENT.value,
+    Message.sent_at >= bindparam("since")).order_by(Message.sent_at.desc()).limit(1))
+_REPORT_DELIVERED = (update(Message).where(Message.id == bindparam("message"))
+                     .values(state=MessageState.DELIVERED.value, delivered_at=bindparam("at"),
+                             updated_at=bindparam("now")))
+_REPORT_FAILED = (update(Message).where(Message.id == bindparam("message"))
+                  .values(state=MessageState.FAILED.value, reason=bindparam("reason"), updated_at=bindparam("now")))
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@functools.lru_cache(maxsize=None)
+def _finish_statement(columns: frozenset) -> Update:
+    """The guarded update that records an outcome, one per set of columns written."""
+    return (update(Message).where(Message.id == bindparam("message"), Message.state == S,
+                                  Message.device == bindparam("owner"))
+            .values({c: bindparam(f"v_{c}") for c in sorted(columns)}))
+
+
+_NEW_ATTEMPT = insert(Attempt).returning(Attempt.id)
+_SERVED = update(Alert).where(Alert.id == bindparam("alert")).values(last_served=bindparam("stamp"))
+_END_ATTEMPT = (update(Attempt).where(Attempt.id == bindparam("attempt"))
+                .values(ended_at=bindparam("ended_at"), result=bindparam("result"), error=bindparam("error")))
+
+
 class Store:
     """All reads and writes gatewayd does, over one SQLAlchemy engine."""
 
@@ -117,6 +181,7 @@ class Store:
         self._serve_seq = itertools.count(1)
         self._serve_base = time.time()
         self._serve_lock = threading.Lock()
+        self._next_system_check = 0.0
 
     # ------------------------------------------------------------------ networks, members, users
     def add_network(self, name: str, zone: str = "") -> Network:
@@ -382,75 +447,66 @@ class Store:
         alert (due retries first). Expired alerts are expired, never sent late.
         """
         now = now or utcnow()
-        claimed = self._claim_from(None, kind, device, node, now, "urgent", False)
-        if claimed:
-            return claimed
-        q = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill)
-             .where(Alert.state == AlertState.ACTIVE.value)
-             .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
-        if not prevention_allowed:
-            q = q.where(Alert.category != Category.PREVENTION.value)
         with self.engine.connect() as c:
-            candidates = c.execute(q).all()
-        for alert_id, category, expires_at, drill in candidates:
-            if expires_at <= now:
-                self.expire_alert(alert_id, now)
-                continue
-            claimed = self._claim_from(alert_id, kind, device, node, now, category, drill)
-            if claimed:
-                return claimed
+            if time.monotonic() >= self._next_system_check:
+                claimed = self._claim_from(c, None, kind, device, node, now, "urgent", False)
+                if claimed:
+                    return claimed
+                self._next_system_check = time.monotonic() + SYSTEM_CHECK_PERIOD
+            candidates = c.execute(_ACTIVE_ALERTS if prevention_allowed else _ACTIVE_ALERTS_NO_PREVENTION).all()
+            c.rollback()
+            for alert_id, category, expires_at, drill in candidates:
+                if expires_at <= now:
+                    self.expire_alert(alert_id, now)
+                    continue
+                claimed = self._claim_from(c, alert_id, kind, device, node, now, category, drill)
+                if claimed:
+                    return claimed
         return None
 
-    def _candidates(self, alert_id: int | None, kind: str, now: datetime):
-        """Queries for the next message of an alert: a due retry first, then the oldest queued."""
-        owner = Message.alert_id.is_(None) if alert_id is None else Message.alert_id == alert_id
-        due_retry = (select(Message.id).where(owner, Message.channel == kind,
-                                              Message.state == MessageState.RETRY.value,
-                                              Message.not_before <= now).order_by(Message.id).limit(1))
-        fresh = (select(Message.id).where(owner, Message.channel == kind, Message.state == Q)
-                 .order_by(Message.id).limit(1))
-        return due_retry, fresh
-
-    def _claim_from(self, alert_id: int | None, kind: str, device: str, node: str, now: datetime,
+    def _claim_from(self, c, alert_id: int | None, kind: str, device: str, node: str, now: datetime,
                     category: str, drill: bool) -> Claimed | None:
-        for pick in self._candidates(alert_id, kind, now):
-            claimed = self._claim_pick(pick, alert_id, device, node, now, category, drill)
+        params = {"alert": alert_id, "channel": kind, "now": now}
+        if self._pg:
+            picks = _SYSTEM_PICKS if alert_id is None else _ALERT_PICKS
+        else:
+            picks = _SYSTEM_PICK_SQLITE if alert_id is None else _ALERT_PICK_SQLITE
+        for pick in picks:
+            claimed = self._claim_pick(c, pick, params, alert_id, device, node, now, category, drill)
             if claimed is not None:
                 return claimed
         return None
 
-    def _claim_pick(self, pick, *args) -> Claimed | None:
+    def _claim_pick(self, c, pick, params, *args) -> Claimed | None:
         if self._pg:
-            # Several gateways share the queue: skip rows another one is claiming.
-            return self._take(pick.with_for_update(skip_locked=True).scalar_subquery(), *args)
+            return self._take(c, _TAKE_LOCKED[pick], params, *args)
         # SQLite: find the row with a plain read (no write lock), then take it with
         # a guarded update; another claimer may win the race in between.
         for _race in range(5):
-            with self.engine.connect() as c:
-                target = c.scalar(pick)
+            target = c.execute(pick, params).scalar()
+            c.rollback()
             if target is None:
                 return None
-            claimed = self._take(target, *args)
+            claimed = self._take(c, _TAKE_BY_ID, {**params, "target": target}, *args)
             if claimed is not None:
                 return claimed
         return None
 
-    def _take(self, target, alert_id, device, node, now, category, drill) -> Claimed | None:
+    def _take(self, c, stmt, params, alert_id, device, node, now, category, drill) -> Claimed | None:
         """queued/retry -> sending, plus an Attempt row, in one transaction."""
-        with self.engine.begin() as c:
-            row = c.execute(
-                update(Message)
-                .where(Message.id == target, Message.state.in_((Q, MessageState.RETRY.value)))
-                .values(state=S, device=device, node=node, attempts=Message.attempts + 1, updated_at=now)
-                .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
-                           Message.possible_duplicate)).first()
+        try:
+            row = c.execute(stmt, {**params, "device": device, "node": node, "now": now}).first()
             if row is None:
+                c.rollback()
                 return None
-            attempt_id = c.execute(insert(Attempt).returning(Attempt.id), [{
-                "message_id": row.id, "device": device, "node": node, "started_at": now,
-                "error": ""}]).scalar_one()
+            attempt_id = c.execute(_NEW_ATTEMPT, {"message_id": row.id, "device": device, "node": node,
+                                                  "started_at": now, "error": ""}).scalar_one()
             if alert_id is not None:
-                c.execute(update(Alert).where(Alert.id == alert_id).values(last_served=self._stamp()))
+                c.execute(_SERVED, {"alert": alert_id, "stamp": self._stamp()})
+            c.commit()
+        except BaseException:
+            c.rollback()
+            raise
         return Claimed(row.id, attempt_id, alert_id, category, row.attempts, row.possible_duplicate,
                        Delivery(row.id, row.number, row.text, row.language, category, alert_id, bool(drill)))
 
@@ -487,10 +543,10 @@ class Store:
         elif k is OutcomeKind.DEVICE_DOWN:
             values.update(self._requeue_values(claimed, outcome, device))
         with self.engine.begin() as c:
-            c.execute(update(Message).where(Message.id == claimed.message_id, Message.state == S,
-                                            Message.device == device).values(**values))
-            c.execute(update(Attempt).where(Attempt.id == claimed.attempt_id)
-                      .values(ended_at=now, result=k.value, error="" if k is OutcomeKind.SENT else outcome.detail))
+            c.execute(_finish_statement(frozenset(values)),
+                      {**{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device})
+            c.execute(_END_ATTEMPT, {"attempt": claimed.attempt_id, "ended_at": now, "result": k.value,
+                                     "error": "" if k is OutcomeKind.SENT else outcome.detail})
         return values["state"]
 
     def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict:
@@ -562,20 +618,29 @@ class Store:
         The 8-bit reference wraps every 256 sends, so the match is on device,
         reference, number and a time window, newest first.
         """
-        if not report.permanent:
+        return self.apply_delivery_reports([report], window)[0]
+
+    def apply_delivery_reports(self, reports: list[DeliveryReport],
+                               window: timedelta = timedelta(days=3)) -> list[int | None]:
+        """Apply several reports in one transaction; a matched id or None for each."""
+        matched: list[int | None] = []
+        with self.engine.connect() as c:
+            for report in reports:
+                matched.append(self._apply_report(c, report, window) if report.permanent else None)
+            c.commit()
+        return matched
+
+    def _apply_report(self, c, report: DeliveryReport, window: timedelta) -> int | None:
+        number = report.number if _E164.match(report.number) else normalise(report.number)
+        msg_id = c.execute(_REPORT_MATCH, {"device": report.device, "reference": report.reference,
+                                           "number": number, "since": report.at - window}).scalar()
+        if msg_id is None:
             return None
-        number = normalise(report.number)
-        with self.engine.begin() as c:
-            msg_id = c.scalar(select(Message.id).where(
-                Message.device == report.device, Message.reference == report.reference,
-                Message.number == number, Message.state == MessageState.SENT.value,
-                Message.sent_at >= report.at - window).order_by(Message.sent_at.desc()).limit(1))
-            if msg_id is None:
-                return None
-            values = ({"state": MessageState.DELIVERED.value, "delivered_at": report.at}
-                      if report.delivered else
-                      {"state": MessageState.FAILED.value, "reason": f"network report: {report.detail}"})
-            c.execute(update(Message).where(Message.id == msg_id).values(updated_at=utcnow(), **values))
+        if report.delivered:
+            c.execute(_REPORT_DELIVERED, {"message": msg_id, "at": report.at, "now": utcnow()})
+        else:
+            c.execute(_REPORT_FAILED, {"message": msg_id, "reason": f"network report: {report.detail}",
+                                       "now": utcnow()})
         return msg_id
 
     def latest_alert_to(self, number: str, within: timedelta = timedelta(days=2)) -> tuple[int, int] | None:
