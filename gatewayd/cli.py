@@ -58,10 +58,8 @@ def cmd_run(cfg: Config, args) -> int:
     from .dispatch import Dispatcher
     from .backup import acquire_daemon_lock
     from .health import Notifier, stuck_after, watchdog_interval
-    from .logs import setup_logging
-    secrets = tuple(filter(None, [cfg.web.secret_key, cfg.asterisk.secret if cfg.asterisk else ""]
-                           + [m.pin for m in cfg.modems]))
-    setup_logging(cfg.logging.level, secrets)
+    from .logs import config_secrets, setup_logging
+    setup_logging(cfg.logging.level, config_secrets(cfg))
     # Held for the process's life: `gatewayd restore` and a second daemon on this SQLite file are refused.
     daemon_lock = acquire_daemon_lock(cfg.database.url)  # noqa: F841
     store = _open_store(cfg)
