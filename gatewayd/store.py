@@ -111,7 +111,7 @@ def category_of(value: str) -> Category:
 # Hot-path statements, built once: the dispatcher runs them for every message.
 def _picks(owner) -> tuple:
     """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest."""
-    channel = Message.channel == bindparam("channel")
+    channel = Message.channel == bindparam("kind")
     due_retry = (select(Message.id).where(owner, channel, Message.state == MessageState.RETRY.value,
                                           Message.not_before <= bindparam("now")).order_by(Message.id).limit(1))
     fresh = select(Message.id).where(owner, channel, Message.state == Q).order_by(Message.id).limit(1)
@@ -466,7 +466,7 @@ class Store:
 
     def _claim_from(self, c, alert_id: int | None, kind: str, device: str, node: str, now: datetime,
                     category: str, drill: bool) -> Claimed | None:
-        params = {"alert": alert_id, "channel": kind, "now": now}
+        params = {"alert": alert_id, "kind": kind, "now": now}
         if self._pg:
             picks = _SYSTEM_PICKS if alert_id is None else _ALERT_PICKS
         else:
