@@ -23,6 +23,7 @@ import logging
 import re
 import smtplib
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -208,3 +209,27 @@ class Keeper:
 def _out_of_credit(device: dict) -> bool:
     detail = device.get("detail") or {}
     return bool(detail.get("out_of_credit")) or bool(_CREDIT.search(device.get("last_error") or ""))
+
+
+CHECK_PERIOD = 30.0      # seconds between checks in the daemon
+
+
+def run_keeper(keeper: Keeper, stop: threading.Event, period: float = CHECK_PERIOD) -> None:
+    """Call keeper.check() every PERIOD seconds until STOP is set; a failing check is logged, not fatal."""
+    while not stop.wait(period):
+        try:
+            keeper.check()
+        except Exception:
+            log.exception("keeper check failed; trying again in %.0f s", period)
+
+
+def start_keeper(cfg: KeeperConfig, store: Store, node: str, stop: threading.Event,
+                 period: float = CHECK_PERIOD) -> threading.Thread | None:
+    """Start the keeper's own thread (e-mail may block for SMTP_TIMEOUT); None when no contact is set."""
+    if not (cfg.sms_to or cfg.email_to):
+        log.info("no [keeper] contact configured: problems are only logged")
+        return None
+    t = threading.Thread(target=run_keeper, args=(Keeper(cfg, store, node), stop, period), name="keeper",
+                         daemon=True)
+    t.start()
+    return t

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-UNITS = ["gatewayd.service", "gatewayd-web.service", "gatewayd-purge.service", "gatewayd-purge.timer"]
+UNITS = ["gatewayd.service", "gatewayd-web.service", "gatewayd-purge.service", "gatewayd-purge.timer",
+         "gatewayd-backup.service", "gatewayd-backup.timer"]
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -95,3 +96,27 @@ def test_install_touches_nothing_outside_the_prefix(installed):
     assert "not enabled" in first.stdout
     assert not Path("/opt/gatewayd").exists() or "/opt/gatewayd" == str(prefix / "opt" / "gatewayd")
     assert not (Path("/etc/systemd/system") / "gatewayd.service").exists()
+
+
+def _exec_start(unit: Path) -> str:
+    """The ExecStart= command line as systemd hands it to the program ($$ and %% unescaped)."""
+    line = next(l for l in unit.read_text().splitlines() if l.startswith("ExecStart="))
+    return line.removeprefix("ExecStart=").replace("$$", "$").replace("%%", "%")
+
+
+def test_installed_backup_timer_command_writes_a_weekday_backup(installed):
+    _src, prefix, _ = installed
+    cmd = _exec_start(prefix / "etc" / "systemd" / "system" / "gatewayd-backup.service")
+    assert cmd.startswith("/bin/sh -c '") and cmd.endswith("'")
+    p = subprocess.run(["/bin/sh", "-c", cmd[len("/bin/sh -c '"):-1]], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    weekday = subprocess.run(["date", "+%a"], capture_output=True, text=True).stdout.strip()
+    assert (prefix / "var" / "lib" / "gatewayd" / "backups" / f"gatewayd-{weekday}.db").is_file()
+
+
+def test_installed_purge_timer_command_runs(installed):
+    _src, prefix, _ = installed
+    cmd = _exec_start(prefix / "etc" / "systemd" / "system" / "gatewayd-purge.service").split()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "purged" in p.stdout

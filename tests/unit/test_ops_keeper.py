@@ -188,3 +188,26 @@ def test_prevention_held_by_quiet_hours_is_not_stuck(store):
     store.enqueue_alert(AlertRequest(networks=("N",), category="prevention", text="x"))
     keeper = Keeper(_cfg(queue_stuck_minutes=15), store, "box", in_quiet_hours=lambda now: True)
     assert keeper.check(utcnow() + timedelta(hours=3)) == []
+
+
+def test_keeper_thread_tells_once_while_running(store, smtp):
+    import time
+
+    from gatewayd.keeper import start_keeper
+    _device(store, "modem1", DeviceState.DOWN, "no SIM")
+    stop = threading.Event()
+    thread = start_keeper(_cfg(smtp, device_down_minutes=0), store, "box", stop, period=0.05)
+    try:
+        deadline = time.monotonic() + 20
+        while not smtp.mails and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)   # about 20 more checks
+    finally:
+        stop.set()
+        thread.join(10)
+    assert len(smtp.mails) == 1
+
+
+def test_no_keeper_thread_without_a_contact(store):
+    from gatewayd.keeper import start_keeper
+    assert start_keeper(KeeperConfig(), store, "box", threading.Event()) is None

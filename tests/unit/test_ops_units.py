@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
-UNITS = ["gatewayd.service", "gatewayd-web.service", "gatewayd-purge.service", "gatewayd-purge.timer"]
+UNITS = ["gatewayd.service", "gatewayd-web.service", "gatewayd-purge.service", "gatewayd-purge.timer",
+         "gatewayd-backup.service", "gatewayd-backup.timer"]
 
 needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 
