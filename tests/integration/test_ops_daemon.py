@@ -78,12 +78,12 @@ class NotifySocket:
 
 
 class Daemon:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, extra_toml: str = ""):
         self.db = tmp / "gatewayd.db"
         self.conf = tmp / "gatewayd.toml"
         self.log = tmp / "daemon.log"
         self.conf.write_text(f'[database]\nurl = "sqlite:///{self.db}"\n\n[[emulated]]\nname = "sim1"\n'
-                             f'latency = 0.05\n\n[dispatch]\nquiet_hours = ""\nnode = "ops-test"\n')
+                             f'latency = 0.05\n\n[dispatch]\nquiet_hours = ""\nnode = "ops-test"\n{extra_toml}')
         self.proc: subprocess.Popen | None = None
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
@@ -190,3 +190,23 @@ def test_a_second_daemon_on_the_same_database_is_refused(daemon, notify):
                        text=True, timeout=60)
     assert p.returncode == 2
     assert "is using" in p.stderr
+
+
+WEB_KEY = "Zq8v2LwV0b9XkD1yF7tR3uH6nM4pS5aG"
+
+
+def test_daemon_log_holds_no_numbers_or_secrets(tmp_path, notify):
+    d = Daemon(tmp_path, f'\n[logging]\nlevel = "DEBUG"\n\n[web]\nsecret_key = "{WEB_KEY}"\n')
+    d.prepare()
+    d.start(notify)
+    try:
+        notify.wait_for("READY")
+        deadline = time.monotonic() + 60
+        while "sent" not in d.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        d.stop()
+    log = d.log.read_text()
+    assert "+32470****56" in log            # the send was logged, redacted
+    for leak in ("+32470123456", "0470123456", "32470123456", WEB_KEY):
+        assert leak not in log, leak
