@@ -67,7 +67,9 @@ def cmd_run(cfg: Config, args) -> int:
     if not channels:
         raise ConfigError(f"{cfg.source}: no devices configured; add [[modems]], [asterisk] or [[emulated]]")
     notifier = Notifier()
-    dispatcher = Dispatcher(cfg.dispatch, store, channels, node_name(cfg))
+    from .quota import QuotaTracker
+    dispatcher = Dispatcher(cfg.dispatch, store, channels, node_name(cfg),
+                            quota=QuotaTracker.from_config(store, cfg))
     stop = {"flag": False}
 
     def on_signal(signum, _frame):
@@ -140,12 +142,7 @@ def cmd_member_import(cfg: Config, args) -> int:
 def cmd_alert_send(cfg: Config, args) -> int:
     from .store import AlertRequest
     store = _open_store(cfg)
-    texts = {}
-    for item in args.text_lang or []:
-        lang, sep, text = item.partition("=")
-        if not sep:
-            raise CliError(f"--text-lang: expected LANG=TEXT, got {item!r}")
-        texts[lang.strip()] = text
+    texts = _texts(args.text_lang)
     req = AlertRequest(networks=tuple(args.network or ()), category=args.category, text=args.text,
                        texts=texts, channel=args.channel, author=args.author or getpass.getuser(),
                        parent_id=args.parent, drill=args.drill)
@@ -179,6 +176,57 @@ def cmd_alert_cancel(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_alert_approve(cfg: Config, args) -> int:
+    store = _open_store(cfg)
+    approver = args.author or getpass.getuser()
+    store.approve_alert(args.id, approver)
+    store.audit(approver, "alert.approve", {"alert_id": args.id})
+    print(f"alert {args.id} approved by {approver}; sending")
+    return 0
+
+
+def cmd_alert_correct(cfg: Config, args) -> int:
+    store = _open_store(cfg)
+    author = args.author or getpass.getuser()
+    result = store.correct_alert(args.id, args.text, _texts(args.text_lang), author)
+    store.audit(author, "alert.correct", {"alert_id": args.id, "correction_id": result.alert_id,
+                                          "messages": result.messages})
+    print(result.alert_id)
+    summary = ", ".join(f"{n} {ch}" for ch, n in result.messages.items() if n) or "nobody had it yet"
+    print(f"correction {result.alert_id} of alert {args.id} queued: {summary}; "
+          "what had not gone out is cancelled", file=sys.stderr)
+    return 0
+
+
+def cmd_alert_report(cfg: Config, args) -> int:
+    from .quota import estimate_seconds
+    report = _open_store(cfg).alert_report(args.id)
+    sms = sum(max(1, r["segments"]) for r in report["recipients"] if r["channel"] == "sms")
+    calls = sum(1 for r in report["recipients"] if r["channel"] == "voice")
+    report["estimated_seconds"] = estimate_seconds(cfg, sms, calls)
+    if args.json:
+        _print_json(report)
+        return 0
+    drill = " (DRILL: nothing left the box)" if report["drill"] else ""
+    print(f"alert {report['id']} {report['category']}{drill}: {report['state']}, by {report['author']}")
+    est = report["estimated_seconds"]
+    print(f"{len(report['recipients'])} message(s); took {report['took_seconds']} s; "
+          f"the configured devices need about {'?' if est is None else round(est)} s")
+    for r in report["recipients"]:
+        print(f"  {r['number']:<16} {r['channel']:<6} {r['state']:<12} {r['reason']}")
+    return 0
+
+
+def _texts(items: list[str] | None) -> dict[str, str]:
+    texts = {}
+    for item in items or []:
+        lang, sep, text = item.partition("=")
+        if not sep:
+            raise CliError(f"--text-lang: expected LANG=TEXT, got {item!r}")
+        texts[lang.strip()] = text
+    return texts
+
+
 def _read_password() -> str:
     if sys.stdin.isatty():
         pw = getpass.getpass("password: ")
@@ -197,8 +245,15 @@ def cmd_user_add(cfg: Config, args) -> int:
 
 
 def status_report(cfg: Config) -> dict:
+    from .model import utcnow
+    from .quota import QuotaTracker
     store = _open_store(cfg)
-    return {"node": node_name(cfg), "devices": store.devices(), "queue": store.queue_depth()}
+    devices = store.devices()
+    quota = QuotaTracker.from_config(store, cfg)
+    for d in devices:
+        if d["name"] in quota.limits:
+            d["quota"] = quota.snapshot(d["name"], utcnow())
+    return {"node": node_name(cfg), "devices": devices, "queue": store.queue_depth()}
 
 
 def cmd_status(cfg: Config, args) -> int:
@@ -303,6 +358,20 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("id", type=_positive_int)
     ca.add_argument("--author")
     ca.set_defaults(func=cmd_alert_cancel)
+    ap = al.add_parser("approve", help="four-eyes: release an alert another user wrote")
+    ap.add_argument("id", type=_positive_int)
+    ap.add_argument("--author", help="who approves (default: your login name)")
+    ap.set_defaults(func=cmd_alert_approve)
+    co = al.add_parser("correct", help="supersede an alert: tell those who had it, cancel the rest")
+    co.add_argument("id", type=_positive_int)
+    co.add_argument("--text", required=True)
+    co.add_argument("--text-lang", action="append", metavar="LANG=TEXT")
+    co.add_argument("--author")
+    co.set_defaults(func=cmd_alert_correct)
+    rp = al.add_parser("report", help="per recipient: what went (or in a drill would have gone) to whom")
+    rp.add_argument("id", type=_positive_int)
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=cmd_alert_report)
 
     us = sub.add_parser("user", help="users").add_subparsers(dest="sub", required=True, parser_class=_Parser)
     ua = us.add_parser("add", help="password on stdin")

@@ -88,6 +88,18 @@ class DispatchConfig:
     expiry_prevention_minutes: int = 4320
     inflight_policy: str = "resend"    # resend | fail: messages found `sending` after a crash
     drill: bool = False                # nothing leaves the box
+    urgent_may_exceed_quota: bool = False   # urgent alerts may go past a SIM's fair-use quota
+    approval_categories: tuple[str, ...] = ()   # categories needing a second user's approval
+
+
+@dataclass(frozen=True)
+class SelfTestConfig:
+    """A scheduled proof that the whole path works (see gatewayd/selftest.py)."""
+
+    every_hours: float = 0.0           # 0 disables
+    to_number: str = ""                # a number to text; "" = loopback between the box's own SIMs
+    call_number: str = ""              # optional test call through Asterisk
+    wait_minutes: float = 10.0         # how long the proof may take before it counts as failed
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     keeper: KeeperConfig = field(default_factory=KeeperConfig)
+    selftest: SelfTestConfig = field(default_factory=SelfTestConfig)
     source: str = "<defaults>"
 
 
@@ -169,6 +182,8 @@ _CHOICES = {
 
 
 def _type_name(tp: typing.Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0]).removeprefix('a ').removeprefix('an ')}s"
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
 
 
@@ -177,6 +192,9 @@ def _coerce(value: typing.Any, tp: typing.Any, where: str) -> typing.Any:
         return float(value)
     if tp in (str, int, bool) and type(value) is tp:
         return value
+    if typing.get_origin(tp) is tuple and isinstance(value, list):
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
     raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
 
 
@@ -227,6 +245,12 @@ def _validate(cfg: Config) -> None:
     d = cfg.dispatch
     if d.quiet_hours and not _QUIET_RE.match(d.quiet_hours):
         raise ConfigError(f"{src}: [dispatch].quiet_hours: expected 'HH:MM-HH:MM' or '', got {d.quiet_hours!r}")
+    for i, cat in enumerate(d.approval_categories):
+        if cat not in ("urgent", "feedback", "prevention"):
+            raise ConfigError(f"{src}: [dispatch].approval_categories[{i}]: {cat!r} is not urgent, feedback "
+                              "or prevention")
+    if cfg.selftest.every_hours < 0 or cfg.selftest.wait_minutes <= 0:
+        raise ConfigError(f"{src}: [selftest]: every_hours must be 0 or more, wait_minutes above 0")
     if d.inflight_policy not in ("resend", "fail"):
         raise ConfigError(f"{src}: [dispatch].inflight_policy: expected 'resend' or 'fail'")
     try:
@@ -281,7 +305,7 @@ def parse_config(raw: dict, source: str = "<string>") -> Config:
     kwargs: dict[str, typing.Any] = {"source": source}
     singles = {"database": DatabaseConfig, "dispatch": DispatchConfig, "sms": SmsConfig,
                "tts": TtsConfig, "web": WebConfig, "logging": LoggingConfig, "asterisk": AsteriskConfig,
-               "retention": RetentionConfig, "keeper": KeeperConfig}
+               "retention": RetentionConfig, "keeper": KeeperConfig, "selftest": SelfTestConfig}
     for name, cls in singles.items():
         if name in raw:
             kwargs[name] = _build(cls, raw[name], f"{source}: [{name}]")

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -23,6 +23,7 @@ from .channels.base import (Channel, ChannelError, ChannelEvent, DeliveryReport,
 from .config import DispatchConfig, quiet_window
 from .inbound import handle_reply
 from .phone import redact
+from .quota import QuotaTracker
 from .ratelimit import TokenBucket
 from .store import Store
 
@@ -63,8 +64,10 @@ class Dispatcher:
     """Runs the workers for CHANNELS over STORE until stop()."""
 
     def __init__(self, policy: DispatchConfig, store: Store, channels: list[Channel], node: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 quota: QuotaTracker | None = None):
         self.policy = policy
+        self.quota = quota
         self.store = store
         self.channels = list(channels)
         self.node = node
@@ -192,7 +195,12 @@ class Dispatcher:
         """Claim, send and record one message; False when there was nothing to send."""
         now = self.clock()
         prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
-        claimed = self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok)
+        urgent_only = False
+        if self.quota is not None and not self.quota.allows(ch.name, now):
+            if not self.quota.urgent_may_exceed:
+                return False          # this SIM is at its fair-use limit: the others carry the work
+            urgent_only = True
+        claimed = self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok, urgent_only)
         if claimed is None:
             return False
         bucket.take()
@@ -206,6 +214,8 @@ class Dispatcher:
         state = self.store.complete(claimed, ch.name, outcome, self.clock())
         if outcome.kind in (OutcomeKind.SENT, OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
             stats.sent += 1
+            if self.quota is not None and not claimed.delivery.drill:
+                self.quota.record(ch.name, claimed.delivery.number, outcome.segments, now)
         else:
             stats.failed += 1
         log.info("message %d to %s via %s: %s%s", claimed.message_id, redact(claimed.delivery.number),
@@ -305,7 +315,10 @@ class Dispatcher:
         for ch in self.channels:
             stats = self._stats[ch.name]
             sent0, failed0 = self._flushed[ch.name]
-            self.store.record_device(ch.name, ch.kind.value, self.node, ch.health(),
+            health = ch.health()
+            if self.quota is not None and ch.name in self.quota.limits:
+                health = replace(health, detail={**health.detail, "quota": self.quota.snapshot(ch.name, self.clock())})
+            self.store.record_device(ch.name, ch.kind.value, self.node, health,
                                      sent=stats.sent - sent0, failed=stats.failed - failed0)
             self._flushed[ch.name] = (stats.sent, stats.failed)
 

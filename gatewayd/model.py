@@ -156,6 +156,11 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A correction replaces this alert: it went to those who had the original, the rest was cancelled.
+    superseded_by: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), nullable=True)
+    # Four-eyes: who approved an alert whose category needs a second person.
+    approved_by: Mapped[str] = mapped_column(String(80), default="")
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Round-robin across alerts of equal priority: the alert served longest ago goes next.
     last_served: Mapped[float] = mapped_column(Float, default=0.0)
     networks: Mapped[list[Network]] = relationship(secondary=alert_network)

@@ -37,6 +37,8 @@ from .phone import normalise, parse_phone
 
 Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
 PENDING = (MessageState.QUEUED.value, MessageState.RETRY.value, MessageState.SENDING.value)
+# A member "has" an alert once its message is out (or on its way out).
+RECEIVED_STATES = ("sending", "sent", "delivered", "acknowledged")
 LANGUAGES = ("nl", "fr", "de", "en")
 MEMBER_CHANNELS = ("sms", "voice", "sms+voice")
 ALERT_CHANNELS = ("member", "sms", "voice")
@@ -134,6 +136,7 @@ _ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill
                   .where(Alert.state == AlertState.ACTIVE.value)
                   .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
 _ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
+_ACTIVE_ALERTS_URGENT = _ACTIVE_ALERTS.where(Alert.category == Category.URGENT.value)
 _TAKE = (update(Message).where(Message.state.in_((Q, MessageState.RETRY.value)))
          .values(state=S, device=bindparam("device"), node=bindparam("node"),
                  attempts=Message.attempts + 1, updated_at=bindparam("now"))
@@ -344,10 +347,11 @@ class Store:
                 if parent is None:
                     raise NotFound("alert", req.parent_id)
             nets = [self.network(s, n) for n in req.networks] if req.networks else list(parent.networks)
+            needs_approval = cat.value in self.policy.approval_categories
             alert = Alert(category=cat.value, priority=cat.priority, text=req.text.strip(),
                           texts={k: v.strip() for k, v in req.texts.items() if v.strip()},
                           channel_mode=req.channel, author=req.author, parent_id=req.parent_id,
-                          state=AlertState.ACTIVE.value, drill=req.drill or self.policy.drill,
+                          state=(AlertState.PENDING_APPROVAL if needs_approval else AlertState.ACTIVE).value, drill=req.drill or self.policy.drill,
                           created_at=now, expires_at=now + self.expiry_for(cat), networks=nets)
             s.add(alert)
             s.flush()
@@ -375,7 +379,6 @@ class Store:
 
     def _message_rows(self, alert: Alert, recipients, mode: str, now: datetime):
         rows, counts, skipped = [], {"sms": 0, "voice": 0}, {}
-        texts = alert.texts or {}
         for member_id, phone, pref, lang, opted_out, active in recipients:
             if not active:
                 skipped["inactive"] = skipped.get("inactive", 0) + 1
@@ -388,12 +391,92 @@ class Store:
                 skipped["voice only (landline)"] = skipped.get("voice only (landline)", 0) + 1
                 continue
             for ch in channels:
-                rows.append({"alert_id": alert.id, "member_id": member_id, "number": phone, "channel": ch,
-                             "language": lang, "text": texts.get(lang, alert.text), "priority": alert.priority,
-                             "state": Q, "not_before": now, "attempts": 0, "created_at": now,
-                             "updated_at": now, "segments": 0, "possible_duplicate": False, "reason": ""})
+                rows.append(self._row(alert, member_id, phone, ch, lang, now))
                 counts[ch] += 1
         return rows, counts, skipped
+
+    def approve_alert(self, alert_id: int, approver: str, now: datetime | None = None) -> None:
+        """Four-eyes: a second person releases an alert that waits for approval."""
+        now = now or utcnow()
+        with self.session.begin() as s:
+            alert = s.get(Alert, alert_id)
+            if alert is None:
+                raise NotFound("alert", alert_id)
+            if alert.state != AlertState.PENDING_APPROVAL.value:
+                raise InputError("alert", f"alert {alert_id} is {alert.state}, not waiting for approval")
+            if not approver or approver == alert.author:
+                raise InputError("approver", "the author cannot approve their own alert; "
+                                             "a second person must approve it")
+            alert.state, alert.approved_by, alert.approved_at = AlertState.ACTIVE.value, approver, now
+            # The clock for "not sent late" starts when the alert may go out.
+            alert.expires_at = now + self.expiry_for(Category(alert.category))
+
+    def correct_alert(self, original_id: int, text: str, texts: dict[str, str] | None = None,
+                      author: str = "cli", now: datetime | None = None) -> EnqueueResult:
+        """Supersede an alert: the correction goes to whoever already had (or is being sent) the
+        original, on the same channel; what has not gone yet is cancelled. Both are linked."""
+        now = now or utcnow()
+        texts = texts or {}
+        with self.session.begin() as s:
+            original = s.get(Alert, original_id)
+            if original is None:
+                raise NotFound("alert", original_id)
+            if original.superseded_by is not None:
+                raise InputError("alert", f"alert {original_id} was already corrected by alert "
+                                          f"{original.superseded_by}; correct that one")
+            self._validate_alert(AlertRequest(networks=("-",), category=original.category, text=text,
+                                              texts=texts, author=author))
+            s.execute(update(Message).where(Message.alert_id == original_id,
+                                            Message.state.in_((Q, MessageState.RETRY.value)))
+                      .values(state=MessageState.CANCELLED.value, updated_at=now,
+                              reason="superseded by a correction before it was sent"))
+            reached = s.execute(select(Message.member_id, Message.number, Message.channel, Message.language)
+                                .where(Message.alert_id == original_id,
+                                       Message.state.in_(RECEIVED_STATES)).order_by(Message.id)).all()
+            cat = Category(original.category)
+            correction = Alert(category=cat.value, priority=cat.priority, text=text.strip(),
+                               texts={k: v.strip() for k, v in texts.items() if v.strip()},
+                               channel_mode=original.channel_mode, author=author, parent_id=original_id,
+                               state=AlertState.ACTIVE.value if reached else AlertState.DONE.value,
+                               drill=original.drill, created_at=now, expires_at=now + self.expiry_for(cat),
+                               finished_at=None if reached else now, networks=list(original.networks))
+            s.add(correction)
+            s.flush()
+            original.superseded_by = correction.id
+            rows = [self._row(correction, member_id, number, channel, lang, now)
+                    for member_id, number, channel, lang in reached]
+            if rows:
+                s.execute(insert(Message), rows)
+            counts = {"sms": sum(r["channel"] == "sms" for r in rows),
+                      "voice": sum(r["channel"] == "voice" for r in rows)}
+        return EnqueueResult(correction.id, counts, {})
+
+    def _row(self, alert: Alert, member_id, number: str, channel: str, lang: str, now: datetime) -> dict:
+        return {"alert_id": alert.id, "member_id": member_id, "number": number, "channel": channel,
+                "language": lang, "text": (alert.texts or {}).get(lang, alert.text), "priority": alert.priority,
+                "state": Q, "not_before": now, "attempts": 0, "created_at": now, "updated_at": now,
+                "segments": 0, "possible_duplicate": False, "reason": ""}
+
+    def alert_report(self, alert_id: int) -> dict:
+        """Everything about one alert, per recipient: what went (or, in a drill, would have gone) to whom."""
+        status = self.alert_status(alert_id)
+        with self.session() as s:
+            alert = s.get(Alert, alert_id)
+            rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
+                                    Message.sent_at, Message.reason, Message.possible_duplicate)
+                             .where(Message.alert_id == alert_id).order_by(Message.id)).all()
+        first = min((r.sent_at for r in rows if r.sent_at), default=None)
+        last = max((r.sent_at for r in rows if r.sent_at), default=None)
+        status.update({
+            "text": alert.text, "author": alert.author, "approved_by": alert.approved_by,
+            "parent_id": alert.parent_id, "superseded_by": alert.superseded_by,
+            "created_at": alert.created_at.isoformat(),
+            "took_seconds": round((last - first).total_seconds(), 1) if first and last else None,
+            "recipients": [{"number": r.number, "channel": r.channel, "state": r.state, "segments": r.segments,
+                            "sent_at": r.sent_at.isoformat() if r.sent_at else None, "reason": r.reason,
+                            "possible_duplicate": r.possible_duplicate} for r in rows],
+        })
+        return status
 
     def enqueue_system_sms(self, number: str, text: str, language: str = "nl",
                            member_id: int | None = None) -> int:
@@ -439,21 +522,24 @@ class Store:
             return self._serve_base + next(self._serve_seq) * 1e-6
 
     def claim(self, kind: str, device: str, node: str, now: datetime | None = None,
-              prevention_allowed: bool = True) -> Claimed | None:
+              prevention_allowed: bool = True, urgent_only: bool = False) -> Claimed | None:
         """Take the next message for a device of KIND, or None.
 
         Order: system messages, then alerts by priority (urgent > feedback >
         prevention), round-robin across alerts of equal priority, FIFO within an
         alert (due retries first). Expired alerts are expired, never sent late.
+        URGENT_ONLY: a SIM past its quota that may still carry urgent alerts.
         """
         now = now or utcnow()
+        alerts_query = (_ACTIVE_ALERTS_URGENT if urgent_only else
+                        _ACTIVE_ALERTS if prevention_allowed else _ACTIVE_ALERTS_NO_PREVENTION)
         with self.engine.connect() as c:
             if time.monotonic() >= self._next_system_check:
                 claimed = self._claim_from(c, None, kind, device, node, now, "urgent", False)
                 if claimed:
                     return claimed
                 self._next_system_check = time.monotonic() + SYSTEM_CHECK_PERIOD
-            candidates = c.execute(_ACTIVE_ALERTS if prevention_allowed else _ACTIVE_ALERTS_NO_PREVENTION).all()
+            candidates = c.execute(alerts_query).all()
             c.rollback()
             for alert_id, category, expires_at, drill in candidates:
                 if expires_at <= now:

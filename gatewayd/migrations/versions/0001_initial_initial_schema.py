@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-29 03:31:47.283020
+Create Date: 2026-11-29 03:46:27.830982
 """
 from alembic import op
 import sqlalchemy as sa
@@ -31,8 +31,12 @@ def upgrade() -> None:
     sa.Column('created_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('superseded_by', sa.Integer(), nullable=True),
+    sa.Column('approved_by', sa.String(length=80), nullable=False),
+    sa.Column('approved_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_served', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['alert.id'], ),
+    sa.ForeignKeyConstraint(['superseded_by'], ['alert.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('alert', schema=None) as batch_op:
