@@ -74,6 +74,8 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
     app.jinja_env.filters["redact"] = redact
     app.before_request(auth.require_login)
     app.context_processor(auth.template_globals)
+    from .labels import template_globals as label_globals
+    app.jinja_env.globals.update(label_globals())
     app.after_request(_security_headers)
 
     @app.errorhandler(CSRFError)

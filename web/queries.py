@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from gatewayd.config import Config
 from gatewayd.errors import InputError, NotFound
@@ -195,7 +196,8 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)
         ids = list(s.scalars(base.order_by(Member.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
-        members = list(s.scalars(select(Member).where(Member.id.in_(ids)).order_by(Member.name, Member.id)))
+        members = list(s.scalars(select(Member).options(selectinload(Member.networks))
+                                 .where(Member.id.in_(ids)).order_by(Member.name, Member.id)))
         rows = [{"m": m, "networks": [n for n in m.networks if network_ids is None or n.id in network_ids]}
                 for m in members]
     return MemberPage(rows, total, page, pages)
@@ -273,13 +275,11 @@ def alert(store: Store, alert_id: int) -> Alert:
 def recent_alerts(store: Store, network_ids: tuple[int, ...] | None, limit: int = 20) -> list[dict]:
     """The newest alerts to NETWORK_IDS (None = all) with their message counts per state."""
     with store.session() as s:
-        q = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        q = select(Alert).options(selectinload(Alert.networks)).order_by(Alert.id.desc()).limit(limit)
         if network_ids is not None:
             q = q.where(Alert.id.in_(select(alert_network.c.alert_id)
                                      .where(alert_network.c.network_id.in_(network_ids))))
         alerts = list(s.scalars(q))
-        for a in alerts:
-            a.networks  # noqa: B018
         ids = [a.id for a in alerts]
         counts: dict[int, dict[str, int]] = {}
         for aid, state, n in s.execute(select(Message.alert_id, Message.state, func.count())
