@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,6 +79,12 @@ def cmd_run(cfg: Config, args) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     dispatcher.start()
+    # The keeper (e-mail may block) and the self-test schedule run on threads of their own.
+    from .keeper import start_keeper
+    from .selftest import start_selftest
+    helpers_stop = threading.Event()
+    start_keeper(cfg.keeper, store, node_name(cfg), helpers_stop)
+    start_selftest(cfg.selftest, store, node_name(cfg), helpers_stop)
     names = ", ".join(f"{c.name} ({c.kind.value})" for c in channels)
     log.info("gatewayd running on node %s with %s", node_name(cfg), names)
     notifier.ready(f"dispatching through {names}")
@@ -90,6 +97,7 @@ def cmd_run(cfg: Config, args) -> int:
         time.sleep(min(beat, 1.0))
     notifier.stopping()
     log.info("stopping: finishing sends in flight, leaving the rest queued")
+    helpers_stop.set()
     dispatcher.stop()
     log.info("stopped")
     return 0

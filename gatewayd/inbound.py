@@ -7,6 +7,7 @@ import unicodedata
 
 from .channels.base import InboundText
 from .phone import normalise, redact
+from .selftest import is_selftest_text
 from .store import Store
 
 log = logging.getLogger("gatewayd.inbound")
@@ -17,6 +18,7 @@ class ReplyKind(str, enum.Enum):
     START = "start"
     ACK = "ack"
     REPORT = "report"
+    SELFTEST = "selftest"     # the box's own loopback proof; not for the inbox
 
 
 # Keywords in nl, fr, de, en. Matched on the whole (trimmed, accent-folded) text.
@@ -60,6 +62,9 @@ def classify(text: str) -> ReplyKind:
 def handle_reply(store: Store, event: InboundText) -> ReplyKind:
     """Act on one received text and file it; returns what it was taken for."""
     number = normalise(event.number)
+    if is_selftest_text(event.text):
+        store.record_inbound(event.device, number, event.text, ReplyKind.SELFTEST.value, event.at, None, None)
+        return ReplyKind.SELFTEST
     kind = classify(event.text)
     member = store.member_by_number(number)
     latest = store.latest_alert_to(number)

@@ -32,7 +32,7 @@ from .config import DispatchConfig
 from .db import session_factory
 from .errors import InputError, NotFound
 from .model import (Alert, AlertState, Attempt, AuditEntry, Category, Device, InboundMessage, Member,
-                    Message, MessageState, Network, Role, User, alert_network, member_network, utcnow)
+                    Message, MessageState, Network, Role, Setting, User, alert_network, member_network, utcnow)
 from .phone import normalise, parse_phone
 
 Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
@@ -479,12 +479,12 @@ class Store:
         return status
 
     def enqueue_system_sms(self, number: str, text: str, language: str = "nl",
-                           member_id: int | None = None) -> int:
-        """Queue a message that belongs to no alert (opt-out confirmation, keeper alert)."""
+                           member_id: int | None = None, channel: str = "sms") -> int:
+        """Queue a message that belongs to no alert (opt-out confirmation, keeper alert, self-test)."""
         now = utcnow()
         with self.engine.begin() as c:
             return c.execute(insert(Message).returning(Message.id), [{
-                "alert_id": None, "member_id": member_id, "number": number, "channel": "sms",
+                "alert_id": None, "member_id": member_id, "number": number, "channel": channel,
                 "language": language, "text": text, "priority": Category.URGENT.priority, "state": Q,
                 "not_before": now, "attempts": 0, "created_at": now, "updated_at": now, "segments": 0,
                 "possible_duplicate": False, "reason": ""}]).scalar_one()
@@ -760,6 +760,32 @@ class Store:
                                  member_id=member_id, alert_id=alert_id)
             s.add(row)
         return row.id
+
+    def message_state(self, message_id: int) -> tuple[str, str] | None:
+        """(state, reason) of one message, or None."""
+        with self.engine.connect() as c:
+            row = c.execute(select(Message.state, Message.reason).where(Message.id == message_id)).first()
+        return (row.state, row.reason) if row else None
+
+    def inbound_since(self, since: datetime, contains: str) -> bool:
+        """Has a text containing CONTAINS been received since SINCE?"""
+        with self.engine.connect() as c:
+            return c.scalar(select(InboundMessage.id).where(InboundMessage.received_at >= since,
+                                                            InboundMessage.text.contains(contains))
+                            .limit(1)) is not None
+
+    def get_setting(self, key: str) -> dict:
+        with self.session() as s:
+            row = s.get(Setting, key)
+            return dict(row.value) if row is not None and isinstance(row.value, dict) else {}
+
+    def put_setting(self, key: str, value: dict) -> None:
+        with self.session.begin() as s:
+            row = s.get(Setting, key)
+            if row is None:
+                s.add(Setting(key=key, value=value))
+            else:
+                row.value = value
 
     def member_by_number(self, number: str) -> Member | None:
         with self.session() as s:
