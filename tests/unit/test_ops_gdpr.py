@@ -15,6 +15,11 @@ from gatewayd.store import AlertRequest
 NUMBER = "+32470123456"
 OTHER = "+32470654321"
 
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and, under make test, on PostgreSQL."""
+    return any_store
+
 
 @pytest.fixture
 def alert_id(store) -> int:
@@ -69,6 +74,8 @@ def test_erase_cancels_messages_not_yet_sent(store, alert_id):
 
 def test_erased_number_is_not_left_in_the_database_files(store, alert_id, sqlite_url):
     """Neither in free pages of the database nor in its write-ahead log, while connections stay open."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("about the SQLite file; PostgreSQL reclaims dead rows with VACUUM")
     erase_member(store, NUMBER)
     path = sqlite_url.removeprefix("sqlite:///")
     raw = b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))

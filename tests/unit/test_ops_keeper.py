@@ -17,6 +17,11 @@ from gatewayd.store import AlertRequest
 
 CONTACT = "+32470999888"
 
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and, under make test, on PostgreSQL."""
+    return any_store
+
 
 class _SMTPHandler(socketserver.StreamRequestHandler):
     """Just enough SMTP (RFC 5321) for smtplib: EHLO, MAIL, RCPT, DATA, QUIT."""

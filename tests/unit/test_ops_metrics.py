@@ -12,6 +12,11 @@ from gatewayd.metrics import healthz, render_metrics
 from gatewayd.model import utcnow
 from gatewayd.store import AlertRequest, Store
 
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and, under make test, on PostgreSQL."""
+    return any_store
+
 
 def _samples(store, now=None) -> dict[tuple, float]:
     text = render_metrics(store, now).decode()
