@@ -29,7 +29,7 @@ def live(tmp_path):
 
     db = tmp_path / "gatewayd.db"
     migrate(f"sqlite:///{db}")
-    cfg = make_cfg(db)
+    cfg = make_cfg(db, default_language="nl")   # the appliance's default
     store = Store(make_engine(cfg.database.url), cfg.dispatch)
     populate(store)
     for i in range(20):   # enough recipients that the status page visibly moves

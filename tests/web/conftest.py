@@ -44,6 +44,8 @@ def populate(store):
 
 
 def make_cfg(db_path, **web):
+    """A test config; pages in English unless WEB says otherwise (assertions read English)."""
+    web = {"default_language": "en", **web}
     return parse_config({"database": {"url": f"sqlite:///{db_path}"},
                          "dispatch": {"quiet_hours": ""},
                          "emulated": [{"name": "sim1", "latency": 0.01}],

@@ -133,8 +133,22 @@ def test_language_switch_changes_page_language(client):
     assert 'lang="fr"' in client.get("/login").get_data(as_text=True)
 
 
-def test_default_language_is_dutch(client):
-    assert 'lang="nl"' in client.get("/login").get_data(as_text=True)
+def test_default_language_is_dutch(tmp_path, template_db, world):
+    import shutil
+
+    from gatewayd.config import parse_config
+    from web import create_app
+    db = tmp_path / "d.db"
+    shutil.copy(template_db, db)
+    cfg = parse_config({"database": {"url": f"sqlite:///{db}"}, "web": {"secret_key": "x"}})
+    html = create_app(cfg, world).test_client().get("/login").get_data(as_text=True)
+    assert 'lang="nl"' in html and "Aanmelden" in html
+
+
+def test_french_page_is_translated(client):
+    token = login_token(client)
+    client.post("/language", data={"csrf_token": token, "lang": "fr"})
+    assert "Se connecter" in client.get("/login").get_data(as_text=True)
 
 
 def test_pages_carry_a_content_security_policy(client):
