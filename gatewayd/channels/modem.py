@@ -130,6 +130,10 @@ class AtPort:
                                          rtscts=False, dsrdtr=False, exclusive=True)
         except serial.SerialException as exc:
             raise PortGone(_open_error(self.path, exc)) from None
+        try:
+            self._serial.reset_input_buffer()   # a late answer from before a reset is not ours
+        except (serial.SerialException, OSError):
+            pass
         self._gone.clear()
         self._closing = False
         self._reader = threading.Thread(target=self._read_loop, name=f"at-{os.path.basename(self.path)}",
@@ -466,6 +470,8 @@ class ModemSession:
             log.warning("modem %s refuses every AT+CNMI setting: replies arrive only on restart",
                         self.cfg.name)
         self.try_at('AT+CPMS="SM","SM","SM"', expect=("+CPMS:",))
+        # Keep the radio link up between the parts of a long message (optional, 27.005 3.5.6).
+        self.try_at("AT+CMMS=1")
 
     def refresh_status(self) -> ModemStatus:
         """+CSQ, +CREG?, +COPS? (each optional: some modems refuse one or the other)."""
@@ -542,6 +548,7 @@ def _after(lines: list[str], prefix: str) -> str:
 # ====================================================================== the channel
 
 BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
+MAX_PARTIAL = 64          # incomplete long replies kept while waiting for their other parts
 
 
 class ModemChannel:
@@ -865,6 +872,9 @@ class ModemChannel:
         text = msg.text
         if msg.parts > 1 and msg.concat_ref is not None:
             key = (msg.sender, msg.concat_ref)
+            if key not in self._parts and len(self._parts) >= MAX_PARTIAL:
+                # A part that never comes must not grow memory forever: forget the oldest.
+                self._parts.pop(next(iter(self._parts)))
             got = self._parts.setdefault(key, {})
             got[msg.part] = msg.text
             if len(got) < msg.parts:

@@ -276,3 +276,10 @@ def test_slow_modem_sends(modem_factory):
     emu, ch, _ = modem_factory(SIM800)
     out = ch.send(deliver("traag modem"))
     assert out.kind is OutcomeKind.SENT and emu.messages() == [(NUMBER, "traag modem")]
+
+
+def test_modem_that_keeps_echo_on_still_sends(modem_factory):
+    emu, ch, _ = modem_factory(Profile(name="echoer", refuse=("E0",)))
+    out = ch.send(deliver("echo blijft aan " * 12))
+    assert out.kind is OutcomeKind.SENT and out.reference == emu.sent[-1].mr
+    assert emu.messages() == [(NUMBER, "echo blijft aan " * 12)]

@@ -122,3 +122,19 @@ def test_unplug_mid_campaign_loses_nothing_and_flags_any_double(tmp_path, emulat
         assert flaky.sessions == 2          # it did vanish and come back
     finally:
         g.stop()
+
+
+def test_cli_doctor_reports_the_modem(tmp_path, emulators):
+    emu = emulators("modem0")
+    g = gateway(tmp_path, [emu], 1)
+    out = g.cli("doctor", check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "modem1 model: Emulated EMU-1" in out.stdout and "modem1 network: registered" in out.stdout
+
+
+def test_cli_doctor_says_when_the_modem_is_missing(tmp_path, emulators):
+    emu = emulators("modem0")
+    g = gateway(tmp_path, [emu], 1)
+    emu.unplug()
+    out = g.cli("doctor", check=False)
+    assert out.returncode == 1 and "is the modem plugged in? see dmesg" in out.stdout

@@ -209,3 +209,11 @@ def test_losing_the_network_marks_down_and_finding_it_brings_up(modem_factory):
     sink.wait(DeviceEvent, 10, is_state(DeviceState.DOWN))
     emu.set_signal(20, registration=1)
     wait_for(lambda: ch.health().state is DeviceState.UP, 30, "back on the network")
+
+
+def test_modem_that_ignores_the_reset_comes_back_when_it_answers_again(modem_factory):
+    emu, ch, sink = modem_factory(command_timeout=0.5, send_timeout=1.0)
+    emu.freeze(4, reset_clears=False)
+    assert ch.send(deliver()).kind is OutcomeKind.DEVICE_DOWN
+    wait_for(lambda: ch.health().state is DeviceState.UP, 60, "modem up after it thawed")
+    assert ch.send(deliver(mid=2)).kind is OutcomeKind.SENT
