@@ -90,15 +90,15 @@ def create_alert():
     return jsonify({"id": result.alert_id, "messages": result.messages, "skipped": result.skipped}), 201
 
 
-@bp.get("/alerts/<int:alert_id>")
-def get_alert(alert_id: int):
+@bp.get("/alerts/<int:id>")
+def get_alert(id: int):  # noqa: A002  (named as in openapi.yaml)
     """{"id", "state", "category", "messages": {state: count}, ...}."""
     token = _token()
     if token is None:
         return _error(401, "missing, unknown or revoked token")
-    if not _alert_in_zone(alert_id, token.zone):
-        return _error(404, f"alert {alert_id} does not exist")
+    if not _alert_in_zone(id, token.zone):
+        return _error(404, f"alert {id} does not exist")
     try:
-        return jsonify(get_store().alert_status(alert_id))
+        return jsonify(get_store().alert_status(id))
     except NotFound:
-        return _error(404, f"alert {alert_id} does not exist")
+        return _error(404, f"alert {id} does not exist")

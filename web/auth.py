@@ -93,7 +93,7 @@ def require_login():
     user = load_user(user_id) if user_id else None
     if user is None:
         session.pop("user_id", None)
-        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
     g.user = user
     return None
 

@@ -170,3 +170,25 @@ def test_feedback_compose_page_names_the_parent(police, world):
     parent = _send(police, world)
     html = police.get(f"/alerts/new?parent={parent}").get_data(as_text=True)
     assert f'name="parent_id" value="{parent}"' in html
+
+
+def test_preview_estimates_time_from_device_capacity(police, world):
+    """600 SMS/min on sim1 (latency 0.01 s, default rate 600/min): 2 SMS take well under a minute."""
+    html = police.post("/alerts/preview", data=compose_form(police, world)).get_data(as_text=True)
+    assert 'id="pv-eta">under a minute<' in html
+
+
+def test_estimate_counts_queued_work_ahead():
+    from web.queries import Capacity, estimate_seconds
+    cap = Capacity(sms_per_minute=20.0)
+    assert estimate_seconds(10, 0, cap, {"sms": 10}) == 60.0
+
+
+def test_estimate_is_unknown_without_a_voice_device():
+    from web.queries import Capacity, estimate_seconds
+    assert estimate_seconds(0, 3, Capacity(sms_per_minute=20.0), {}) is None
+
+
+def test_login_redirect_keeps_the_page_asked_for(client):
+    resp = client.get("/alerts/5")
+    assert resp.headers["Location"].endswith("/login?next=/alerts/5")
