@@ -119,8 +119,25 @@ def parse_compose(form) -> Compose:
     except InputError as exc:
         c.errors[_FIELD_MAP.get(exc.field, exc.field)] = exc.reason
         return c
+    if c.channel != "voice":
+        c.errors.update(_too_long(filled))
+        if c.errors:
+            return c
     c.request = req
     return c
+
+
+def _too_long(texts: dict[str, str]) -> dict[str, str]:
+    """Texts the modem would refuse (more segments than [sms].max_segments): better now than as failures."""
+    from gatewayd.sms import plan
+    cfg = get_cfg()
+    errors = {}
+    for lang, text in texts.items():
+        segments = plan(text, cfg.sms.smart_encoding).segments
+        if segments > cfg.sms.max_segments:
+            errors[f"text_{lang}"] = _("Needs %(n)s SMS segments; at most %(max)s are sent. Shorten the text.",
+                                       n=segments, max=cfg.sms.max_segments)
+    return errors
 
 
 def can_view(alert) -> bool:

@@ -192,3 +192,14 @@ def test_estimate_is_unknown_without_a_voice_device():
 def test_login_redirect_keeps_the_page_asked_for(client):
     resp = client.get("/alerts/5")
     assert resp.headers["Location"].endswith("/login?next=/alerts/5")
+
+
+def test_text_needing_more_segments_than_allowed_is_refused(police, world):
+    form = compose_form(police, world, text="✓" * 500)      # UCS-2: 8 segments > max_segments 6
+    resp = police.post("/alerts/confirm", data=form)
+    assert resp.status_code == 400 and 'id="error-text_nl"' in resp.get_data(as_text=True)
+
+
+def test_long_text_is_fine_for_voice_only(police, world):
+    form = compose_form(police, world, text="✓" * 500, channel="voice")
+    assert police.post("/alerts/confirm", data=form).status_code == 200
