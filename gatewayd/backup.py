@@ -77,6 +77,10 @@ class DaemonLock:
             os.close(self._fd)
             self._fd = None
 
+    def __del__(self) -> None:
+        # cmd_run keeps the lock in a local: when it returns, the lock goes (tests run it in-process).
+        self.release()
+
     def __enter__(self) -> "DaemonLock":
         return self
 

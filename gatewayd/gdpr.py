@@ -124,6 +124,11 @@ def erase_member(store: Store, number: str, actor: str = "cli") -> EraseReport:
         cancelled = c.execute(update(Message).where(linked, Message.state.in_(WAITING))
                               .values(state=MessageState.CANCELLED.value, reason="member erased",
                                       updated_at=utcnow())).rowcount
+        # Error texts from devices and the network may quote the number.
+        ids = select(Message.id).where(linked).scalar_subquery()
+        quoted = f"%{_national(e164)}%"
+        c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.error.like(quoted)).values(error=""))
+        c.execute(update(Message).where(linked, Message.reason.like(quoted)).values(reason="erased"))
         messages = c.execute(update(Message).where(linked)
                              .values(number=ERASED, text=ERASED, member_id=None)).rowcount
         reply_link = or_(InboundMessage.number == e164, *([InboundMessage.member_id == mid] if mid else []))
@@ -139,6 +144,12 @@ def erase_member(store: Store, number: str, actor: str = "cli") -> EraseReport:
     # The audit says that someone was erased, not who: the number is gone.
     store.audit(actor, "member.erase", report.as_dict())
     return report
+
+
+def _national(e164: str) -> str:
+    """The national significant number (470123456 for +32470123456): found in any notation's digits."""
+    import phonenumbers
+    return str(phonenumbers.parse(e164).national_number)
 
 
 def _checkpoint(store: Store) -> None:

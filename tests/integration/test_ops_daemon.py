@@ -26,7 +26,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(180)
 
-WATCHDOG_SEC = 3.0
+WATCHDOG_SEC = 4.0
 
 
 class NotifySocket:

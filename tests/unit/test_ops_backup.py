@@ -80,3 +80,16 @@ def test_daemon_lock_is_free_again_after_release(sqlite_url, db):
     lock = acquire_daemon_lock(sqlite_url)
     lock.release()
     acquire_daemon_lock(sqlite_url).release()
+
+
+def test_daemon_lock_goes_with_its_holder(sqlite_url, db):
+    def run_once():
+        lock = acquire_daemon_lock(sqlite_url)  # noqa: F841  held like cmd_run holds it
+    run_once()
+    acquire_daemon_lock(sqlite_url).release()
+
+
+def test_second_daemon_lock_is_refused(sqlite_url, db):
+    with acquire_daemon_lock(sqlite_url):
+        with pytest.raises(DaemonRunning):
+            acquire_daemon_lock(sqlite_url)

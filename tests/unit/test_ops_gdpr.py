@@ -104,3 +104,14 @@ def test_purge_leaves_records_younger_than_the_retention(store, alert_id):
 
 def test_purge_with_zero_days_keeps_everything(store, alert_id):
     assert purge(store, days=0, now=utcnow() + timedelta(days=3650)).messages == 0
+
+
+def test_erase_blanks_device_errors_that_quote_the_number(store, alert_id):
+    from gatewayd.model import Attempt
+    with store.engine.begin() as c:
+        mid = c.scalar(select(Message.id).where(Message.number == NUMBER))
+        c.execute(Attempt.__table__.insert().values(message_id=mid, device="sim1", node="n", started_at=utcnow(),
+                                                    result="retry", error="+CMS ERROR 21 for 0470123456"))
+    erase_member(store, NUMBER)
+    with store.engine.connect() as c:
+        assert c.scalars(select(Attempt.error)).all() == [""]
