@@ -55,8 +55,7 @@ def index():
     q = (request.args.get("q") or "").strip()[:100]
     page = Q.member_page(store, _scope(), network_id, q, _int(request.args.get("page"), 1))
     nets = Q.networks(store, _scope())
-    return render_template("members.html", page=page, networks=nets, network_id=network_id, q=q,
-                           counts=Q.network_member_counts(store, tuple(n.id for n in nets)))
+    return render_template("members.html", page=page, networks=nets, network_id=network_id, q=q)
 
 
 def _member_form_values(form) -> dict:

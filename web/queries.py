@@ -187,8 +187,12 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
             if network_ids is not None:
                 base = base.where(member_network.c.network_id.in_(network_ids))
         if q:
-            like = f"%{q.strip()}%"
-            base = base.where(or_(Member.name.ilike(like), Member.phone.ilike(like.replace(" ", ""))))
+            q = q.strip()
+            digits = "".join(ch for ch in q if ch.isdigit())
+            match = Member.name.ilike(f"%{q}%")
+            if digits:       # numbers are stored as +32..., so look for the digits only
+                match = or_(match, Member.phone.like(f"%{digits.lstrip('0')}%"))
+            base = base.where(match)
         if not show_inactive:
             base = base.where(Member.active.is_(True))
         base = base.distinct()

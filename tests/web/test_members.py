@@ -144,3 +144,13 @@ def test_admin_adds_network(admin, world):
 def test_duplicate_network_name_is_a_form_error(admin):
     resp = admin.post("/networks/new", data={"csrf_token": csrf_token(admin), "name": "Kerkwijk", "zone": ""})
     assert resp.status_code == 400 and 'id="error-name"' in resp.get_data(as_text=True)
+
+
+def test_search_by_local_number_finds_member(police):
+    html = police.get("/members?q=0470 12 34").get_data(as_text=True)
+    assert "An Peeters" in html and "Luc Dubois" not in html
+
+
+def test_search_by_name(police):
+    html = police.get("/members?q=dubois").get_data(as_text=True)
+    assert "Luc Dubois" in html and "An Peeters" not in html
