@@ -62,8 +62,12 @@ class Notice:
 class Keeper:
     """Watches devices and queue in STORE and tells the contact in CFG; see the module docstring."""
 
-    def __init__(self, cfg: KeeperConfig, store: Store, node: str = "", in_quiet_hours=None):
+    def __init__(self, cfg: KeeperConfig, store: Store, node: str = "", in_quiet_hours=None,
+                 devices: tuple[str, ...] | None = None):
         self.cfg = cfg
+        # The daemon's own device names: a record left by a modem since removed
+        # from the config must not be reported down for ever.
+        self.devices = None if devices is None else frozenset(devices)
         self.store = store
         self.node = node or socket.gethostname()
         self.state_key = f"keeper:{self.node}"[:80]
@@ -75,7 +79,7 @@ class Keeper:
     def problems(self, now: datetime) -> dict[str, Problem]:
         """The problems visible right now, before their grace periods."""
         found: dict[str, Problem] = {}
-        for d in self.store.devices():
+        for d in self._current_devices():
             if d["state"] != "up":
                 why = f": {redact_text(d['last_error'])}" if d["last_error"] else ""
                 found[f"device-down:{d['name']}"] = Problem(
@@ -88,6 +92,10 @@ class Keeper:
         if stuck:
             found["queue-stuck"] = Problem("queue-stuck", stuck, timedelta(0))
         return found
+
+    def _current_devices(self) -> list[dict]:
+        """The devices watched: those this daemon runs when given, else every device record."""
+        return [d for d in self.store.devices() if self.devices is None or d["name"] in self.devices]
 
     def _quiet_hours(self, now: datetime) -> bool:
         from .dispatch import in_quiet_hours
@@ -158,7 +166,7 @@ class Keeper:
 
     def _sms_path_works(self) -> bool:
         return any(d["kind"] == "sms" and d["state"] == "up" and not _out_of_credit(d)
-                   for d in self.store.devices())
+                   for d in self._current_devices())
 
     def _send_sms(self, text: str) -> bool:
         if not self.sms_to or not self._sms_path_works():
@@ -224,12 +232,12 @@ def run_keeper(keeper: Keeper, stop: threading.Event, period: float = CHECK_PERI
 
 
 def start_keeper(cfg: KeeperConfig, store: Store, node: str, stop: threading.Event,
-                 period: float = CHECK_PERIOD) -> threading.Thread | None:
+                 period: float = CHECK_PERIOD, devices: tuple[str, ...] | None = None) -> threading.Thread | None:
     """Start the keeper's own thread (e-mail may block for SMTP_TIMEOUT); None when no contact is set."""
     if not (cfg.sms_to or cfg.email_to):
         log.info("no [keeper] contact configured: problems are only logged")
         return None
-    t = threading.Thread(target=run_keeper, args=(Keeper(cfg, store, node), stop, period), name="keeper",
-                         daemon=True)
+    keeper = Keeper(cfg, store, node, devices=devices)
+    t = threading.Thread(target=run_keeper, args=(keeper, stop, period), name="keeper", daemon=True)
     t.start()
     return t

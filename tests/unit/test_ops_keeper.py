@@ -216,3 +216,9 @@ def test_keeper_thread_tells_once_while_running(store, smtp):
 def test_no_keeper_thread_without_a_contact(store):
     from gatewayd.keeper import start_keeper
     assert start_keeper(KeeperConfig(), store, "box", threading.Event()) is None
+
+
+def test_devices_no_longer_run_are_not_watched(store):
+    _device(store, "old-modem", DeviceState.DOWN)
+    _device(store, "modem1")
+    assert _ticks(Keeper(_cfg(), store, "box", devices=("modem1",)), utcnow(), minutes=30) == []
