@@ -186,8 +186,15 @@ def build_preview(c: Compose) -> dict:
     cap = Q.capacity(cfg, store)
     ahead = Q.queued_ahead(store, c.category) if c.category in CATEGORIES else {}
     eta = Q.estimate_seconds(sms_parts, rp.per_channel.get("voice", 0), cap, ahead)
+    quiet = ""
+    if c.category == "prevention":
+        from gatewayd.dispatch import in_quiet_hours
+        from gatewayd.model import utcnow
+        if in_quiet_hours(utcnow(), cfg.dispatch.quiet_hours, cfg.dispatch.timezone):
+            quiet = cfg.dispatch.quiet_hours
     return {"recipients": rp, "plans": plans, "sms_parts": sms_parts, "missing_languages": missing,
-            "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl")}
+            "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl"),
+            "quiet_hours": quiet}
 
 
 def _compose_context(c: Compose) -> dict:

@@ -367,7 +367,7 @@ def capacity(cfg: Config, store: Store) -> Capacity:
     for e in cfg.emulated:
         if e.name in down:
             continue
-        per_send = e.latency if e.kind == "sms" else max(e.latency, AVG_CALL_SECONDS)
+        per_send = e.latency          # an emulated call lasts its latency
         rate = e.rate_per_minute if per_send <= 0 else min(e.rate_per_minute, e.capacity * 60.0 / per_send)
         if e.kind == "sms":
             cap.sms_per_minute += rate

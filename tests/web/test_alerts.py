@@ -203,3 +203,24 @@ def test_text_needing_more_segments_than_allowed_is_refused(police, world):
 def test_long_text_is_fine_for_voice_only(police, world):
     form = compose_form(police, world, text="✓" * 500, channel="voice")
     assert police.post("/alerts/confirm", data=form).status_code == 200
+
+
+def test_preview_warns_prevention_waits_in_quiet_hours(client, world, tmp_path, template_db):
+    import shutil
+
+    from web import create_app
+
+    from .conftest import make_cfg
+    db = tmp_path / "q.db"
+    shutil.copy(template_db, db)
+    cfg = make_cfg(db)
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    now = datetime.now(ZoneInfo(cfg.dispatch.timezone))
+    window = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=1)):%H:%M}"   # quiet right now
+    cfg = type(cfg)(**{**cfg.__dict__, "dispatch": type(cfg.dispatch)(quiet_hours=window)})
+    app = create_app(cfg, world)
+    c = app.test_client()
+    login_as(c, world, "agent")
+    html = c.post("/alerts/preview", data=compose_form(c, world, category="prevention")).get_data(as_text=True)
+    assert 'id="pv-quiet"' in html
