@@ -564,6 +564,7 @@ class ModemChannel:
         self.rate_per_minute = cfg.sms_per_minute
         self.poll_interval = poll_interval
         self._health = DeviceHealth(DeviceState.STARTING)
+        self._health_lock = threading.Lock()
         self._sink: EventSink | None = None
         self._session: ModemSession | None = None
         self._io = threading.RLock()            # one conversation with the modem at a time
@@ -588,6 +589,7 @@ class ModemChannel:
         self._sink = sink
         if self._supervisor is None:
             self._stop.clear()
+            self._first_try.clear()
             self._supervisor = threading.Thread(target=self._supervise, name=f"modem-{self.name}", daemon=True)
             self._supervisor.start()
         self._first_try.wait(max(5.0, self.cfg.command_timeout * 6))
@@ -665,9 +667,11 @@ class ModemChannel:
     # ------------------------------------------------------------ state
 
     def _set_health(self, **changes) -> None:
-        old = self._health
-        new = dataclasses.replace(old, **changes)
-        self._health = new
+        # Called from the supervisor, the sending thread and the port reader: one at a time.
+        with self._health_lock:
+            old = self._health
+            new = dataclasses.replace(old, **changes)
+            self._health = new
         if new.state is not old.state or new.last_error != old.last_error:
             log.info("modem %s: %s%s", self.name, new.state.value, f" ({new.last_error})" if new.last_error else "")
             self._emit(DeviceEvent(self.name, self.health()))
