@@ -186,7 +186,10 @@ class AtPort:
             p = self._pending
             if p is not None and not p.prompt.is_set() and stripped.startswith(b">"):
                 p.prompt.set()               # "> " is the +CMGS prompt, it has no line end
-                return bytearray()
+                buf = stripped[1:]
+                if buf.startswith(b" "):
+                    buf = buf[1:]
+                continue                     # whatever follows the prompt (a URC) is still read
             ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
             if not ends:
                 return buf

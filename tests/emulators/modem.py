@@ -48,6 +48,7 @@ class Profile:
     rssi: int = 21
     registration: int = 1                # +CREG stat: 1 home, 5 roaming, 2 searching, 0 not, 3 denied
     operator: str = "Proximus"
+    prompt_chatter: str = ""              # an unsolicited line right after the '> ' prompt
     auto_status_reports: bool = False    # send +CDS "delivered" after each SMS that asks for one
     report_delay: float = 0.05
 
@@ -522,6 +523,8 @@ class ModemEmulator:
         self._prompt_len = int(cmd.split("=")[1])
         self._pdu = bytearray()
         self._write(b"\r\n> ")
+        if self.profile.prompt_chatter:
+            self._write(b"\r\n" + self.profile.prompt_chatter.encode() + b"\r\n")
 
     def _prompt_byte(self, b: int) -> None:
         if self._echo and b not in (CTRL_Z, ESC):

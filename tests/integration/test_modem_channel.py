@@ -283,3 +283,13 @@ def test_modem_that_keeps_echo_on_still_sends(modem_factory):
     out = ch.send(deliver("echo blijft aan " * 12))
     assert out.kind is OutcomeKind.SENT and out.reference == emu.sent[-1].mr
     assert emu.messages() == [(NUMBER, "echo blijft aan " * 12)]
+
+
+def test_unsolicited_line_right_after_the_prompt_is_not_lost(modem_factory):
+    emu, ch, _ = modem_factory(Profile(name="prompt-chatter", prompt_chatter="^RSSI: 13"))
+    out = ch.send(deliver("hallo"))
+    assert out.kind is OutcomeKind.SENT
+    deadline = time.monotonic() + 5
+    while ch.health().signal != 13 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ch.health().signal == 13
