@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import Alert, Network, alert_network
+from gatewayd.model import Network, alert_network
 from gatewayd.store import AlertRequest
 
 from . import get_store

@@ -24,7 +24,6 @@ def serve(cfg: Config) -> int:
     from gatewayd.db import check_schema
 
     from . import create_app
-    from .auth import load_user  # noqa: F401  (fail early on import errors)
     host, port = parse_listen(cfg.web.listen)
     app = create_app(cfg)
     check_schema(app.extensions["gatewayd.store"].engine)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from gatewayd.model import AlertTemplate, ApiToken, AuditEntry, InboundMessage, User, utcnow
 from gatewayd.store import AlertRequest
 
-from .conftest import PASSWORD, csrf_token, login_as
+from .conftest import PASSWORD, csrf_token
 
 
 # ---------------------------------------------------------------------- inbox
