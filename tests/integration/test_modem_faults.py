@@ -217,3 +217,11 @@ def test_modem_that_ignores_the_reset_comes_back_when_it_answers_again(modem_fac
     assert ch.send(deliver()).kind is OutcomeKind.DEVICE_DOWN
     wait_for(lambda: ch.health().state is DeviceState.UP, 60, "modem up after it thawed")
     assert ch.send(deliver(mid=2)).kind is OutcomeKind.SENT
+
+
+def test_idle_modem_that_hangs_is_found_by_the_poll_and_reset(modem_factory):
+    emu, ch, sink = modem_factory(command_timeout=0.5, poll_interval=0.3)
+    emu.freeze(60, reset_clears=True)
+    sink.wait(DeviceEvent, 20, is_state(DeviceState.DOWN))
+    wait_for(lambda: ch.health().state is DeviceState.UP, 30, "modem up after reset")
+    assert "AT+CFUN=1,1" in [c.upper() for c in emu.commands]
