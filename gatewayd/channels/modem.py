@@ -75,10 +75,16 @@ class AtTimeout(ModemError):
     """The modem did not finish answering in time."""
 
 
+def shown(command: str) -> str:
+    """COMMAND as it may appear in errors and logs: a SIM PIN never does."""
+    return re.sub(r'(?i)^(AT\+CPIN=).*', r"\1****", command)
+
+
 class AtError(ModemError):
     """The modem answered ERROR, +CME ERROR or +CMS ERROR."""
 
     def __init__(self, command: str, final: str):
+        command = shown(command)
         self.command = command
         self.final = final
         m = re.match(r"\+CM([ES]) ERROR:\s*(\d+)", final)
@@ -262,9 +268,9 @@ class AtPort:
 
     def _finish(self, p: _Pending, timeout: float) -> list[str]:
         if not p.done.wait(timeout):
-            raise AtTimeout(f"{p.command}: no answer within {timeout:g} s")
+            raise AtTimeout(f"{shown(p.command)}: no answer within {timeout:g} s")
         if p.final is None:
-            raise PortGone(f"port {self.path} vanished during {p.command}")
+            raise PortGone(f"port {self.path} vanished during {shown(p.command)}")
         if p.final != "OK":
             raise AtError(p.command, p.final)
         return p.lines

@@ -225,3 +225,11 @@ def test_idle_modem_that_hangs_is_found_by_the_poll_and_reset(modem_factory):
     sink.wait(DeviceEvent, 20, is_state(DeviceState.DOWN))
     wait_for(lambda: ch.health().state is DeviceState.UP, 30, "modem up after reset")
     assert "AT+CFUN=1,1" in [c.upper() for c in emu.commands]
+
+
+def test_rejected_pin_is_not_quoted_in_the_error(modem_factory):
+    emu = modem_factory.emulator(Profile(pin="4321"))
+    ch, sink = modem_factory.channel(modem_config(emu.port, pin="1111"), open_it=False)
+    with pytest.raises(ChannelError) as exc:
+        ch.open(sink)
+    assert "1111" not in str(exc.value) and "1111" not in ch.health().last_error
