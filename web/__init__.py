@@ -101,6 +101,13 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
         return render_template("error.html", title=_("Not allowed"),
                                message=_("Your role does not allow this.")), 403
 
+    @app.errorhandler(413)
+    def _too_large(exc):
+        from flask import render_template
+        from flask_babel import gettext as _
+        return render_template("error.html", title=_("File too large"),
+                               message=_("The upload is larger than 2 MB. Split the file and import it in parts.")), 413
+
     @app.errorhandler(500)
     def _server_error(exc):
         from flask import render_template

@@ -17,6 +17,11 @@ def _scope():
     return None if g.user.is_admin else g.user.network_ids
 
 
+def _unlinked() -> bool:
+    """Police also read texts from unknown numbers (a resident not yet a member reporting something)."""
+    return g.user.role == "police"
+
+
 @bp.get("/inbox")
 def index():
     show_all = request.args.get("all") == "1"
@@ -24,7 +29,7 @@ def index():
         page_no = int(request.args.get("page", 1))
     except ValueError:
         page_no = 1
-    page = Q.inbox(get_store(), _scope(), not show_all, page_no)
+    page = Q.inbox(get_store(), _scope(), not show_all, page_no, include_unlinked=_unlinked())
     return render_template("inbox.html", page=page, show_all=show_all, mask=not g.user.is_admin)
 
 
@@ -32,7 +37,7 @@ def index():
 def handled(inbound_id: int):
     store = get_store()
     try:
-        Q.inbound_in_scope(store, inbound_id, _scope())
+        Q.inbound_in_scope(store, inbound_id, _scope(), include_unlinked=_unlinked())
     except NotFound:
         abort(404)
     done = request.form.get("handled", "1") == "1"

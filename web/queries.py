@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from gatewayd.config import Config
@@ -411,14 +411,21 @@ def queued_ahead(store: Store, category: str) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------- inbox
-def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, page: int) -> MemberPage:
-    """Inbound messages from members of NETWORK_IDS or about their alerts (None = all)."""
+def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, page: int,
+          include_unlinked: bool = False) -> MemberPage:
+    """Inbound messages from members of NETWORK_IDS or about their alerts (None = all).
+
+    INCLUDE_UNLINKED adds texts from unknown numbers about no alert: someone must read them.
+    """
     with store.session() as s:
         base = select(InboundMessage.id)
         if network_ids is not None:
             in_members = select(member_network.c.member_id).where(member_network.c.network_id.in_(network_ids))
             in_alerts = select(alert_network.c.alert_id).where(alert_network.c.network_id.in_(network_ids))
-            base = base.where(or_(InboundMessage.member_id.in_(in_members), InboundMessage.alert_id.in_(in_alerts)))
+            conds = [InboundMessage.member_id.in_(in_members), InboundMessage.alert_id.in_(in_alerts)]
+            if include_unlinked:
+                conds.append(and_(InboundMessage.member_id.is_(None), InboundMessage.alert_id.is_(None)))
+            base = base.where(or_(*conds))
         if only_open:
             base = base.where(InboundMessage.handled.is_(False))
         total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
@@ -431,12 +438,14 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
     return MemberPage([{"msg": m, "member_name": name or ""} for m, name in rows], total, page, pages)
 
 
-def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...] | None) -> InboundMessage:
+def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...] | None,
+                     include_unlinked: bool = False) -> InboundMessage:
+    """The inbound message INBOUND_ID when the user's scope covers it; NotFound otherwise."""
     with store.session() as s:
         msg = s.get(InboundMessage, inbound_id)
         if msg is None:
             raise NotFound("message", inbound_id)
-        if network_ids is None:
+        if network_ids is None or (include_unlinked and msg.member_id is None and msg.alert_id is None):
             return msg
         ok_member = msg.member_id is not None and s.scalar(select(member_network.c.member_id).where(
             member_network.c.member_id == msg.member_id, member_network.c.network_id.in_(network_ids)).limit(1))

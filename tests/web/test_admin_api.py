@@ -214,3 +214,20 @@ def test_feedback_to_unknown_parent_is_a_form_error(police):
 
 def test_unknown_alert_page_is_not_found(police):
     assert police.get("/alerts/999").status_code == 404
+
+
+def test_police_inbox_shows_texts_from_unknown_numbers(police, world):
+    world.record_inbound("sim1", "+32479000000", "Inbreker in mijn tuin!", "report", utcnow(), None, None)
+    assert "Inbreker in mijn tuin!" in police.get("/inbox").get_data(as_text=True)
+
+
+def test_coordinator_inbox_hides_texts_from_unknown_numbers(coordinator, world):
+    world.record_inbound("sim1", "+32479000000", "Inbreker in mijn tuin!", "report", utcnow(), None, None)
+    assert "Inbreker in mijn tuin!" not in coordinator.get("/inbox").get_data(as_text=True)
+
+
+def test_oversized_upload_is_answered_with_a_page(coordinator):
+    import io
+    data = {"csrf_token": csrf_token(coordinator), "file": (io.BytesIO(b"x" * (3 * 1024 * 1024)), "big.csv")}
+    resp = coordinator.post("/members/import", data=data, content_type="multipart/form-data")
+    assert resp.status_code == 413 and "2 MB" in resp.get_data(as_text=True)
