@@ -95,3 +95,21 @@ def test_start_page_fits_a_phone(live, browser):
     width = browser.execute_script("return document.documentElement.scrollWidth;")
     shot(browser, "08-start-phone")
     assert width <= 400
+
+
+def test_choosing_a_template_fills_the_texts(live, browser):
+    from selenium.webdriver.support.ui import Select
+    base, _ = live
+    login(browser, base, "agent")
+    browser.get(f"{base}/alerts/new?category=urgent")
+    Select(browser.find_element(By.ID, "template")).select_by_value("missing_person")
+    wait(browser).until(lambda d: d.find_element(By.ID, "text_fr").get_attribute("value").startswith("Appel PLP"))
+    assert browser.find_element(By.ID, "text_nl").get_attribute("value").startswith("BIN-oproep: vermiste persoon")
+
+
+def test_language_switch_to_french(live, browser):
+    base, _ = live
+    login(browser, base, "agent")
+    browser.find_element(By.CSS_SELECTOR, 'button[name="lang"][value="fr"]').click()
+    wait(browser).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr")
+    assert "Envoyer une alerte" in browser.page_source

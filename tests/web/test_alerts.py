@@ -224,3 +224,9 @@ def test_preview_warns_prevention_waits_in_quiet_hours(client, world, tmp_path, 
     login_as(c, world, "agent")
     html = c.post("/alerts/preview", data=compose_form(c, world, category="prevention")).get_data(as_text=True)
     assert 'id="pv-quiet"' in html
+
+
+def test_change_from_confirm_page_keeps_what_was_written(police, world):
+    form = compose_form(police, world, text="Eigen tekst van de agent")
+    html = police.post("/alerts/new", data=form).get_data(as_text=True)
+    assert ">Eigen tekst van de agent</textarea>" in html
