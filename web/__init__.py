@@ -77,6 +77,9 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
     from .labels import template_globals as label_globals
     app.jinja_env.globals.update(label_globals())
     app.after_request(_security_headers)
+    if cfg.web.secure_cookies:
+        # Served over HTTPS (that is what secure cookies mean): tell browsers to stay on it.
+        app.after_request(_hsts)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc):
@@ -139,6 +142,11 @@ def _security_headers(resp):
                             "frame-ancestors 'none'; form-action 'self'")
     if request.endpoint and request.endpoint != "static":
         resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _hsts(resp):
+    resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return resp
 
 
