@@ -5,17 +5,37 @@ networks of that zone. Session cookies are ignored here, so CSRF cannot apply.
 """
 from __future__ import annotations
 
+import threading
+from datetime import timedelta
+
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import Network, alert_network
+from gatewayd.model import AuditEntry, Network, alert_network, utcnow
 from gatewayd.store import AlertRequest
 
 from . import get_store
 from . import queries as Q
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# One process serves the page; this lock makes "look up the key, then enqueue" atomic within it.
+_idempotency_lock = threading.Lock()
+
+
+def _earlier_send(actor: str, key: str) -> int | None:
+    """The alert ACTOR already queued with Idempotency-Key KEY in the last 24 h, if any.
+
+    Kept in the audit log (detail.idempotency_key), which records every API send anyway.
+    """
+    since = utcnow() - IDEMPOTENCY_WINDOW
+    with get_store().session() as s:
+        for detail in s.scalars(select(AuditEntry.detail).where(
+                AuditEntry.actor == actor, AuditEntry.action == "alert_send", AuditEntry.at >= since)):
+            if isinstance(detail, dict) and detail.get("idempotency_key") == key:
+                return detail.get("alert_id")
+    return None
 
 
 def _error(status: int, message: str, field: str | None = None):
@@ -75,18 +95,28 @@ def create_alert():
             return _error(403, f"network {outside[0]!r} is outside this token's zone", "networks")
         if parent_id is not None and not _alert_in_zone(parent_id, token.zone):
             return _error(404, f"alert {parent_id} does not exist", "parent_id")
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if len(key) > 100:
+        return _error(400, "longer than 100 characters", "Idempotency-Key")
+    actor = f"api:{token.name}"
     req = AlertRequest(networks=tuple(networks), category=body.get("category", ""), text=body.get("text", ""),
-                       texts=texts, channel=body.get("channel", "member"), author=f"api:{token.name}",
-                       parent_id=parent_id)
-    try:
-        result = get_store().enqueue_alert(req)
-    except InputError as exc:
-        return _error(400, exc.reason, exc.field)
-    except NotFound as exc:
-        return _error(404, str(exc), "parent_id" if exc.what == "alert" else "networks")
-    get_store().audit(f"api:{token.name}", "alert_send", {"alert_id": result.alert_id, "category": req.category,
-                                                           "networks": networks, "messages": result.messages,
-                                                           "via": "api"}, request.remote_addr or "")
+                       texts=texts, channel=body.get("channel", "member"), author=actor, parent_id=parent_id)
+    with _idempotency_lock:
+        earlier = _earlier_send(actor, key) if key else None
+        if earlier is not None:
+            # A retry of a request that already went through (e.g. after a timeout): never send twice.
+            return jsonify({"id": earlier, "replayed": True}), 200
+        try:
+            result = get_store().enqueue_alert(req)
+        except InputError as exc:
+            return _error(400, exc.reason, exc.field)
+        except NotFound as exc:
+            return _error(404, str(exc), "parent_id" if exc.what == "alert" else "networks")
+        detail = {"alert_id": result.alert_id, "category": req.category, "networks": networks,
+                  "messages": result.messages, "via": "api"}
+        if key:
+            detail["idempotency_key"] = key
+        get_store().audit(actor, "alert_send", detail, request.remote_addr or "")
     return jsonify({"id": result.alert_id, "messages": result.messages, "skipped": result.skipped}), 201
 
 

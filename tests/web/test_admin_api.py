@@ -231,3 +231,20 @@ def test_oversized_upload_is_answered_with_a_page(coordinator):
     data = {"csrf_token": csrf_token(coordinator), "file": (io.BytesIO(b"x" * (3 * 1024 * 1024)), "big.csv")}
     resp = coordinator.post("/members/import", data=data, content_type="multipart/form-data")
     assert resp.status_code == 413 and "2 MB" in resp.get_data(as_text=True)
+
+
+def test_api_retry_with_same_idempotency_key_sends_once(admin, world):
+    token = new_token(admin)
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "incident-42"}
+    body = {"networks": ["Lindeknoppen"], "category": "urgent", "text": "Test"}
+    first = admin.post("/api/v1/alerts", json=body, headers=headers).get_json()["id"]
+    again = admin.post("/api/v1/alerts", json=body, headers=headers)
+    assert again.status_code == 200 and again.get_json()["id"] == first and world.queue_depth()["queued"] == 2
+
+
+def test_api_different_idempotency_keys_send_twice(admin, world):
+    token = new_token(admin)
+    body = {"networks": ["Lindeknoppen"], "category": "urgent", "text": "Test"}
+    for key in ("a", "b"):
+        admin.post("/api/v1/alerts", json=body, headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key})
+    assert world.queue_depth()["queued"] == 4
