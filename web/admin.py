@@ -34,7 +34,8 @@ def _int(value, default=None):
 @bp.get("/devices")
 def devices():
     store = get_store()
-    return render_template("devices.html", devices=store.devices(), queue=store.queue_depth())
+    page = "_devices.html" if request.args.get("fragment") else "devices.html"   # devices.js refreshes the fragment
+    return render_template(page, devices=store.devices(), queue=store.queue_depth())
 
 
 @bp.get("/devices.json")

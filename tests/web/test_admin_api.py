@@ -248,3 +248,8 @@ def test_api_different_idempotency_keys_send_twice(admin, world):
     for key in ("a", "b"):
         admin.post("/api/v1/alerts", json=body, headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key})
     assert world.queue_depth()["queued"] == 4
+
+
+def test_devices_fragment_is_the_table_only(police):
+    html = police.get("/devices?fragment=1").get_data(as_text=True)
+    assert 'id="devices"' in html and "<html" not in html

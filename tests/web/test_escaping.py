@@ -36,11 +36,14 @@ def evil_world(world):
     world.audit(EVIL, "login_failed", {"username": EVIL}, "127.0.0.1")
     from web.queries import create_token
     create_token(world, EVIL, EVIL, "admin")
+    from gatewayd.channels.base import DeviceHealth, DeviceState
+    world.record_device(EVIL, "sms", EVIL, DeviceHealth(DeviceState.DOWN, last_error=EVIL))
     return world
 
 
 @pytest.mark.parametrize("path", ["/", "/alerts", "/alerts/1", "/alerts/new?template=burglary&category=urgent",
-                                  "/members", "/networks", "/inbox"])
+                                  "/members", "/networks", "/inbox", "/devices",
+                                  "/devices?fragment=1"])
 def test_police_pages_escape_stored_text(client, evil_world, path):
     login_as(client, evil_world, "agent")
     assert_escaped(client.get(path).get_data(as_text=True))
