@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import (JavascriptException, NoSuchElementException,
+                                        StaleElementReferenceException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -22,11 +24,14 @@ def login(driver, base, username):
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.ID, "login").click()
-    WebDriverWait(driver, 20).until(EC.presence_of_element_located((By.ID, "logout")))
+    wait(driver).until(EC.presence_of_element_located((By.ID, "logout")))
 
 
 def wait(driver, seconds=20):
-    return WebDriverWait(driver, seconds, poll_frequency=0.2)
+    # A poll can land mid-navigation: a stale or missing element means "not yet", not failure.
+    return WebDriverWait(driver, seconds, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException, NoSuchElementException,
+                                             JavascriptException))
 
 
 def test_officer_sends_urgent_alert_and_sees_it_all_sent(live, browser):
@@ -49,7 +54,7 @@ def test_officer_sends_urgent_alert_and_sees_it_all_sent(live, browser):
     assert "22" in browser.find_element(By.ID, "restate").text
     shot(browser, "03-confirm")
     browser.find_element(By.ID, "send").click()                                            # click 4
-    banner = wait(browser, 90).until(
+    banner = wait(browser, 90).until(  # polled by status.js, no reload
         lambda d: d.find_element(By.ID, "done-banner")
         if d.find_element(By.ID, "done-banner").get_attribute("data-all-sent") == "1" else False)
     assert banner.is_displayed()
@@ -111,5 +116,5 @@ def test_language_switch_to_french(live, browser):
     base, _ = live
     login(browser, base, "agent")
     browser.find_element(By.CSS_SELECTOR, 'button[name="lang"][value="fr"]').click()
-    wait(browser).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr")
+    wait(browser).until(lambda d: d.execute_script("return document.documentElement.lang") == "fr")
     assert "Envoyer une alerte" in browser.page_source
