@@ -210,3 +210,51 @@ def test_daemon_log_holds_no_numbers_or_secrets(tmp_path, notify):
     assert "+32470****56" in log            # the send was logged, redacted
     for leak in ("+32470123456", "0470123456", "32470123456", WEB_KEY):
         assert leak not in log, leak
+
+
+def _store(d: Daemon):
+    from gatewayd.db import make_engine
+    from gatewayd.store import Store
+    return Store(make_engine(f"sqlite:///{d.db}"))
+
+
+def test_metrics_and_healthz_reflect_the_running_daemon(daemon, notify):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gatewayd.metrics import healthz, render_metrics
+    notify.wait_for("READY")
+    store = _store(daemon)
+    try:
+        deadline = time.monotonic() + 60
+        sent = {}
+        while time.monotonic() < deadline:
+            text = render_metrics(store).decode()
+            sent = {s.labels["device"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
+                    if s.name == "gatewayd_device_sent_total"}
+            if sent.get("sim1") == 1:
+                break
+            time.sleep(0.2)
+        assert sent == {"sim1": 1}
+        ok, report = healthz(store)
+        assert ok, report
+    finally:
+        store.engine.dispose()
+
+
+def test_healthz_fails_once_the_daemon_is_gone(daemon, notify):
+    from datetime import timedelta
+
+    from gatewayd.metrics import DAEMON_STALE_AFTER, healthz
+    from gatewayd.model import utcnow
+    notify.wait_for("READY")
+    store = _store(daemon)
+    try:
+        deadline = time.monotonic() + 30
+        while not healthz(store)[0] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        daemon.proc.kill()
+        daemon.proc.wait(30)
+        ok, report = healthz(store, utcnow() + timedelta(seconds=DAEMON_STALE_AFTER + 5))
+        assert not ok and report["checks"]["daemon"].startswith("not running")
+    finally:
+        store.engine.dispose()
