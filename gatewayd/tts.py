@@ -1,4 +1,4 @@
-"""Text to speech for alert calls: pyttsx3 (espeak-ng) -> 8 kHz 16-bit mono WAV.
+"""Text to speech for alert calls: espeak-ng -> 8 kHz 16-bit mono WAV.
 
 A call is two audio files, both cached by text + voice + rate under an opaque
 hash name in `TtsConfig.cache_dir`:
@@ -10,26 +10,21 @@ The dialplan plays `main` with Playback (its PLAYBACKSTATUS proves the member
 heard the message) and `confirm` as the prompt of Read, so a member can press 1
 while the repeat still plays.
 
-pyttsx3's espeak driver works headless here: it drives libespeak-ng through
-ctypes in retrieval mode (no sound card) and writes a 22.05 kHz WAV. It keeps
-one process-wide espeak instance that is not thread-safe, so renders are
-serialised behind a lock. sox converts to 8 kHz mono (what Asterisk's
+espeak-ng speaks (see `_Espeak` for why its CLI and not pyttsx3's file
+output). sox converts to 8 kHz mono (what Asterisk's
 format_wav plays natively) and normalises the level for phone lines.
 A render that fails, or comes out silent or too short, raises `TtsError`.
 """
 from __future__ import annotations
 
 import array
-import contextlib
 import hashlib
-import io
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import wave
 from dataclasses import dataclass
@@ -61,7 +56,7 @@ class TtsError(Exception):
 
 
 class TtsUnavailable(TtsError):
-    """The speech tooling itself is broken (espeak-ng, pyttsx3 or sox): no text can be rendered."""
+    """The speech tooling itself is broken (espeak-ng or sox): no text can be rendered."""
 
 
 @dataclass(frozen=True)
@@ -126,51 +121,36 @@ def check_audible(path: Path) -> AudioStats:
 
 
 class _Espeak:
-    """The one pyttsx3 engine of this process, used under a lock.
+    """espeak-ng, run as its command-line program (one process per render).
 
-    pyttsx3 2.99's espeak driver synthesises on espeak-ng's own thread and its
-    run loop can return before the WAV is written (seen on the first render of
-    a process). We therefore wait for pyttsx3's `finished-utterance`
-    notification, which fires after the file is saved, instead of trusting
-    runAndWait() alone.
+    Why not pyttsx3's save_to_file: pyttsx3 2.99's espeak driver (headless it
+    does work, through libespeak-ng in retrieval mode) writes the WAV from a
+    ctypes callback when espeak reports the end of the message, and that event
+    can arrive before the audio: in our measurements about one render in 150
+    came out as an empty WAV, and the same text gave WAVs of different sizes.
+    Its engine is also one process-wide object that is not thread-safe. For an
+    alert nobody may receive a cut-off or silent message, so we call the same
+    espeak-ng (same voices, same rate in words per minute) through its CLI,
+    which is deterministic, needs no lock, and lets calls render in parallel.
     """
 
-    _lock = threading.Lock()
-    _engine = None
-    _finished = threading.Event()
-    TIMEOUT = 60.0   # seconds; a message of a few hundred characters takes well under one
+    TIMEOUT = 60.0
 
     @classmethod
     def synth(cls, text: str, voice: str, rate: int, out: Path) -> None:
-        with cls._lock:
-            engine = cls._get()
-            cls._finished.clear()
-            try:
-                engine.setProperty("voice", voice)
-                engine.setProperty("rate", rate)
-                # pyttsx3 prints "Audio saved to ..." on stdout; keep the daemon's stdout clean.
-                with contextlib.redirect_stdout(io.StringIO()):
-                    engine.save_to_file(text, str(out))
-                    engine.runAndWait()
-                    done = cls._finished.wait(cls.TIMEOUT)
-            except (RuntimeError, ValueError, OSError) as exc:
-                raise TtsError(f"espeak-ng could not speak with voice {voice}: {exc}") from None
-            if not done:
-                raise TtsUnavailable(f"espeak-ng did not finish speaking within {cls.TIMEOUT:.0f}s")
-
-    @classmethod
-    def _get(cls):
-        if cls._engine is None:
-            try:
-                import pyttsx3
-                engine = pyttsx3.init("espeak")
-            except Exception as exc:   # pyttsx3 raises bare RuntimeError/OSError/ImportError variants
-                raise TtsUnavailable(
-                    f"pyttsx3 cannot start espeak-ng ({exc}); install espeak-ng and libespeak-ng1 "
-                    f"(scripts/system-deps run)") from None
-            engine.connect("finished-utterance", lambda name=None, completed=True: cls._finished.set())
-            cls._engine = engine
-        return cls._engine
+        exe = shutil.which("espeak-ng")
+        if not exe:
+            raise TtsUnavailable("espeak-ng is not installed; install espeak-ng (scripts/system-deps run)")
+        # Text on stdin (-b 1: UTF-8), never on the command line: a text starting
+        # with "-" must not be read as an option. SSML stays off (no -m).
+        cmd = [exe, "-b", "1", "-v", voice, "-s", str(rate), "-w", str(out), "--stdin"]
+        try:
+            r = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=cls.TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise TtsUnavailable(f"espeak-ng did not finish within {cls.TIMEOUT:.0f}s") from None
+        if r.returncode != 0:
+            msg = r.stderr.decode("utf-8", "replace").strip() or f"exit status {r.returncode}"
+            raise TtsError(f"espeak-ng could not speak with voice {voice}: {msg}")
 
 
 def _sox(src: Path, dst: Path) -> None:

@@ -1,0 +1,185 @@
+"""Voice calls through a real Asterisk 22 (the rig chroot), real AMI, real audio.
+
+The callee is played by the `bin-test` context of tests/fixtures/asterisk.py;
+the caller side runs the shipped dialplan, asterisk/extensions_gatewayd.conf.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from gatewayd.channels.base import ChannelError, Delivery, OutcomeKind
+from gatewayd.channels.voice import VoiceChannel, doctor
+from gatewayd.config import AsteriskConfig, TtsConfig
+from tests.fixtures.asterisk import (ANSWER, BUSY, CONFIRM, CONGESTION, INVALID, NO_ANSWER, REFUSE,
+                                     AsteriskRig, asterisk_rig, hold)  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(120)]
+
+
+def rig_config(rig: AsteriskRig, **kw) -> AsteriskConfig:
+    base = AsteriskConfig(host=rig.ami.host, port=rig.ami.port, username=rig.ami.username,
+                          secret=rig.ami.secret, channel="Local/{number}@bin-test", context="bin-alert",
+                          max_calls=4, ring_timeout=3.0, audio_listen="127.0.0.1:0", confirm_wait=1.0)
+    return replace(base, **kw)
+
+
+def short_tts(tmp_path_factory) -> TtsConfig:
+    return TtsConfig(cache_dir=str(tmp_path_factory.mktemp("audio")), header_nl="Test.")
+
+
+@pytest.fixture(scope="module")
+def voice(asterisk_rig, tmp_path_factory):
+    ch = VoiceChannel(rig_config(asterisk_rig), short_tts(tmp_path_factory))
+    ch.open(lambda event: None)
+    yield ch
+    ch.close()
+
+
+def call(ch: VoiceChannel, number: str, text: str = "Hallo.", **kw):
+    call.n += 1
+    return ch.send(Delivery(call.n, number, text, **kw))
+
+
+call.n = 0
+
+
+def test_answered_call_is_delivered(voice):
+    assert call(voice, ANSWER).kind is OutcomeKind.DELIVERED
+
+
+def test_busy_is_retried(voice):
+    out = call(voice, BUSY)
+    assert (out.kind, out.detail) == (OutcomeKind.RETRY, "busy")
+
+
+def test_unanswered_is_retried_as_no_answer(voice):
+    out = call(voice, NO_ANSWER)
+    assert (out.kind, out.detail) == (OutcomeKind.RETRY, "no answer")
+
+
+def test_congestion_is_retried(voice):
+    out = call(voice, CONGESTION)
+    assert (out.kind, out.detail) == (OutcomeKind.RETRY, "congestion")
+
+
+def test_unallocated_number_fails_for_good(voice):
+    assert call(voice, INVALID).kind is OutcomeKind.FAILED
+
+
+def test_pressing_one_acknowledges(voice):
+    assert call(voice, CONFIRM).kind is OutcomeKind.ACKNOWLEDGED
+
+
+def test_pressing_another_digit_is_delivered_not_acknowledged(voice):
+    assert call(voice, REFUSE).kind is OutcomeKind.DELIVERED
+
+
+def test_hang_up_during_the_message_is_not_delivered(voice):
+    # A long message; the callee leaves after 1 s, long before it ends.
+    out = call(voice, hold(1), "Dit is een lang bericht. " * 6)
+    assert out.kind is OutcomeKind.RETRY and "before the message finished" in out.detail
+
+
+def test_french_member_gets_a_call_too(voice):
+    assert call(voice, REFUSE, "Bonjour.", language="fr").kind is OutcomeKind.DELIVERED
+
+
+def test_drill_places_no_call(voice, asterisk_rig):
+    before = voice.originates
+    out = call(voice, ANSWER, drill=True)
+    assert out.kind is OutcomeKind.DELIVERED and "drill" in out.detail and voice.originates == before
+
+
+def test_text_holding_an_ami_injection_is_one_plain_call(voice):
+    before = voice.originates
+    out = call(voice, REFUSE, "Hallo.\r\nAction: Originate\r\n")
+    assert out.kind is OutcomeKind.DELIVERED and voice.originates == before + 1
+
+
+def test_number_holding_an_ami_injection_is_refused(voice):
+    before = voice.originates
+    out = call(voice, ANSWER + "\r\nAction: Originate")
+    assert out.kind is OutcomeKind.FAILED and voice.originates == before
+
+
+def test_answered_call_lands_in_asterisk_cdr(voice, asterisk_rig):
+    call(voice, REFUSE)
+    assert any(REFUSE in ",".join(row) and "ANSWERED" in row for row in asterisk_rig.cdr_rows())
+
+
+def test_failed_playback_is_detected(asterisk_rig, tmp_path_factory):
+    # Asterisk fetches the audio from a port where nothing listens: Playback fails,
+    # the call still ends in a normal hang-up, and it must not count as delivered.
+    cfg = rig_config(asterisk_rig, audio_url="http://127.0.0.1:9/audio/{file}")
+    ch = VoiceChannel(cfg, short_tts(tmp_path_factory))
+    ch.open(lambda event: None)
+    try:
+        out = ch.send(Delivery(9001, ANSWER, "Hallo."))
+    finally:
+        ch.close()
+    assert out.kind is OutcomeKind.RETRY and "did not play" in out.detail
+
+
+def test_shared_audio_dir_instead_of_http(asterisk_rig, tmp_path_factory):
+    # Asterisk (in the chroot) and gatewayd must see the same path: a symlink on
+    # this side points into the chroot's copy of the directory.
+    import os
+    from pathlib import Path
+    inner = asterisk_rig.inner / "audio"
+    outer = asterisk_rig.outer / "audio"
+    outer.mkdir(exist_ok=True)
+    link = Path(str(inner))
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        os.symlink(outer, link)
+    ch = VoiceChannel(rig_config(asterisk_rig, audio_dir=str(inner)), short_tts(tmp_path_factory))
+    ch.open(lambda event: None)
+    try:
+        out = ch.send(Delivery(9002, REFUSE, "Hallo."))
+    finally:
+        ch.close()
+        link.unlink()
+    assert out.kind is OutcomeKind.DELIVERED
+
+
+def test_wrong_ami_password_is_a_clear_error(asterisk_rig, tmp_path_factory):
+    ch = VoiceChannel(rig_config(asterisk_rig, secret="not-the-secret"), short_tts(tmp_path_factory))
+    with pytest.raises(ChannelError, match="refused the AMI login of user 'gatewayd-test'.*secret"):
+        ch.open(lambda event: None)
+
+
+def test_ami_secret_never_logged(asterisk_rig, tmp_path_factory, caplog):
+    caplog.set_level(logging.DEBUG)
+    ch = VoiceChannel(rig_config(asterisk_rig), short_tts(tmp_path_factory))
+    ch.open(lambda event: None)
+    ch.send(Delivery(9003, BUSY, "Hallo."))
+    ch.close()
+    assert caplog.records and asterisk_rig.ami.secret not in caplog.text
+
+
+def test_doctor_passes_on_a_good_asterisk(asterisk_rig):
+    checks = doctor(rig_config(asterisk_rig))
+    assert [c for c in checks if not c.ok] == []
+
+
+def test_doctor_names_a_wrong_password(asterisk_rig):
+    checks = doctor(rig_config(asterisk_rig, secret="nope"))
+    assert [c.what for c in checks if not c.ok] == ["Asterisk AMI login"]
+
+
+def test_doctor_names_a_missing_dial_context(asterisk_rig):
+    bad = [c for c in doctor(rig_config(asterisk_rig, context="no-such-context")) if not c.ok]
+    assert [c.what for c in bad] == ["dialplan s@no-such-context"]
+
+
+def test_doctor_names_an_unloaded_module(asterisk_rig):
+    bad = [c for c in doctor(rig_config(asterisk_rig, channel="PJSIP/{number}@trunk")) if not c.ok]
+    assert [c.what for c in bad] == ["Asterisk module chan_pjsip"]
+
+
+def test_doctor_names_an_unreachable_ami(asterisk_rig):
+    checks = doctor(rig_config(asterisk_rig, port=9))
+    assert [c.what for c in checks if not c.ok] == ["Asterisk AMI reachable"]
