@@ -351,6 +351,10 @@ def classify_cms(code: int | None) -> tuple[str, str]:
     return "retry", f"+CMS ERROR {code}: {CMS_TEMPORARY.get(code, 'unknown, treated as temporary')}"
 
 
+# AT+CMMS=1 lasts while sends follow each other within the modem's link timer,
+# which 27.005 puts at 1-5 s: after a pause longer than the shortest, re-issue it.
+CMMS1_IDLE = 1.0
+
 REGISTRATION = {0: "not registered, not searching", 1: "registered, home network", 2: "searching for a network",
                 3: "registration denied", 4: "unknown", 5: "registered, roaming"}
 
@@ -377,6 +381,8 @@ class ModemSession:
         self.port = AtPort(cfg.port, cfg.baudrate, on_urc, on_gone)
         self.status = ModemStatus()
         self.reports_enabled = False
+        self.link_mode = 0                 # AT+CMMS in force: 2, 1, or 0 (refused / not set)
+        self._last_send = float("-inf")    # monotonic time the last +CMGS was answered
 
     def at(self, cmd: str, timeout: float | None = None, expect: tuple[str, ...] = ()) -> list[str]:
         return self.port.command(cmd, self.cfg.command_timeout if timeout is None else timeout, expect)
@@ -479,8 +485,27 @@ class ModemSession:
             log.warning("modem %s refuses every AT+CNMI setting: replies arrive only on restart",
                         self.cfg.name)
         self.try_at('AT+CPMS="SM","SM","SM"', expect=("+CPMS:",))
-        # Keep the radio link up between the parts of a long message (optional, 27.005 3.5.6).
-        self.try_at("AT+CMMS=1")
+        self.keep_link()
+
+    def keep_link(self) -> None:
+        """Ask the modem to keep the radio link up between messages (AT+CMMS, 27.005 3.5.6).
+
+        Without it many modems set up and tear down the link for every +CMGS,
+        which costs about as much as the send itself. Mode 2 keeps the link for
+        a few seconds after each send, for good; mode 1 falls back to 0 after
+        the first idle gap, so with a modem that only knows 1 it is re-issued
+        before a send that follows a pause (see `send`). Refused: carry on
+        without; the modem sends, only slower. The setting does not survive a
+        modem reset, so every (re)connect asks again.
+        """
+        self.link_mode = 0
+        for mode in (2, 1):
+            if self.try_at(f"AT+CMMS={mode}") is not None:
+                self.link_mode = mode
+                self._last_send = time.monotonic()     # mode 1's clock starts now
+                break
+        log.debug("modem %s: AT+CMMS %s", self.cfg.name,
+                  f"={self.link_mode}" if self.link_mode else "refused: the link is set up for each message")
 
     def refresh_status(self) -> ModemStatus:
         """+CSQ, +CREG?, +COPS? (each optional: some modems refuse one or the other)."""
@@ -501,7 +526,14 @@ class ModemSession:
 
     def send(self, pdu: smslib.SubmitPdu) -> int | None:
         """Transmit one PDU; return TP-MR. Raises AtError/AtTimeout/PortGone with `.written`."""
-        lines, _ = self.port.send_pdu(pdu, self.cfg.command_timeout, self.cfg.send_timeout)
+        if self.link_mode == 1 and time.monotonic() - self._last_send > CMMS1_IDLE:
+            # Mode 1 reverts to 0 once the modem's link timer (1-5 s) ran out: ask again.
+            if self.try_at("AT+CMMS=1") is None:
+                self.link_mode = 0
+        try:
+            lines, _ = self.port.send_pdu(pdu, self.cfg.command_timeout, self.cfg.send_timeout)
+        finally:
+            self._last_send = time.monotonic()
         m = re.search(r"(\d+)", _after(lines, "+CMGS:"))
         return int(m.group(1)) if m else None
 
@@ -754,7 +786,7 @@ class ModemChannel:
             self._session = session
             st = session.status
             self._set_health(state=DeviceState.UP, signal=st.signal, registered=st.registered, last_error="",
-                             detail=self._detail(st))
+                             detail=self._detail(session))
         self._read_stored()
         self._first_try.set()
         return True
@@ -781,9 +813,11 @@ class ModemChannel:
                              f"signal {st.signal}): check the antenna, coverage and that the SIM is active")
 
     @staticmethod
-    def _detail(st: ModemStatus) -> dict:
+    def _detail(session: ModemSession) -> dict:
+        st = session.status
         return {"manufacturer": st.manufacturer, "model": st.model, "operator": st.operator, "sim": st.sim,
-                "registration": REGISTRATION.get(st.registration, "unknown")}
+                "registration": REGISTRATION.get(st.registration, "unknown"),
+                "keep_link": f"AT+CMMS={session.link_mode}" if session.link_mode else "no"}
 
     def _poll(self) -> None:
         """Signal and registration; a modem that no longer answers is reset."""
@@ -799,7 +833,7 @@ class ModemChannel:
             except (AtTimeout, PortGone) as exc:
                 self._went_down(str(exc), reset=isinstance(exc, AtTimeout))
                 return
-            changes = dict(signal=st.signal, registered=st.registered, detail=self._detail(st))
+            changes = dict(signal=st.signal, registered=st.registered, detail=self._detail(session))
             if st.registration is not None and not st.registered:
                 changes.update(state=DeviceState.DOWN, last_error=f"lost the network "
                                                                   f"({REGISTRATION.get(st.registration, '?')})")
@@ -935,7 +969,10 @@ def _doctor_steps(session: ModemSession, cfg: ModemConfig, what: str, checks: li
         session.configure_sms(cfg.delivery_reports)
         checks.append(Check(True, f"{what} PDU mode", "AT+CMGF=0 accepted" +
                             ("" if session.reports_enabled or not cfg.delivery_reports
-                             else "; the modem refuses routing status reports (+CDS): no delivery reports")))
+                             else "; the modem refuses routing status reports (+CDS): no delivery reports") +
+                            (f"; radio link kept open between messages (AT+CMMS={session.link_mode})"
+                             if session.link_mode else
+                             "; AT+CMMS refused: the radio link is set up for every message (slower)")))
     except ModemError as exc:
         checks.append(Check(False, f"{what} PDU mode", str(exc)))
     st = session.refresh_status()

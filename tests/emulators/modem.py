@@ -51,10 +51,17 @@ class Profile:
     prompt_chatter: str = ""              # an unsolicited line right after the '> ' prompt
     auto_status_reports: bool = False    # send +CDS "delivered" after each SMS that asks for one
     report_delay: float = 0.05
+    # Radio link latency model (AT+CMMS, 27.005 3.5.6): a +CMGS first pays LINK_SETUP
+    # seconds to bring the link up, unless it is still up from an earlier send. Without
+    # AT+CMMS the link is torn down after every message; with AT+CMMS=1 or 2 it stays up
+    # for LINK_HOLD seconds after each +CMGS answer. Mode 1 then falls back to 0, mode 2
+    # stays. Refuse "+CMMS" (or "+CMMS=2") in `refuse` for modems without it.
+    link_setup: float = 0.0
+    link_hold: float = 3.0
 
 
 WELL_BEHAVED = Profile()
-SIM800 = Profile(name="sim800", manufacturer="SIMCOM_Ltd", model="SIMCOM_SIM800L", cmgs_delay=1.5,
+SIM800 = Profile(name="sim800", manufacturer="SIMCOM_Ltd", model="SIMCOM_SIM800L", cmgs_delay=0.5, link_setup=1.0,
                  boot_lines=("RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready"))
 HUAWEI = Profile(name="huawei", manufacturer="huawei", model="E3131", refuse=("+CMEE", "+CLAC", "+CVHU"),
                  bare_at_errors=1, lists_without_parens=True,
@@ -75,6 +82,7 @@ class SentSms:
     status_report: bool
     pdu: str
     at: float = field(default_factory=time.monotonic)
+    link_setup: bool = False             # this +CMGS had to bring the radio link up first
 
 
 class ModemEmulator:
@@ -104,6 +112,7 @@ class ModemEmulator:
         self._freeze_reset_clears = False
         self._responses = 0
         self._chatter_i = 0
+        self._link_until = 0.0           # monotonic time the radio link drops (0: down)
         self._reset_state()
         self._pin_attempts = profile.pin_attempts
 
@@ -309,6 +318,8 @@ class ModemEmulator:
         self._echo = True
         self._cmee = 0
         self._cmgf = 0
+        self._cmms = 0
+        self._link_until = 0.0
         self._cnmi = (0, 0, 0, 0, 0)
         self._sim_ready = not self.profile.pin
         self._bare_at_errors = self.profile.bare_at_errors
@@ -368,7 +379,7 @@ class ModemEmulator:
             "+CGMM": lambda c, r: self._ok(self.profile.model), "+CGSN": lambda c, r: self._ok("356938035643809"),
             "+CIMI": self._sim_guard(lambda c, r: self._ok("206011234567890")), "+CMGF": self._cmgf_cmd,
             "+CSCS": self._cscs, "+CNMI": self._cnmi_cmd, "+CPMS": self._sim_guard(self._cpms),
-            "+CSMP": lambda c, r: self._ok(), "+CMMS": lambda c, r: self._ok(), "+CSCA": self._csca,
+            "+CSMP": lambda c, r: self._ok(), "+CMMS": self._cmms_cmd, "+CSCA": self._csca,
             "+CFUN": self._cfun, "+CMGS": self._sim_guard(self._cmgs), "+CMGR": self._sim_guard(self._cmgr),
             "+CMGD": self._sim_guard(self._cmgd), "+CMGL": self._sim_guard(self._cmgl),
             "+CNMA": lambda c, r: self._ok(), "+CSMS": lambda c, r: self._ok("+CSMS: 1,1,1"),
@@ -474,6 +485,40 @@ class ModemEmulator:
             self._cnmi = tuple((vals + [0] * 5)[:5])
             self._ok()
 
+    def _cmms_cmd(self, cmd, raw):
+        if cmd.endswith("=?"):
+            self._ok("+CMMS: " + self._list("0-2"))
+        elif cmd.endswith("?"):
+            self._link_up()           # mode 1 may have fallen back to 0 meanwhile
+            self._ok(f"+CMMS: {self._cmms}")
+        else:
+            arg = cmd.split("=", 1)[1].strip() or "0"
+            if arg not in ("0", "1", "2"):
+                self._error(4)
+                return
+            self._cmms = int(arg)
+            if self._cmms == 0:
+                self._link_until = 0.0
+            self._ok()
+
+    @property
+    def link_mode(self) -> int:
+        """The AT+CMMS mode in force now (the test API's view)."""
+        with self._lock:
+            self._link_up()
+            return self._cmms
+
+    def _link_up(self) -> bool:
+        """Is the radio link still up from an earlier send? Mode 1 ends when that link drops."""
+        if not self._link_until:
+            return False
+        if time.monotonic() <= self._link_until:
+            return True
+        self._link_until = 0.0
+        if self._cmms == 1:
+            self._cmms = 0
+        return False
+
     def _cpms(self, cmd, raw):
         n = len(self._storage)
         if cmd.endswith("=?"):
@@ -548,17 +593,22 @@ class ModemEmulator:
         if decoded.get("type") != "SMS-SUBMIT" or decoded["tpdu_length"] != length:
             self._respond(["+CMS ERROR: 304"] if self._cmee else ["ERROR"])
             return
+        setup = not self._link_up()
+        if setup:
+            self._sleep(self.profile.link_setup)
         code = self._cms_queue.pop(0) if self._cms_queue else None
         if code is not None:
             self._sleep(self.profile.cmgs_delay)
             self._respond([f"+CMS ERROR: {code}"] if self._cmee or code else ["ERROR"])
+            self._link_sent()
             return
         self._mr = (self._mr + 1) % 256
         mr = self._mr
         first = int(pdu_hex[int(pdu_hex[:2], 16) * 2 + 2:][:2], 16)
         udh = (decoded.get("udh") or [None])[0]
         record = SentSms(decoded["number"], decoded["text"], mr, getattr(udh, "reference", None),
-                         getattr(udh, "number", 1), getattr(udh, "parts", 1), bool(first & 0x20), pdu_hex)
+                         getattr(udh, "number", 1), getattr(udh, "parts", 1), bool(first & 0x20), pdu_hex,
+                         link_setup=setup)
         with self._lock:
             self.sent.append(record)
         if self._unplug_next_send:
@@ -566,9 +616,14 @@ class ModemEmulator:
             return
         self._sleep(self.profile.cmgs_delay)
         self._ok(f"+CMGS: {mr}")
+        self._link_sent()
         if record.status_report and self.profile.auto_status_reports and self._cnmi[3] == 1:
             threading.Timer(self.profile.report_delay, self.status_report,
                             args=(mr, record.number, 0x00)).start()
+
+    def _link_sent(self) -> None:
+        """A +CMGS was answered: under AT+CMMS the link stays up a while, otherwise it drops."""
+        self._link_until = time.monotonic() + self.profile.link_hold if self._cmms else 0.0
 
     def _unplug_mid_send(self) -> None:
         self._unplug_next_send = False
