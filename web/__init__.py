@@ -13,6 +13,7 @@ from datetime import timedelta
 from flask import Flask, g, request, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 from gatewayd.config import Config
 from gatewayd.phone import redact
@@ -37,6 +38,7 @@ def _select_locale() -> str:
 def create_app(cfg: Config, store: Store | None = None) -> Flask:
     """The police page for CFG over STORE (opened from cfg.database.url when None)."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = _DbInt
     secret = cfg.web.secret_key
     if not secret:
         # Sessions would not survive a restart and differ between workers; say so.
@@ -125,6 +127,13 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
     except Exception as exc:  # schema not yet created: the page still starts and says so on use
         log.warning("could not seed alert templates: %s", exc)
     return app
+
+
+class _DbInt(IntegerConverter):
+    """<int:...> in URLs, capped at what the database can hold: /alerts/99999999999999999999 is a 404."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits, min, max, signed)
 
 
 def _charname(ch: str) -> str:

@@ -17,17 +17,13 @@ from gatewayd.store import LANGUAGES
 
 from . import get_store
 from . import queries as Q
+from .queries import to_int as _int
 from .auth import audit, roles_required
 
 bp = Blueprint("admin", __name__)
 AUDIT_PAGE = 100
 
 
-def _int(value, default=None):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 # ---------------------------------------------------------------------- devices

@@ -20,6 +20,7 @@ from gatewayd.store import LANGUAGES, AlertRequest
 
 from . import get_cfg, get_store
 from . import queries as Q
+from .queries import to_int as _int
 from .auth import audit
 
 bp = Blueprint("alerts", __name__)
@@ -67,11 +68,6 @@ def _sent_tokens() -> _SentTokens:
     return current_app.extensions.setdefault("gatewayd.sent_tokens", _SentTokens())
 
 
-def _int(value, default=None):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def parse_compose(form) -> Compose:
@@ -233,7 +229,10 @@ def compose():
         abort(403)
     if request.method == "POST":
         c = parse_compose(request.form)
-        c.errors = {}
+        # Redisplay for editing: only an unusable parent alert is worth saying now.
+        c.errors = {k: v for k, v in c.errors.items() if k == "parent_id"}
+        if c.errors:
+            c.parent_id = None
     else:
         c = Compose(category=request.args.get("category", ""), template=request.args.get("template", ""),
                     parent_id=_int(request.args.get("parent")))

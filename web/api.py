@@ -86,8 +86,9 @@ def create_alert():
         if key in body and not isinstance(body[key], str):
             return _error(400, "expected a string", key)
     parent_id = body.get("parent_id")
-    if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)):
-        return _error(400, "expected an integer", "parent_id")
+    if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)
+                                  or Q.to_int(parent_id) is None):
+        return _error(400, "expected an alert id (an integer)", "parent_id")
     allowed = _zone_networks(token.zone)
     if allowed is not None:
         outside = [n for n in networks if n not in allowed]

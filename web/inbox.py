@@ -25,10 +25,7 @@ def _unlinked() -> bool:
 @bp.get("/inbox")
 def index():
     show_all = request.args.get("all") == "1"
-    try:
-        page_no = int(request.args.get("page", 1))
-    except ValueError:
-        page_no = 1
+    page_no = Q.to_int(request.args.get("page"), 1)
     page = Q.inbox(get_store(), _scope(), not show_all, page_no, include_unlinked=_unlinked())
     return render_template("inbox.html", page=page, show_all=show_all, mask=not g.user.is_admin)
 

@@ -13,6 +13,7 @@ from gatewayd.store import LANGUAGES, MEMBER_CHANNELS
 
 from . import get_store
 from . import queries as Q
+from .queries import to_int as _int
 from .auth import audit, roles_required
 
 bp = Blueprint("members", __name__)
@@ -24,11 +25,6 @@ def _scope() -> tuple[int, ...] | None:
     return None if g.user.is_admin else g.user.network_ids
 
 
-def _int(value, default=None):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def _require_editor():

@@ -22,6 +22,16 @@ from gatewayd.phone import redact
 from gatewayd.store import LANGUAGES, Store
 
 PAGE_SIZE = 50
+MAX_DB_INT = 2**63 - 1      # SQLite and PostgreSQL BIGINT; a larger number is no id of ours
+
+
+def to_int(value, default=None):
+    """VALUE from a form or query string as an int usable in SQL, else DEFAULT (never raises)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if -MAX_DB_INT <= number <= MAX_DB_INT else default
 PENDING_STATES = ("queued", "retry", "sending")
 # Average length of an answered alert call (ring + header + text + DTMF prompt);
 # only used to estimate how long calls take, never to schedule them.

@@ -253,3 +253,16 @@ def test_api_different_idempotency_keys_send_twice(admin, world):
 def test_devices_fragment_is_the_table_only(police):
     html = police.get("/devices?fragment=1").get_data(as_text=True)
     assert 'id="devices"' in html and "<html" not in html
+
+
+def test_api_huge_parent_id_is_bad_request(admin):
+    token = new_token(admin)
+    resp = admin.post("/api/v1/alerts", json={"category": "feedback", "text": "x", "parent_id": 10**30},
+                      headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 400 and resp.get_json()["field"] == "parent_id"
+
+
+def test_api_huge_alert_id_is_not_found(admin):
+    token = new_token(admin)
+    resp = admin.get(f"/api/v1/alerts/{10**30}", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 404

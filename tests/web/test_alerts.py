@@ -230,3 +230,9 @@ def test_change_from_confirm_page_keeps_what_was_written(police, world):
     form = compose_form(police, world, text="Eigen tekst van de agent")
     html = police.post("/alerts/new", data=form).get_data(as_text=True)
     assert ">Eigen tekst van de agent</textarea>" in html
+
+
+def test_edit_with_unknown_parent_is_a_form_error_not_a_crash(police, world):
+    form = compose_form(police, world, parent_id="999", category="feedback")
+    resp = police.post("/alerts/new", data=form)
+    assert resp.status_code == 200 and 'id="error-parent_id"' in resp.get_data(as_text=True)
