@@ -83,17 +83,22 @@ def cmd_run(cfg: Config, args) -> int:
     from .keeper import start_keeper
     from .selftest import start_selftest
     helpers_stop = threading.Event()
-    start_keeper(cfg.keeper, store, node_name(cfg), helpers_stop)
+    start_keeper(cfg.keeper, store, node_name(cfg), helpers_stop, devices=tuple(c.name for c in channels))
     start_selftest(cfg.selftest, store, node_name(cfg), helpers_stop)
     names = ", ".join(f"{c.name} ({c.kind.value})" for c in channels)
     log.info("gatewayd running on node %s with %s", node_name(cfg), names)
     notifier.ready(f"dispatching through {names}")
     beat = watchdog_interval() or 1.0
+    was_healthy = True
     while not stop["flag"]:
-        if dispatcher.healthy(housekeeping_after=stuck_after()):
+        healthy = dispatcher.healthy(housekeeping_after=stuck_after())
+        if healthy:
             notifier.watchdog()
-        else:
-            log.error("dispatch loop looks stuck; withholding the watchdog heartbeat")
+        if healthy != was_healthy:
+            (log.info if healthy else log.error)(
+                "dispatch loop is moving again; watchdog heartbeat resumed" if healthy else
+                "dispatch loop looks stuck; withholding the watchdog heartbeat so systemd restarts it")
+            was_healthy = healthy
         time.sleep(min(beat, 1.0))
     notifier.stopping()
     log.info("stopping: finishing sends in flight, leaving the rest queued")

@@ -34,6 +34,7 @@ from .config import KeeperConfig
 from .logs import redact_text
 from .model import Attempt, Message, MessageState, Setting, utcnow
 from .phone import parse_phone
+from .selftest import failed_selftest
 from .store import Store
 
 log = logging.getLogger("gatewayd.keeper")
@@ -91,6 +92,9 @@ class Keeper:
         stuck = self._queue_stuck(now)
         if stuck:
             found["queue-stuck"] = Problem("queue-stuck", stuck, timedelta(0))
+        selftest = failed_selftest(self.store, self.node)
+        if selftest:
+            found["selftest"] = Problem("selftest", selftest, timedelta(0))
         return found
 
     def _current_devices(self) -> list[dict]:

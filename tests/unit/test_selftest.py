@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from gatewayd.channels.base import InboundText, Outcome
+from gatewayd.channels.base import DeviceHealth, DeviceState, InboundText, Outcome
 from gatewayd.config import SelfTestConfig
 from gatewayd.inbound import ReplyKind, handle_reply
 from gatewayd.model import utcnow
@@ -71,3 +71,16 @@ def test_selftest_reply_is_not_put_in_the_police_inbox(store):
     handle_reply(store, InboundText("sim2", "+32470999999", "gatewayd self-test abcd1234"))
     with store.session() as s:
         assert [m.kind for m in s.query(InboundMessage)] == ["selftest"]
+
+
+def test_failed_selftest_raises_the_keeper_alert_once(test, store):
+    from gatewayd.config import KeeperConfig
+    from gatewayd.keeper import Keeper
+    keeper = Keeper(KeeperConfig(sms_to="+32470999888", queue_stuck_minutes=100_000), store, "n")
+    store.record_device("sim1", "sms", "n", DeviceHealth(DeviceState.UP))     # an SMS path for the keeper
+    test.tick()
+    drain(store, Outcome.failed("+CMS ERROR: 38 network out of order"))
+    test.tick()
+    notices = keeper.check()
+    assert [n.key for n in notices] == ["selftest"] and "38 network out of order" in notices[0].text
+    assert keeper.check() == []                      # told once, not every check
