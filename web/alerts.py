@@ -42,6 +42,7 @@ class Compose:
     channel: str = "member"
     texts: dict[str, str] = field(default_factory=dict)
     parent_id: int | None = None
+    correct_id: int | None = None           # a correction supersedes this alert
     errors: dict[str, str] = field(default_factory=dict)
     request: AlertRequest | None = None
     network_names: list[str] = field(default_factory=list)
@@ -77,7 +78,9 @@ def parse_compose(form) -> Compose:
                 category=(form.get("category") or "").strip(), template=(form.get("template") or "").strip(),
                 channel=(form.get("channel") or "member").strip(),
                 texts={lang: (form.get(f"text_{lang}") or "").replace("\r\n", "\n").strip() for lang in LANGUAGES},
-                parent_id=_int(form.get("parent_id")))
+                parent_id=_int(form.get("parent_id")), correct_id=_int(form.get("correct_id")))
+    if c.correct_id is not None:
+        _prepare_correction(c)
     if c.category not in CATEGORIES:
         c.errors["category"] = _("Choose a category.")
     elif c.category not in user.send_categories:
@@ -96,7 +99,7 @@ def parse_compose(form) -> Compose:
     outside = [i for i in c.network_ids if i not in user.network_ids]
     if outside:
         c.errors["networks"] = _("You may not send to one of the chosen networks.")
-    elif not c.network_ids and c.parent_id is None:
+    elif not c.network_ids and c.parent_id is None and c.correct_id is None:
         c.errors["networks"] = _("Choose at least one network.")
     nets = {n.id: n.name for n in Q.networks(get_store(), tuple(c.network_ids))}
     c.network_names = [nets[i] for i in c.network_ids if i in nets]
@@ -108,7 +111,9 @@ def parse_compose(form) -> Compose:
     if c.errors:
         return c
     default = filled.get("nl") or next(iter(filled.values()))
-    req = AlertRequest(networks=tuple(c.network_names), category=c.category, text=default, texts=filled,
+    # A correction names no network (it goes to who had the original); "-" satisfies the validation.
+    networks = tuple(c.network_names) or (("-",) if c.correct_id is not None else ())
+    req = AlertRequest(networks=networks, category=c.category, text=default, texts=filled,
                        channel=c.channel, author=user.username, parent_id=c.parent_id)
     try:
         get_store()._validate_alert(req)     # the same checks enqueue_alert applies
@@ -121,6 +126,22 @@ def parse_compose(form) -> Compose:
             return c
     c.request = req
     return c
+
+
+def _prepare_correction(c: Compose) -> None:
+    """A correction keeps the original's category and channel and addresses no network itself."""
+    try:
+        original = Q.alert(get_store(), c.correct_id)
+    except NotFound:
+        original = None
+    if original is None or not can_view(original):
+        c.errors["correct_id"] = _("The alert to correct does not exist.")
+        c.correct_id = None
+        return
+    if original.superseded_by is not None:
+        c.errors["correct_id"] = _("Alert %(id)s was already corrected by alert %(by)s; correct that one.",
+                                   id=original.id, by=original.superseded_by)
+    c.category, c.channel, c.network_ids, c.parent_id = original.category, original.channel_mode, [], None
 
 
 def _too_long(texts: dict[str, str]) -> dict[str, str]:
@@ -144,6 +165,12 @@ def can_view(alert) -> bool:
     return any(n.id in user.network_ids for n in alert.networks)
 
 
+def can_approve(alert) -> bool:
+    """Four-eyes: another person who may send this category releases a waiting alert."""
+    return (alert.state == AlertState.PENDING_APPROVAL.value and alert.author != g.user.username
+            and alert.category in g.user.send_categories and can_view(alert))
+
+
 def can_cancel(alert) -> bool:
     return can_view(alert) and (g.user.is_admin or alert.category in g.user.send_categories)
 
@@ -162,8 +189,11 @@ def build_preview(c: Compose) -> dict:
     """Recipients per channel, SMS encoding/segments per language, estimated time."""
     from gatewayd.sms import plan      # the very function the modem channel encodes with
     cfg, store = get_cfg(), get_store()
-    rp = Q.preview_recipients(store, c.network_ids, c.channel if c.channel in CHANNEL_MODES else "member",
-                              c.parent_id if c.parent_id is not None else None)
+    if c.correct_id is not None:
+        rp = Q.correction_recipients(store, c.correct_id)
+    else:
+        rp = Q.preview_recipients(store, c.network_ids, c.channel if c.channel in CHANNEL_MODES else "member",
+                                  c.parent_id)
     filled = {k: v for k, v in c.texts.items() if v}
     default = filled.get("nl") or next(iter(filled.values()), "")
     plans, sms_parts = [], 0
@@ -190,7 +220,8 @@ def build_preview(c: Compose) -> dict:
             quiet = cfg.dispatch.quiet_hours
     return {"recipients": rp, "plans": plans, "sms_parts": sms_parts, "missing_languages": missing,
             "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl"),
-            "quiet_hours": quiet}
+            "quiet_hours": quiet, "needs_approval": c.category in cfg.dispatch.approval_categories
+            and c.correct_id is None}
 
 
 def _compose_context(c: Compose) -> dict:
@@ -198,7 +229,8 @@ def _compose_context(c: Compose) -> dict:
     nets = Q.networks(store, g.user.network_ids)
     tpls = Q.templates(store)
     parent = Q.alert(store, c.parent_id) if c.parent_id is not None and "parent_id" not in c.errors else None
-    return {"c": c, "networks": nets, "templates": tpls, "parent": parent,
+    original = Q.alert(store, c.correct_id) if c.correct_id is not None else None
+    return {"c": c, "networks": nets, "templates": tpls, "parent": parent, "original": original,
             "templates_data": {t.key: {"category": t.category, "texts": t.texts} for t in tpls},
             "categories": [x for x in CATEGORIES if x in g.user.send_categories]}
 
@@ -230,12 +262,19 @@ def compose():
     if request.method == "POST":
         c = parse_compose(request.form)
         # Redisplay for editing: only an unusable parent alert is worth saying now.
-        c.errors = {k: v for k, v in c.errors.items() if k == "parent_id"}
-        if c.errors:
+        c.errors = {k: v for k, v in c.errors.items() if k in ("parent_id", "correct_id")}
+        if "parent_id" in c.errors:
             c.parent_id = None
     else:
         c = Compose(category=request.args.get("category", ""), template=request.args.get("template", ""),
-                    parent_id=_int(request.args.get("parent")))
+                    parent_id=_int(request.args.get("parent")), correct_id=_int(request.args.get("correct")))
+        if c.correct_id is not None:
+            original = _load_alert(c.correct_id)
+            _prepare_correction(c)
+            c.texts = dict(original.texts or {}) or {"nl": original.text}
+            if c.category not in g.user.send_categories:
+                abort(403)
+            return render_template("compose.html", **_compose_context(c))
         if c.parent_id is not None:
             c.category = "feedback"
             _load_alert(c.parent_id)     # 404 unless it exists and is in scope
@@ -259,9 +298,9 @@ def preview():
     # Preview what can be previewed even while the form is incomplete.
     allowed = [i for i in c.network_ids if i in g.user.network_ids]
     c.network_ids = allowed
-    if not allowed and c.parent_id is None:
+    if not allowed and c.parent_id is None and c.correct_id is None:
         return render_template("_preview.html", p=None, c=c)
-    if "parent_id" in c.errors:
+    if "parent_id" in c.errors or "correct_id" in c.errors:
         return render_template("_preview.html", p=None, c=c)
     return render_template("_preview.html", p=build_preview(c), c=c)
 
@@ -275,7 +314,8 @@ def confirm():
     if c.errors:
         return render_template("compose.html", **_compose_context(c)), 400
     return render_template("confirm.html", c=c, p=build_preview(c), token=secrets.token_urlsafe(16),
-                           parent=Q.alert(get_store(), c.parent_id) if c.parent_id is not None else None)
+                           parent=Q.alert(get_store(), c.parent_id) if c.parent_id is not None else None,
+                           original=Q.alert(get_store(), c.correct_id) if c.correct_id is not None else None)
 
 
 @bp.post("/alerts/send")
@@ -295,7 +335,11 @@ def send():
         earlier = sent.get(token)
         if earlier is None:
             try:
-                result = get_store().enqueue_alert(c.request)
+                if c.correct_id is not None:
+                    result = get_store().correct_alert(c.correct_id, c.request.text, c.request.texts,
+                                                       author=g.user.username)
+                else:
+                    result = get_store().enqueue_alert(c.request)
             except (InputError, NotFound) as exc:
                 c.errors[_FIELD_MAP.get(getattr(exc, "field", "networks"), "networks")] = str(
                     getattr(exc, "reason", exc))
@@ -304,11 +348,16 @@ def send():
     if earlier is not None:
         flash(_("This alert was already sent; nothing was sent twice."), "info")
         return redirect(url_for("alerts.view", alert_id=earlier))
-    audit("alert_send", {"alert_id": result.alert_id, "category": c.category, "networks": c.network_names,
-                         "channel": c.channel, "parent_id": c.parent_id, "messages": result.messages,
-                         "skipped": result.skipped})
-    flash(_("Alert %(id)s queued: %(n)s messages.", id=result.alert_id, n=sum(result.messages.values())),
-          "success")
+    audit("alert_correct" if c.correct_id is not None else "alert_send",
+          {"alert_id": result.alert_id, "category": c.category, "networks": c.network_names,
+           "channel": c.channel, "parent_id": c.parent_id, "corrects": c.correct_id, "messages": result.messages,
+           "skipped": result.skipped})
+    if get_store().alert_status(result.alert_id)["state"] == AlertState.PENDING_APPROVAL.value:
+        flash(_("Alert %(id)s waits for a second person's approval; nothing has been sent yet.",
+                id=result.alert_id), "info")
+    else:
+        flash(_("Alert %(id)s queued: %(n)s messages.", id=result.alert_id, n=sum(result.messages.values())),
+              "success")
     return redirect(url_for("alerts.view", alert_id=result.alert_id))
 
 
@@ -332,7 +381,9 @@ def view(alert_id: int):
     state = request.args.get("state", "")
     recips = Q.recipients_page(get_store(), alert_id, page, mask=not g.user.is_admin, state=state)
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
-                           can_cancel=can_cancel(a),
+                           can_cancel=can_cancel(a), can_approve=can_approve(a),
+                           can_correct=a.category in g.user.send_categories and a.superseded_by is None
+                           and a.state != AlertState.PENDING_APPROVAL.value,
                            can_feedback="feedback" in g.user.send_categories)
 
 
@@ -350,4 +401,20 @@ def cancel(alert_id: int):
     n = get_store().cancel_alert(alert_id, g.user.username)
     audit("alert_cancel", {"alert_id": alert_id, "cancelled": n})
     flash(_("%(n)s messages that had not gone yet were cancelled.", n=n), "info")
+    return redirect(url_for("alerts.view", alert_id=alert_id))
+
+
+@bp.post("/alerts/<int:alert_id>/approve")
+def approve(alert_id: int):
+    """Release an alert waiting for approval (a second person, never its author)."""
+    a = _load_alert(alert_id)
+    if not can_approve(a):
+        abort(403)
+    try:
+        get_store().approve_alert(alert_id, g.user.username)
+    except InputError as exc:
+        flash(exc.reason, "error")
+        return redirect(url_for("alerts.view", alert_id=alert_id))
+    audit("alert_approve", {"alert_id": alert_id, "author": a.author})
+    flash(_("Alert %(id)s approved: it is going out.", id=alert_id), "success")
     return redirect(url_for("alerts.view", alert_id=alert_id))

@@ -359,6 +359,24 @@ def preview_recipients(store: Store, network_ids: list[int], mode: str, parent_i
     return RecipientPreview(counts, {k: len(v) for k, v in sorted(langs.items())}, sms_langs, skipped, members)
 
 
+def correction_recipients(store: Store, original_id: int) -> RecipientPreview:
+    """Who a correction of ORIGINAL_ID reaches: the messages of it already on their way or received."""
+    from gatewayd.store import RECEIVED_STATES
+    with store.engine.connect() as c:
+        rows = c.execute(select(Message.member_id, Message.channel, Message.language)
+                         .where(Message.alert_id == original_id, Message.state.in_(RECEIVED_STATES))).all()
+    counts = {"sms": 0, "voice": 0}
+    langs: dict[str, set] = {}
+    sms_langs: dict[str, int] = {}
+    for member_id, channel, lang in rows:
+        counts[channel] = counts.get(channel, 0) + 1
+        langs.setdefault(lang, set()).add(member_id)
+        if channel == "sms":
+            sms_langs[lang] = sms_langs.get(lang, 0) + 1
+    members = len({r.member_id for r in rows})
+    return RecipientPreview(counts, {k: len(v) for k, v in sorted(langs.items())}, sms_langs, {}, members)
+
+
 @dataclass
 class Capacity:
     sms_per_minute: float = 0.0

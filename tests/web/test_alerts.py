@@ -236,3 +236,64 @@ def test_edit_with_unknown_parent_is_a_form_error_not_a_crash(police, world):
     form = compose_form(police, world, parent_id="999", category="feedback")
     resp = police.post("/alerts/new", data=form)
     assert resp.status_code == 200 and 'id="error-parent_id"' in resp.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------------- four-eyes approval, correction
+def _approval_app(tmp_path, template_db, world):
+    import shutil
+
+    from web import create_app
+
+    from .conftest import make_cfg
+    db = tmp_path / "a.db"
+    shutil.copy(template_db, db)
+    cfg = make_cfg(db)
+    cfg = type(cfg)(**{**cfg.__dict__, "dispatch": type(cfg.dispatch)(quiet_hours="",
+                                                                      approval_categories=("urgent",))})
+    world.policy = cfg.dispatch
+    world.add_user("agent2", "correct-horse-battery", "police", zone="Zone Noord")
+    return create_app(cfg, world)
+
+
+def test_confirm_says_a_second_person_must_approve(tmp_path, template_db, world):
+    c = _approval_app(tmp_path, template_db, world).test_client()
+    login_as(c, world, "agent")
+    html = c.post("/alerts/confirm", data=compose_form(c, world)).get_data(as_text=True)
+    assert 'id="needs-approval"' in html
+
+
+def test_author_cannot_approve_own_alert(tmp_path, template_db, world):
+    c = _approval_app(tmp_path, template_db, world).test_client()
+    login_as(c, world, "agent")
+    aid = _send(c, world)
+    assert c.post(f"/alerts/{aid}/approve", data={"csrf_token": csrf_token(c)}).status_code == 403
+
+
+def test_second_officer_approves_and_it_goes_out(tmp_path, template_db, world):
+    c = _approval_app(tmp_path, template_db, world).test_client()
+    login_as(c, world, "agent")
+    aid = _send(c, world)
+    assert world.alert_status(aid)["state"] == "pending_approval"
+    login_as(c, world, "agent2")
+    c.post(f"/alerts/{aid}/approve", data={"csrf_token": csrf_token(c)})
+    assert world.alert_status(aid)["state"] == "active"
+
+
+def test_correction_goes_to_who_received_the_original(police, world):
+    from sqlalchemy import update as sql_update
+    aid = _send(police, world)
+    with world.engine.begin() as conn:   # one of the two already went out, the other is still queued
+        conn.execute(sql_update(Message).where(Message.number == "+32470123456").values(state="sent"))
+    form = {"csrf_token": csrf_token(police), "correct_id": str(aid), "text_nl": "Correctie: Kerkstraat"}
+    token = confirm_token(police.post("/alerts/confirm", data=form).get_data(as_text=True))
+    resp = police.post("/alerts/send", data={**form, "confirm_token": token})
+    new_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    with world.session() as s:
+        numbers = list(s.scalars(select(Message.number).where(Message.alert_id == new_id)))
+    assert numbers == ["+32470123456"]
+
+
+def test_correction_compose_prefills_the_original_text(police, world):
+    aid = _send(police, world, text="Oorspronkelijke tekst")
+    html = police.get(f"/alerts/new?correct={aid}").get_data(as_text=True)
+    assert ">Oorspronkelijke tekst</textarea>" in html and f'name="correct_id" value="{aid}"' in html

@@ -19,7 +19,8 @@
   }
   function later() { clearTimeout(timer); timer = setTimeout(refresh, 250); }
 
-  document.getElementById("template").addEventListener("change", function () {
+  var picker = document.getElementById("template");   // absent when correcting an alert
+  if (picker) picker.addEventListener("change", function () {
     var t = templates[this.value];
     if (!t) { return; }
     ["nl", "fr", "de", "en"].forEach(function (lang) {
