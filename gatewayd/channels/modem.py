@@ -8,7 +8,8 @@ Layers, bottom up:
   answer those arrive. Every wait has a timeout; a vanished port raises
   `PortGone` instead of hanging.
 * `ModemSession` - the modem's conversation: start-up (echo off, SIM PIN,
-  PDU mode, where reports and new messages go), status (+CSQ, +CREG, +COPS),
+  PDU mode, where reports and new messages go, AT+CMMS=2 to keep the radio
+  link up between consecutive messages), status (+CSQ, +CREG, +COPS),
   sending one PDU, reading and deleting a stored message.
 * `ModemChannel` - the Channel protocol for the dispatcher, plus a supervisor
   thread that (re)connects with backoff, resets a modem that stopped

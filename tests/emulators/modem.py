@@ -10,7 +10,10 @@ implementation independent of gatewayd.sms).
 Profiles reproduce real modems' habits: `WELL_BEHAVED`, `SIM800` (slow
 +CMGS, start-up chatter), `HUAWEI` (refuses AT+CMEE/AT+CLAC/AT+CVHU, first
 bare AT answers ERROR, lists without parentheses, unsolicited lines in the
-middle of responses). Faults are switched on from the test: `unplug()`,
+middle of responses). A radio link latency model (`link_setup`, `link_hold`)
+makes a +CMGS that finds the link down pay for setting it up, which AT+CMMS
+1/2 avoids for sends that follow each other; `SentSms.link_setup` says which
+sends paid. Faults are switched on from the test: `unplug()`,
 `replug()`, `unplug_during_next_send()`, `fail_next_sends()`, `freeze()`,
 `inject_sms()`, `status_report()`.
 """

@@ -2,8 +2,8 @@
 modems on ptys, checked on the emulators' wires and in the database.
 
 * delivery reports past the 8-bit TP-MR wrap-around match the right message;
-* a drill puts nothing on the wire, yet every message ends `sent` and the report
-  lists every recipient;
+* a drill puts nothing on the wire, yet every message ends `sent`, the report
+  lists every recipient, and the SIM's quota counters do not move;
 * per-SIM quotas spread an alert over two SIMs and hold work back at the limit,
   unless the operator lets urgent alerts exceed it.
 
@@ -98,6 +98,11 @@ def all_out(g: Gateway, alert_id: int, total: int):
     return s if sum(s.values()) == total and set(s) <= {"sent", "delivered"} else None
 
 
+def device(g: Gateway, name: str) -> dict:
+    status = json.loads(g.cli("status", "--json").stdout)
+    return next(d for d in status["devices"] if d["name"] == name)
+
+
 # ====================================================================== TP-MR wrap-around
 
 def test_status_reports_past_the_reference_wrap_match_the_right_message(tmp_path, emulators, gateways):
@@ -170,7 +175,7 @@ def test_status_reports_past_the_reference_wrap_match_the_right_message(tmp_path
 
 def test_drill_puts_nothing_on_the_wire(tmp_path, emulators, gateways):
     emu = emulators("modem0")
-    g = gateway(tmp_path, modem_toml("modem1", emu.port), 6)
+    g = gateway(tmp_path, modem_toml("modem1", emu.port, quota_per_day=10), 6)
     gateways(g)
     drill = send_alert(g, "N", "urgent", "--drill")
     g.start()
@@ -188,19 +193,19 @@ def test_drill_puts_nothing_on_the_wire(tmp_path, emulators, gateways):
     assert sorted(r["number"] for r in report["recipients"]) == [number(i) for i in range(6)]
     assert all(r["state"] == "sent" and r["channel"] == "sms" for r in report["recipients"])
     assert report["estimated_seconds"] is not None
+    # Nothing left the box, so nothing counts against the SIM's fair-use quota (counted
+    # from the database by `status --json`, as the daemon does after a restart).
+    q = device(g, "modem1")["quota"]
+    assert (q["day"], q["month"], q["recipients_month"], q["exhausted"]) == (0, 0, 0, False)
 
     # The same daemon and modem, a real alert: now it is on the wire (the record works).
     real = send_alert(g)
     g.wait_for(lambda: all_out(g, real, 6), timeout=60, every=0.2)
     assert cmgs_on_wire(emu) == 6 and sorted(n for n, _ in emu.messages()) == [number(i) for i in range(6)]
+    assert device(g, "modem1")["quota"]["day"] == 6
 
 
 # ====================================================================== quotas
-
-def device(g: Gateway, name: str) -> dict:
-    status = json.loads(g.cli("status", "--json").stdout)
-    return next(d for d in status["devices"] if d["name"] == name)
-
 
 def test_quota_spreads_an_alert_and_holds_back_work_at_the_limit(tmp_path, emulators, gateways):
     a, b = emulators("modemA"), emulators("modemB")
@@ -237,3 +242,4 @@ def test_quota_spreads_an_alert_and_holds_back_work_at_the_limit(tmp_path, emula
     assert cmgs_on_wire(a) + cmgs_on_wire(b) == 40
     qa = device(g, "simA")["quota"]
     assert qa["day"] == cmgs_on_wire(a) > 5 and qa["exhausted"] is True
+
