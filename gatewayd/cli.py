@@ -312,8 +312,8 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    if not 1 <= value <= 2 ** 63 - 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to 2^63-1, got {value}")
     return value
 
 

@@ -243,8 +243,11 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{where}.name: '{e.name}' is used twice; device names must be unique")
         names.add(e.name)
     d = cfg.dispatch
-    if d.quiet_hours and not _QUIET_RE.match(d.quiet_hours):
-        raise ConfigError(f"{src}: [dispatch].quiet_hours: expected 'HH:MM-HH:MM' or '', got {d.quiet_hours!r}")
+    try:
+        quiet_window(d.quiet_hours)
+    except ConfigError as exc:
+        raise ConfigError(f"{src}: [dispatch].{exc}") from None
+    _check_ranges(cfg)
     for i, cat in enumerate(d.approval_categories):
         if cat not in ("urgent", "feedback", "prevention"):
             raise ConfigError(f"{src}: [dispatch].approval_categories[{i}]: {cat!r} is not urgent, feedback "
@@ -294,6 +297,48 @@ def _validate_ops(cfg: Config) -> None:
             raise ConfigError(f"{src}: [keeper].{exc}") from None
     if k.email_to and not k.smtp_host:
         raise ConfigError(f"{src}: [keeper].smtp_host: missing; e-mail to {k.email_to} needs an SMTP host")
+
+
+# (section, key, test, what is expected): numbers that would stop or break sending.
+_POSITIVE = (lambda v: v > 0, "a number above 0")
+_AT_LEAST_1 = (lambda v: v >= 1, "1 or more")
+_NOT_NEGATIVE = (lambda v: v >= 0, "0 or more")
+_RANGES = {
+    "dispatch": {"poll_interval": _POSITIVE, "max_attempts_urgent": _AT_LEAST_1,
+                 "max_attempts_feedback": _AT_LEAST_1, "max_attempts_prevention": _AT_LEAST_1,
+                 "backoff_base": _POSITIVE, "backoff_max": _POSITIVE, "expiry_urgent_minutes": _AT_LEAST_1,
+                 "expiry_feedback_minutes": _AT_LEAST_1, "expiry_prevention_minutes": _AT_LEAST_1},
+    "modems": {"baudrate": _POSITIVE, "command_timeout": _POSITIVE, "send_timeout": _POSITIVE,
+               "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
+               "quota_recipients_per_month": _NOT_NEGATIVE},
+    "emulated": {"latency": _NOT_NEGATIVE, "rate_per_minute": _POSITIVE, "capacity": _AT_LEAST_1},
+    "asterisk": {"port": (lambda v: 0 < v < 65536, "a TCP port, 1 to 65535"), "calls_per_minute": _POSITIVE,
+                 "ring_timeout": _POSITIVE},
+    "sms": {"max_segments": (lambda v: 1 <= v <= 255, "1 to 255")},
+    "tts": {"rate": (lambda v: 50 <= v <= 400, "50 to 400 words a minute")},
+}
+
+
+def _check_ranges(cfg: Config) -> None:
+    for section, keys in _RANGES.items():
+        value = getattr(cfg, section)
+        items = value if isinstance(value, tuple) else () if value is None else (value,)
+        for i, item in enumerate(items):
+            where = f"[[{section}]] #{i + 1}" if isinstance(value, tuple) else f"[{section}]"
+            for key, (ok, expected) in keys.items():
+                if not ok(getattr(item, key)):
+                    raise ConfigError(f"{cfg.source}: {where}.{key}: expected {expected}, "
+                                      f"got {getattr(item, key)!r}")
+    d = cfg.dispatch
+    if d.backoff_max < d.backoff_base:
+        raise ConfigError(f"{cfg.source}: [dispatch].backoff_max: must be at least backoff_base ({d.backoff_base:g})")
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        make_url(cfg.database.url)
+    except ArgumentError:
+        raise ConfigError(f"{cfg.source}: [database].url: not a database URL, expected e.g. "
+                          "'sqlite:////var/lib/gatewayd/gatewayd.db' or 'postgresql+psycopg://user@host/db'") from None
 
 
 def parse_config(raw: dict, source: str = "<string>") -> Config:
@@ -347,5 +392,5 @@ def quiet_window(spec: str) -> tuple[int, int] | None:
         raise ConfigError(f"quiet_hours: expected 'HH:MM-HH:MM', got {spec!r}")
     h1, m1, h2, m2 = map(int, m.groups())
     if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-        raise ConfigError(f"quiet_hours: not a time of day: {spec!r}")
+        raise ConfigError(f"quiet_hours: {spec!r} is not a time of day (00:00 to 23:59)")
     return h1 * 60 + m1, h2 * 60 + m2

@@ -9,6 +9,7 @@ database, so a kill -9 loses nothing: see Store.recover_inflight.
 """
 from __future__ import annotations
 
+import enum
 import logging
 import queue
 import threading
@@ -25,13 +26,17 @@ from .inbound import handle_reply
 from .phone import redact
 from .quota import QuotaTracker
 from .ratelimit import TokenBucket
-from .store import Store
+from .store import LostClaim, Store
 
 log = logging.getLogger("gatewayd.dispatch")
 
 REPORT_PATIENCE = 120.0      # seconds an unmatched delivery report waits for its message
 HOUSEKEEPING_PERIOD = 0.25
 REOPEN_PERIOD = 30.0         # seconds between tries to open a device that failed to open
+MAX_DEVICE_PAUSE = 60.0      # seconds, longest pause of a device that keeps failing mid-send
+RECORD_PATIENCE_ON_STOP = 30.0
+EVENT_TRIES = 240           # housekeeping passes (~1 min) a failing event is retried
+MAX_SEND_SECONDS = 900.0     # a single send (a long voice call read twice) may take this long
 
 
 def in_quiet_hours(now: datetime, spec: str, tz: str) -> bool:
@@ -51,7 +56,20 @@ def in_quiet_hours(now: datetime, spec: str, tz: str) -> bool:
 class DeviceStats:
     sent: int = 0
     failed: int = 0
+
+
+@dataclass
+class WorkerBeat:
+    """What a worker last did, for the watchdog: a send may take long, a loop may not stall."""
+
     last_alive: float = field(default_factory=time.monotonic)
+    sending_since: float | None = None
+
+
+class Step(enum.Enum):
+    IDLE = "idle"
+    SENT = "sent"
+    DEVICE_FAILED = "device_failed"
 
 
 @dataclass
@@ -76,6 +94,7 @@ class Dispatcher:
         self._events: queue.Queue[ChannelEvent] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stats = {ch.name: DeviceStats() for ch in self.channels}
+        self._beats: dict[str, WorkerBeat] = {}
         self._flushed = {ch.name: (0, 0) for ch in self.channels}
         self._buckets = {ch.name: TokenBucket(ch.rate_per_minute, burst=max(1, ch.capacity))
                          for ch in self.channels}
@@ -86,8 +105,7 @@ class Dispatcher:
         # End of the last housekeeping pass that completed: a pass blocked on the
         # database (or failing every time) must stop the watchdog heartbeat.
         self._housekeeping_ok = time.monotonic()
-        self.in_flight = 0
-        self._lock = threading.Lock()
+        self._failed_events: list[tuple[ChannelEvent, int]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -158,14 +176,17 @@ class Dispatcher:
         now = time.monotonic()
         if now - self._housekeeping_ok > (stuck_after if housekeeping_after is None else housekeeping_after):
             return False
-        return all(now - s.last_alive <= stuck_after for s in self._stats.values())
+        return all(now - b.sending_since <= MAX_SEND_SECONDS if b.sending_since is not None
+                   else now - b.last_alive <= stuck_after for b in list(self._beats.values()))
 
     # ------------------------------------------------------------------ workers
     def _worker(self, ch: Channel) -> None:
         bucket, stats = self._buckets[ch.name], self._stats[ch.name]
+        beat = self._beats[threading.current_thread().name] = WorkerBeat()
         poll = self.policy.poll_interval
+        pause = 0.0           # grows while the device keeps failing mid-send (a circuit breaker)
         while not self._stop.is_set():
-            stats.last_alive = time.monotonic()
+            beat.last_alive = time.monotonic()
             if not self._opened.get(ch.name):
                 # open() failed; channels recover from unplugs themselves, but a
                 # device that never opened is retried from here.
@@ -181,48 +202,80 @@ class Dispatcher:
                 self._stop.wait(min(wait, 1.0))
                 continue
             try:
-                claimed = self._step(ch, bucket, stats)
+                step = self._step(ch, bucket, stats, beat)
             except Exception:
                 # Database trouble or a bug: log it, wait, go on. Nothing is lost:
                 # the message is still in the database in whatever state it reached.
                 log.exception("worker %s: dispatch step failed", ch.name)
                 self._stop.wait(1.0)
                 continue
-            if not claimed:
+            if step is Step.IDLE:
                 self._stop.wait(poll)
+            elif step is Step.DEVICE_FAILED:
+                # The device failed although it says it is up (e.g. Asterisk refusing
+                # calls): stop hammering it; the other devices take the work meanwhile.
+                pause = min(MAX_DEVICE_PAUSE, max(1.0, pause * 2))
+                log.warning("device %s failed mid-send; pausing it for %.0f s", ch.name, pause)
+                self._stop.wait(pause)
+            else:
+                pause = 0.0
 
-    def _step(self, ch: Channel, bucket: TokenBucket, stats: DeviceStats) -> bool:
-        """Claim, send and record one message; False when there was nothing to send."""
+    def _step(self, ch: Channel, bucket: TokenBucket, stats: DeviceStats, beat: "WorkerBeat") -> "Step":
+        """Claim, send and record one message."""
         now = self.clock()
         prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
         urgent_only = False
         if self.quota is not None and not self.quota.allows(ch.name, now):
             if not self.quota.urgent_may_exceed:
-                return False          # this SIM is at its fair-use limit: the others carry the work
+                return Step.IDLE      # this SIM is at its fair-use limit: the others carry the work
             urgent_only = True
         claimed = self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok, urgent_only)
         if claimed is None:
-            return False
+            return Step.IDLE
         bucket.take()
-        with self._lock:
-            self.in_flight += 1
+        beat.sending_since = time.monotonic()
         try:
             outcome = self._send(ch, claimed.delivery)
         finally:
-            with self._lock:
-                self.in_flight -= 1
-        state = self.store.complete(claimed, ch.name, outcome, self.clock())
+            beat.sending_since = None
+        state = self._record_outcome(claimed, ch, outcome)
+        if state is None:
+            return Step.SENT
         if outcome.kind in (OutcomeKind.SENT, OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
             stats.sent += 1
             if self.quota is not None and not claimed.delivery.drill:
                 self.quota.record(ch.name, claimed.delivery.number, outcome.segments, now)
         else:
             stats.failed += 1
-        log.info("message %d to %s via %s: %s%s", claimed.message_id, redact(claimed.delivery.number),
-                 ch.name, state, f" ({outcome.detail})" if outcome.detail and state != "sent" else "")
+        if log.isEnabledFor(logging.INFO):
+            log.info("message %d to %s via %s: %s%s", claimed.message_id, redact(claimed.delivery.number),
+                     ch.name, state, f" ({outcome.detail})" if outcome.detail and state != "sent" else "")
         if outcome.kind is OutcomeKind.DEVICE_DOWN:
             self._record(ch, ch.health())
-        return True
+            return Step.DEVICE_FAILED
+        return Step.SENT
+
+    def _record_outcome(self, claimed, ch: Channel, outcome: Outcome) -> str | None:
+        """Record what the device did, however long the database takes: the message has
+        left (or not) and only the database can say so. None when it cannot be recorded."""
+        delay, deadline = 0.5, None
+        while True:
+            try:
+                return self.store.complete(claimed, ch.name, outcome, self.clock())
+            except LostClaim as exc:
+                log.warning("%s; its outcome (%s) is not recorded", exc, outcome.kind.value)
+                return None
+            except Exception:
+                log.exception("could not record the outcome of message %d; trying again in %.1f s",
+                              claimed.message_id, delay)
+            if self._stop.is_set():
+                deadline = deadline or time.monotonic() + RECORD_PATIENCE_ON_STOP
+                if time.monotonic() > deadline:
+                    log.error("giving up recording message %d; the next start resolves it as in flight",
+                              claimed.message_id)
+                    return None
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     def _send(self, ch: Channel, delivery) -> Outcome:
         try:
@@ -243,6 +296,7 @@ class Dispatcher:
                 now_m = time.monotonic()
                 if now_m - last_expiry >= 1.0:
                     self.store.expire_due(self.clock())
+                    self.store.sweep_withdrawn(self.clock())
                     self.store.finish_alerts(self.clock())
                     self._retry_unmatched()
                     last_expiry = now_m
@@ -256,6 +310,9 @@ class Dispatcher:
 
     def _drain_events(self) -> None:
         reports: list[DeliveryReport] = []
+        retry, self._failed_events = self._failed_events, []
+        for event, tries in retry:
+            self._handle_safely(event, tries)
         while True:
             try:
                 event = self._events.get_nowait()
@@ -263,13 +320,21 @@ class Dispatcher:
                 break
             if isinstance(event, DeliveryReport):
                 reports.append(event)     # applied together below: one transaction for many
-                continue
-            try:
-                self._handle(event)
-            except Exception:
-                log.exception("could not handle %s", type(event).__name__)
+            else:
+                self._handle_safely(event, 0)
         if reports:
             self._apply_reports(reports)
+
+    def _handle_safely(self, event: ChannelEvent, tries: int) -> None:
+        """Handle EVENT; on failure keep it for the next pass (a reply must not be lost)."""
+        try:
+            self._handle(event)
+        except Exception:
+            if tries + 1 >= EVENT_TRIES:
+                log.exception("giving up on a %s after %d tries", type(event).__name__, tries + 1)
+            else:
+                log.exception("could not handle a %s; will try again", type(event).__name__)
+                self._failed_events.append((event, tries + 1))
 
     def _apply_reports(self, reports: list[DeliveryReport]) -> None:
         try:
@@ -294,8 +359,9 @@ class Dispatcher:
         """A report can overtake the recording of its send; give it a while to match."""
         if not self._unmatched:
             return
-        pending, self._unmatched = self._unmatched, []
+        pending = self._unmatched
         matched = self.store.apply_delivery_reports([p.report for p in pending])
+        self._unmatched = []
         for p, m in zip(pending, matched):
             if m is not None:
                 continue

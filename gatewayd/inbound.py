@@ -63,23 +63,24 @@ def handle_reply(store: Store, event: InboundText) -> ReplyKind:
     """Act on one received text and file it; returns what it was taken for."""
     number = normalise(event.number)
     if is_selftest_text(event.text):
-        store.record_inbound(event.device, number, event.text, ReplyKind.SELFTEST.value, event.at, None, None)
+        store.file_reply(event.device, number, event.text, ReplyKind.SELFTEST.value, event.at, None, None)
         return ReplyKind.SELFTEST
     kind = classify(event.text)
     member = store.member_by_number(number)
     latest = store.latest_alert_to(number)
     alert_id = latest[0] if latest else None
+    opt_out = confirmation = ack = None
     if kind in (ReplyKind.STOP, ReplyKind.START) and member is not None:
-        store.set_opt_out(number, kind is ReplyKind.STOP)
+        opt_out = kind is ReplyKind.STOP
         lang = member.language if member.language in CONFIRMATIONS[kind] else "nl"
-        store.enqueue_system_sms(number, CONFIRMATIONS[kind][lang], lang, member.id)
+        confirmation = (CONFIRMATIONS[kind][lang], lang)
     elif kind is ReplyKind.ACK and latest is not None:
-        store.acknowledge(latest[1])
+        ack = latest[1]
     elif kind is not ReplyKind.REPORT:
         # A keyword from an unknown number, or an ack with nothing to acknowledge:
         # a person should see it.
         kind = ReplyKind.REPORT
-    store.record_inbound(event.device, number, event.text, kind.value, event.at,
-                         member.id if member else None, alert_id)
+    store.file_reply(event.device, number, event.text, kind.value, event.at, member.id if member else None,
+                     alert_id, opt_out, confirmation, ack)
     log.info("reply from %s taken as %s", redact(number), kind.value)
     return kind

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from .config import Config, ModemConfig
-from .model import Message
+from .model import Alert, Message
 
 # A voice call: ringing, the header, the message twice, the confirmation prompt.
 TYPICAL_CALL_SECONDS = 45.0
@@ -79,7 +79,9 @@ class QuotaTracker:
             return u
 
     def _load(self, device, day_key, month_key, day_start, month_start) -> SimUsage:
-        sent = (Message.device == device) & (Message.channel == "sms") & Message.sent_at.is_not(None)
+        # Drill messages never left the box: they do not count against the SIM.
+        not_drill = Message.alert_id.is_(None) | Message.alert_id.in_(select(Alert.id).where(Alert.drill.is_(False)))
+        sent = (Message.device == device) & (Message.channel == "sms") & Message.sent_at.is_not(None) & not_drill
         with self.store.engine.connect() as c:
             day = c.scalar(select(func.coalesce(func.sum(Message.segments), 0))
                            .where(sent, Message.sent_at >= day_start))

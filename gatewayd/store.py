@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import itertools
 import re
 import threading
 import time
@@ -94,6 +93,14 @@ class ImportRow:
     lang: str
 
 
+class LostClaim(RuntimeError):
+    """A completed message was no longer ours to record (another node recovered it)."""
+
+    def __init__(self, message_id: int):
+        super().__init__(f"message {message_id} was no longer in sending on this device")
+        self.message_id = message_id
+
+
 class ImportFailed(InputError):
     """A CSV import with bad rows; `errors` lists each as 'line N: field: reason'."""
 
@@ -131,9 +138,16 @@ _ALERT_PICKS = _picks(Message.alert_id == bindparam("alert"))
 _SYSTEM_PICKS = _picks(Message.alert_id.is_(None))
 _ALERT_PICK_SQLITE = _one_pick(_ALERT_PICKS)
 _SYSTEM_PICK_SQLITE = _one_pick(_SYSTEM_PICKS)
+DEVICE_FAILURE_ALLOWANCE = 5   # device failures a message may see beyond its category's attempts
 SYSTEM_CHECK_PERIOD = 0.2    # seconds; system messages (opt-out confirmations) wait at most this
+# Active alerts with something claimable for this kind of device, in serving order. The
+# EXISTS keeps alerts whose messages all wait out a backoff from costing a query each.
+_CLAIMABLE = (select(Message.id).where(
+    Message.alert_id == Alert.id, Message.channel == bindparam("kind"),
+    (Message.state == Q) | ((Message.state == MessageState.RETRY.value) & (Message.not_before <= bindparam("now"))))
+    .exists())
 _ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill)
-                  .where(Alert.state == AlertState.ACTIVE.value)
+                  .where(Alert.state == AlertState.ACTIVE.value, Alert.superseded_by.is_(None), _CLAIMABLE)
                   .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
 _ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
 _ACTIVE_ALERTS_URGENT = _ACTIVE_ALERTS.where(Alert.category == Category.URGENT.value)
@@ -166,6 +180,12 @@ def _finish_statement(columns: frozenset) -> Update:
             .values({c: bindparam(f"v_{c}") for c in sorted(columns)}))
 
 
+_WITHDRAWN = select(Alert.id).where((Alert.state == AlertState.CANCELLED.value) | Alert.superseded_by.is_not(None))
+_CANCEL_WITHDRAWN = (update(Message).where(Message.state.in_((Q, MessageState.RETRY.value)),
+                                           Message.alert_id.in_(_WITHDRAWN))
+                     .values(state=MessageState.CANCELLED.value, updated_at=bindparam("now"),
+                             reason="alert cancelled or corrected while this message was in flight"))
+_CANCEL_IF_WITHDRAWN = _CANCEL_WITHDRAWN.where(Message.id == bindparam("message"))
 _NEW_ATTEMPT = insert(Attempt).returning(Attempt.id)
 _SERVED = update(Alert).where(Alert.id == bindparam("alert")).values(last_served=bindparam("stamp"))
 _END_ATTEMPT = (update(Attempt).where(Attempt.id == bindparam("attempt"))
@@ -181,8 +201,7 @@ class Store:
         self.session = session_factory(engine)
         self._pg = engine.dialect.name == "postgresql"
         # Round-robin stamp: the alert served longest ago has the smallest value.
-        self._serve_seq = itertools.count(1)
-        self._serve_base = time.time()
+        self._last_stamp = 0.0
         self._serve_lock = threading.Lock()
         self._next_system_check = 0.0
 
@@ -245,6 +264,12 @@ class Store:
 
     def parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[str]]:
         """Rows and per-row errors of a CSV with columns name,phone,channel,lang."""
+        try:
+            return self._parse_member_csv(text)
+        except csv.Error as exc:
+            raise InputError("file", f"not a readable CSV file: {exc}") from None
+
+    def _parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[str]]:
         reader = csv.DictReader(io.StringIO(text))
         cols = [c.strip().lower() for c in (reader.fieldnames or [])]
         if "phone" not in cols:
@@ -407,9 +432,11 @@ class Store:
             if not approver or approver == alert.author:
                 raise InputError("approver", "the author cannot approve their own alert; "
                                              "a second person must approve it")
+            # Expiry counts from when the alert was written: a late approval must not send it late.
+            if alert.expires_at <= now:
+                raise InputError("alert", f"alert {alert_id} expired at {alert.expires_at:%Y-%m-%d %H:%M} UTC "
+                                          "before it was approved; write a new one if it still matters")
             alert.state, alert.approved_by, alert.approved_at = AlertState.ACTIVE.value, approver, now
-            # The clock for "not sent late" starts when the alert may go out.
-            alert.expires_at = now + self.expiry_for(Category(alert.category))
 
     def correct_alert(self, original_id: int, text: str, texts: dict[str, str] | None = None,
                       author: str = "cli", now: datetime | None = None) -> EnqueueResult:
@@ -437,7 +464,8 @@ class Store:
             correction = Alert(category=cat.value, priority=cat.priority, text=text.strip(),
                                texts={k: v.strip() for k, v in texts.items() if v.strip()},
                                channel_mode=original.channel_mode, author=author, parent_id=original_id,
-                               state=AlertState.ACTIVE.value if reached else AlertState.DONE.value,
+                               state=(AlertState.PENDING_APPROVAL.value if cat.value in self.policy.approval_categories
+                                      else AlertState.ACTIVE.value) if reached else AlertState.DONE.value,
                                drill=original.drill, created_at=now, expires_at=now + self.expiry_for(cat),
                                finished_at=None if reached else now, networks=list(original.networks))
             s.add(correction)
@@ -518,8 +546,10 @@ class Store:
 
     # ------------------------------------------------------------------ dispatch: claim
     def _stamp(self) -> float:
+        """Wall-clock based, strictly increasing: comparable across processes and gateways."""
         with self._serve_lock:
-            return self._serve_base + next(self._serve_seq) * 1e-6
+            self._last_stamp = max(self._last_stamp + 1e-6, time.time())
+            return self._last_stamp
 
     def claim(self, kind: str, device: str, node: str, now: datetime | None = None,
               prevention_allowed: bool = True, urgent_only: bool = False) -> Claimed | None:
@@ -539,7 +569,7 @@ class Store:
                 if claimed:
                     return claimed
                 self._next_system_check = time.monotonic() + SYSTEM_CHECK_PERIOD
-            candidates = c.execute(alerts_query).all()
+            candidates = c.execute(alerts_query, {"kind": kind, "now": now}).all()
             c.rollback()
             for alert_id, category, expires_at, drill in candidates:
                 if expires_at <= now:
@@ -629,10 +659,15 @@ class Store:
         elif k is OutcomeKind.DEVICE_DOWN:
             values.update(self._requeue_values(claimed, outcome, device))
         with self.engine.begin() as c:
-            c.execute(_finish_statement(frozenset(values)),
-                      {**{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device})
+            changed = c.execute(_finish_statement(frozenset(values)), {
+                **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device}).rowcount
             c.execute(_END_ATTEMPT, {"attempt": claimed.attempt_id, "ended_at": now, "result": k.value,
                                      "error": "" if k is OutcomeKind.SENT else outcome.detail})
+            if values["state"] in (Q, MessageState.RETRY.value):
+                if c.execute(_CANCEL_IF_WITHDRAWN, {"message": claimed.message_id, "now": now}).rowcount:
+                    values["state"] = MessageState.CANCELLED.value
+        if not changed:
+            raise LostClaim(claimed.message_id)
         return values["state"]
 
     def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict:
@@ -640,7 +675,11 @@ class Store:
         if outcome.maybe_sent and claimed.possible_duplicate:
             return {"state": MessageState.FAILED.value,
                     "reason": f"device failed mid-send twice ({outcome.detail}); not resent a third time"}
-        return {"state": Q, "device": None, "attempts": claimed.attempts - 1,
+        budget = self.max_attempts(claimed.category) + DEVICE_FAILURE_ALLOWANCE
+        if claimed.attempts >= budget:
+            return {"state": MessageState.FAILED.value,
+                    "reason": f"devices failed {claimed.attempts} times sending it; last: {device}: {outcome.detail}"}
+        return {"state": Q, "device": None,
                 "possible_duplicate": claimed.possible_duplicate or outcome.maybe_sent,
                 "reason": f"requeued: {device} failed: {outcome.detail}"}
 
@@ -670,7 +709,13 @@ class Store:
                 failed = c.execute(update(Message).where(inflight).values(
                     state=MessageState.FAILED.value, updated_at=now,
                     reason="in flight when the daemon stopped; may or may not have been sent")).rowcount
+            c.execute(_CANCEL_WITHDRAWN, {"now": now})
         return RecoveryReport(resent, failed)
+
+    def sweep_withdrawn(self, now: datetime | None = None) -> int:
+        """Cancel what waits in the queue for an alert that was cancelled or corrected."""
+        with self.engine.begin() as c:
+            return c.execute(_CANCEL_WITHDRAWN, {"now": now or utcnow()}).rowcount
 
     def expire_alert(self, alert_id: int, now: datetime | None = None) -> int:
         now = now or utcnow()
@@ -684,9 +729,16 @@ class Store:
         """Expire queued messages of every alert past its expiry; returns how many."""
         now = now or utcnow()
         with self.engine.connect() as c:
-            due = c.scalars(select(Alert.id).where(Alert.state == AlertState.ACTIVE.value,
-                                                   Alert.expires_at <= now)).all()
-        return sum(self.expire_alert(a, now) for a in due)
+            due = c.scalars(select(Alert.id).where(
+                Alert.state.in_((AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value)),
+                Alert.expires_at <= now)).all()
+        expired = sum(self.expire_alert(a, now) for a in due)
+        with self.engine.begin() as c:
+            # Not approved in time: nothing will go out, so the alert is over.
+            c.execute(update(Alert).where(Alert.state == AlertState.PENDING_APPROVAL.value,
+                                          Alert.expires_at <= now)
+                      .values(state=AlertState.DONE.value, finished_at=now))
+        return expired
 
     def finish_alerts(self, now: datetime | None = None) -> int:
         """Mark active alerts with nothing left to send as done."""
@@ -740,11 +792,21 @@ class Store:
         return (row.alert_id, row.id) if row else None
 
     def set_opt_out(self, number: str, opted_out: bool) -> Member | None:
+        """Opt a number out (cancelling alert messages still waiting for it) or back in."""
         with self.session.begin() as s:
-            member = s.scalar(select(Member).where(Member.phone == number))
-            if member is not None:
-                member.opted_out = opted_out
-                member.opted_out_at = utcnow() if opted_out else None
+            return self._set_opt_out(s, number, opted_out)
+
+    def _set_opt_out(self, s: Session, number: str, opted_out: bool) -> Member | None:
+        member = s.scalar(select(Member).where(Member.phone == number))
+        if member is None:
+            return None
+        member.opted_out = opted_out
+        member.opted_out_at = utcnow() if opted_out else None
+        if opted_out:
+            s.execute(update(Message).where(Message.number == number, Message.alert_id.is_not(None),
+                                            Message.state.in_((Q, MessageState.RETRY.value)))
+                      .values(state=MessageState.CANCELLED.value, updated_at=utcnow(),
+                              reason="the member replied STOP"))
         return member
 
     def acknowledge(self, message_id: int) -> None:
@@ -752,6 +814,30 @@ class Store:
             c.execute(update(Message).where(Message.id == message_id,
                                             Message.state.in_(("sent", "delivered")))
                       .values(state=MessageState.ACKNOWLEDGED.value, updated_at=utcnow()))
+
+    def file_reply(self, device: str, number: str, text: str, kind: str, at: datetime,
+                   member_id: int | None, alert_id: int | None, opt_out: bool | None = None,
+                   confirmation: tuple[str, str] | None = None, ack_message_id: int | None = None) -> int:
+        """Everything one reply causes, in one transaction: opt-out/in with its confirmation
+        SMS, the acknowledgement, and the inbox row. Either all of it happens or none."""
+        now = utcnow()
+        with self.session.begin() as s:
+            if opt_out is not None:
+                self._set_opt_out(s, number, opt_out)
+            if confirmation is not None:
+                s.execute(insert(Message), [{
+                    "alert_id": None, "member_id": member_id, "number": number, "channel": "sms",
+                    "language": confirmation[1], "text": confirmation[0], "priority": Category.URGENT.priority,
+                    "state": Q, "not_before": now, "attempts": 0, "created_at": now, "updated_at": now,
+                    "segments": 0, "possible_duplicate": False, "reason": ""}])
+            if ack_message_id is not None:
+                s.execute(update(Message).where(Message.id == ack_message_id,
+                                                Message.state.in_(("sent", "delivered")))
+                          .values(state=MessageState.ACKNOWLEDGED.value, updated_at=now))
+            row = InboundMessage(device=device, number=number, text=text, kind=kind, received_at=at,
+                                 member_id=member_id, alert_id=alert_id)
+            s.add(row)
+        return row.id
 
     def record_inbound(self, device: str, number: str, text: str, kind: str, at: datetime,
                        member_id: int | None, alert_id: int | None) -> int:

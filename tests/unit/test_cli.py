@@ -59,6 +59,7 @@ BAD = [
     (("alert", "send", "--network", "N", "--category", "urgent", "--text", "x" * 1001), ["text", "at most 1000"]),
     (("alert", "status", "77", "--json"), ["alert 77 does not exist"]),
     (("alert", "status", "abc"), ["expected a whole number"]),
+    (("alert", "status", "99999999999999999999"), ["expected a number from 1 to 2^63-1"]),
     (("alert", "cancel", "5"), ["alert 5 does not exist"]),
     (("member", "import", "--network", "N", "/nonexistent.csv"), ["cannot read"]),
     (("frobnicate",), ["invalid choice"]),
@@ -122,3 +123,10 @@ def test_user_add_reads_password_from_stdin(conf, capsys, monkeypatch):
     rc, out, _ = run(capsys, "user", "add", "agent.peeters", "--role", "police", stdin="correct horse battery\n",
                      monkeypatch=monkeypatch)
     assert rc == 0 and out.strip().isdigit()
+
+
+def test_unreadable_csv_is_one_line(conf, capsys, tmp_path):
+    f = tmp_path / "m.csv"
+    f.write_text("name,phone\n" + "x" * 200_000 + ",0470000001\n")
+    rc, _, err = run(capsys, "member", "import", "--network", "N", str(f))
+    assert_one_line_error(rc, err, "file: not a readable CSV file")

@@ -76,3 +76,22 @@ def test_asterisk_needs_secret_and_number_placeholder():
 def test_quiet_window_wraps_midnight():
     assert quiet_window("22:00-07:00") == (1320, 420)
     assert quiet_window("") is None
+
+
+@pytest.mark.parametrize("raw,needle", [
+    ({"dispatch": {"quiet_hours": "24:00-07:00"}}, "[dispatch].quiet_hours: '24:00-07:00' is not a time of day"),
+    ({"dispatch": {"quiet_hours": "23:99-07:00"}}, "quiet_hours"),
+    ({"dispatch": {"expiry_urgent_minutes": 0}}, "[dispatch].expiry_urgent_minutes: expected 1 or more"),
+    ({"dispatch": {"poll_interval": -1}}, "[dispatch].poll_interval: expected a number above 0"),
+    ({"dispatch": {"max_attempts_urgent": 0}}, "max_attempts_urgent"),
+    ({"dispatch": {"backoff_base": 60, "backoff_max": 10}}, "backoff_max: must be at least"),
+    ({"emulated": [{"name": "e", "rate_per_minute": 0}]}, "[[emulated]] #1.rate_per_minute: expected a number above 0"),
+    ({"emulated": [{"name": "e", "capacity": -3}]}, "capacity"),
+    ({"modems": [{"name": "m", "port": "/dev/x", "quota_per_day": -1}]}, "quota_per_day"),
+    ({"asterisk": {"secret": "s", "calls_per_minute": 0}}, "[asterisk].calls_per_minute"),
+    ({"database": {"url": "nonsense"}}, "[database].url: not a database URL"),
+])
+def test_values_that_would_stop_sending_are_refused(raw, needle):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(raw)
+    assert needle in str(exc.value)

@@ -227,13 +227,72 @@ def test_backoff_doubles_and_is_capped(store):
     assert [store.backoff(n).total_seconds() for n in (1, 2, 3, 10)] == [0.05, 0.1, 0.2, 0.2]
 
 
-def test_device_down_requeues_for_another_device_without_using_an_attempt(store, net):
+def test_device_down_requeues_for_another_device_flagged(store, net):
     add_members(store, net, 1)
     alert(store)
     c = store.claim("sms", "d1", "n")
     assert store.complete(c, "d1", Outcome.device_down("port vanished", maybe_sent=True)) == "queued"
     c2 = store.claim("sms", "d2", "n")
-    assert c2.message_id == c.message_id and c2.attempts == 1 and c2.possible_duplicate
+    assert c2.message_id == c.message_id and c2.possible_duplicate
+
+
+def test_device_failures_are_bounded_too(store, net):
+    add_members(store, net, 1)
+    alert(store)                                     # urgent: 5 attempts, plus 5 for device failures
+    states = []
+    while (c := store.claim("sms", "d1", "n")) is not None:
+        states.append(store.complete(c, "d1", Outcome.device_down("Originate refused")))
+    assert states == ["queued"] * 9 + ["failed"]
+    assert "devices failed 10 times" in messages(store)[0].reason
+
+
+def test_message_in_flight_when_alert_is_cancelled_is_not_requeued(store, net):
+    add_members(store, net, 2)
+    r = alert(store)
+    c = store.claim("sms", "d1", "n")
+    store.cancel_alert(r.alert_id, "agent")
+    assert store.complete(c, "d1", Outcome.retry("busy")) == "cancelled"
+    assert store.alert_status(r.alert_id)["messages"] == {"cancelled": 2}
+
+
+def test_inflight_of_a_corrected_alert_is_cancelled_after_a_crash(store, net):
+    add_members(store, net, 2)
+    r = alert(store)
+    store.claim("sms", "d1", "n")
+    store.correct_alert(r.alert_id, "Correctie")
+    store.recover_inflight("n", "resend")
+    assert store.alert_status(r.alert_id)["messages"] == {"cancelled": 2}
+    assert store.claim("sms", "d1", "n").alert_id != r.alert_id     # only the correction goes
+
+
+def test_stop_cancels_what_waits_for_that_number(store, net):
+    nums = add_members(store, net, 2)
+    r = alert(store, category="prevention")
+    store.set_opt_out(nums[0], True)
+    assert store.alert_status(r.alert_id)["messages"] == {"cancelled": 1, "queued": 1}
+
+
+def test_unapproved_alert_expires_and_cannot_be_approved_late(store, net):
+    from dataclasses import replace as dc_replace
+    store.policy = dc_replace(store.policy, approval_categories=("urgent",))
+    add_members(store, net, 1)
+    r = alert(store, author="ann")
+    later = NOW() + timedelta(hours=3)
+    store.expire_due(later)
+    assert store.alert_status(r.alert_id) | {"expires_at": None} == {
+        "id": r.alert_id, "state": "done", "category": "urgent", "drill": False, "expires_at": None,
+        "messages": {"expired": 1}}
+    with pytest.raises(InputError, match="alert"):
+        store.approve_alert(r.alert_id, "bob", now=later)
+
+
+def test_alert_whose_messages_all_back_off_does_not_block_others(store, net):
+    add_members(store, net, 1)
+    first = alert(store)
+    store.complete(store.claim("sms", "d1", "n"), "d1", Outcome.retry("busy"))    # backing off now
+    second = alert(store)
+    assert store.claim("sms", "d1", "n").alert_id == second.alert_id
+    assert first.alert_id != second.alert_id
 
 
 def test_permanent_failure_keeps_reason(store, net):
