@@ -343,7 +343,8 @@ class Store:
                    Category.PREVENTION: p.expiry_prevention_minutes}[category]
         return timedelta(minutes=minutes)
 
-    def _validate_alert(self, req: AlertRequest) -> Category:
+    def validate_alert(self, req: AlertRequest) -> Category:
+        """The checks enqueue_alert applies, without writing; raises InputError naming the field."""
         cat = category_of(req.category)
         if req.channel not in ALERT_CHANNELS:
             raise InputError("channel", f"{req.channel!r} is not one of {', '.join(ALERT_CHANNELS)}")
@@ -363,7 +364,7 @@ class Store:
 
     def enqueue_alert(self, req: AlertRequest, now: datetime | None = None) -> EnqueueResult:
         """Validate REQ and queue one message per recipient and channel, in one transaction."""
-        cat = self._validate_alert(req)
+        cat = self.validate_alert(req)
         now = now or utcnow()
         with self.session.begin() as s:
             parent = None
@@ -388,6 +389,17 @@ class Store:
             if not rows:
                 alert.state, alert.finished_at = AlertState.DONE.value, now
         return EnqueueResult(alert.id, counts, skipped)
+
+    def planned_messages(self, network_ids: list[int], mode: str, parent_id: int | None = None):
+        """(rows, counts per channel, skipped per reason) that enqueue_alert would write, for a preview.
+        Same rules as the send, nothing written."""
+        with self.session() as s:
+            if parent_id is not None and not network_ids:
+                recipients = self._parent_recipients(s, parent_id)
+            else:
+                recipients = self._network_recipients(s, network_ids) if network_ids else []
+        preview = Alert(id=0, texts={}, text="", priority=0)
+        return self._message_rows(preview, recipients, mode, utcnow())
 
     def _network_recipients(self, s: Session, network_ids: list[int]) -> list[tuple]:
         q = (select(Member.id, Member.phone, Member.channel, Member.language, Member.opted_out, Member.active)
@@ -451,7 +463,7 @@ class Store:
             if original.superseded_by is not None:
                 raise InputError("alert", f"alert {original_id} was already corrected by alert "
                                           f"{original.superseded_by}; correct that one")
-            self._validate_alert(AlertRequest(networks=("-",), category=original.category, text=text,
+            self.validate_alert(AlertRequest(networks=("-",), category=original.category, text=text,
                                               texts=texts, author=author))
             s.execute(update(Message).where(Message.alert_id == original_id,
                                             Message.state.in_((Q, MessageState.RETRY.value)))

@@ -116,7 +116,7 @@ def parse_compose(form) -> Compose:
     req = AlertRequest(networks=networks, category=c.category, text=default, texts=filled,
                        channel=c.channel, author=user.username, parent_id=c.parent_id)
     try:
-        get_store()._validate_alert(req)     # the same checks enqueue_alert applies
+        get_store().validate_alert(req)     # the same checks enqueue_alert applies
     except InputError as exc:
         c.errors[_FIELD_MAP.get(exc.field, exc.field)] = exc.reason
         return c

@@ -9,7 +9,6 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -342,13 +341,7 @@ def preview_recipients(store: Store, network_ids: list[int], mode: str, parent_i
 
     Uses the store's recipient and row helpers so the preview cannot drift from the send.
     """
-    with store.session() as s:
-        if parent_id is not None and not network_ids:
-            recipients = store._parent_recipients(s, parent_id)
-        else:
-            recipients = store._network_recipients(s, network_ids) if network_ids else []
-    fake = SimpleNamespace(id=0, texts={}, text="", priority=0)
-    rows, counts, skipped = store._message_rows(fake, recipients, mode, utcnow())
+    rows, counts, skipped = store.planned_messages(network_ids, mode, parent_id)
     langs: dict[str, set[int]] = {}
     sms_langs: dict[str, int] = {}
     for r in rows:
