@@ -129,8 +129,7 @@ def test_shared_audio_dir_instead_of_http(asterisk_rig, tmp_path_factory):
     import os
     from pathlib import Path
     inner = asterisk_rig.inner / "audio"
-    outer = asterisk_rig.outer / "audio"
-    outer.mkdir(exist_ok=True)
+    outer = asterisk_rig.shared_dir("audio")
     link = Path(str(inner))
     link.parent.mkdir(parents=True, exist_ok=True)
     if not link.exists():
