@@ -4,35 +4,22 @@
 """
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.common import POLICY, Result
 from gatewayd.channels.emulated import EmulatedChannel
-from gatewayd.config import DispatchConfig, EmulatedConfig
+from gatewayd.config import EmulatedConfig
 from gatewayd.db import make_engine, migrate
 from gatewayd.dispatch import Dispatcher
 from gatewayd.store import AlertRequest, Store
 
-POLICY = DispatchConfig(quiet_hours="", poll_interval=0.02)
 
-
-@dataclass
-class Result:
-    name: str
-    value: float
-    unit: str
-    target: str
-    ok: bool
-
-    def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.value:.3f} {self.unit}  (target {self.target})"
 
 
 def fresh_store(tmp: Path, name: str) -> tuple[Store, str]:

@@ -14,28 +14,17 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from gatewayd import sms
+from benchmarks.common import POLICY, Result
 from gatewayd.channels.base import Delivery, OutcomeKind
 from gatewayd.channels.modem import ModemChannel
-from gatewayd.config import DispatchConfig, ModemConfig, SmsConfig
+from gatewayd.config import ModemConfig, SmsConfig
 from tests.emulators.modem import WELL_BEHAVED, ModemEmulator
 
-POLICY = DispatchConfig(quiet_hours="", poll_interval=0.02)
 
-
-@dataclass
-class Result:
-    name: str
-    value: float
-    unit: str
-    target: str
-    ok: bool
-
-    def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.value:.3f} {self.unit}  (target {self.target})"
 
 
 def _channel(port: str, name: str = "modem1", **kw) -> ModemChannel:

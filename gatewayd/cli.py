@@ -9,7 +9,6 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -110,6 +109,8 @@ def cmd_run(cfg: Config, args) -> int:
 
 def cmd_web(cfg: Config, args) -> int:
     from web.server import serve
+    from .logs import config_secrets, setup_logging
+    setup_logging(cfg.logging.level, config_secrets(cfg))
     return serve(cfg) or 0
 
 

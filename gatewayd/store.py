@@ -31,7 +31,7 @@ from .config import DispatchConfig
 from .db import session_factory
 from .errors import InputError, NotFound
 from .model import (Alert, AlertState, Attempt, AuditEntry, Category, Device, InboundMessage, Member,
-                    Message, MessageState, Network, Role, Setting, User, alert_network, member_network, utcnow)
+                    Message, MessageState, Network, Role, Setting, User, member_network, utcnow)
 from .phone import normalise, parse_phone
 
 Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
@@ -146,7 +146,7 @@ _CLAIMABLE = (select(Message.id).where(
     Message.alert_id == Alert.id, Message.channel == bindparam("kind"),
     (Message.state == Q) | ((Message.state == MessageState.RETRY.value) & (Message.not_before <= bindparam("now"))))
     .exists())
-_ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill)
+_ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill, Alert.priority)
                   .where(Alert.state == AlertState.ACTIVE.value, Alert.superseded_by.is_(None), _CLAIMABLE)
                   .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
 _ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
@@ -156,10 +156,14 @@ _TAKE = (update(Message).where(Message.state.in_((Q, MessageState.RETRY.value)))
                  attempts=Message.attempts + 1, updated_at=bindparam("now"))
          .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
                     Message.possible_duplicate))
-_TAKE_BY_ID = _TAKE.where(Message.id == bindparam("target"))
-# PostgreSQL: pick and take in one statement, skipping rows another gateway has locked.
-_TAKE_LOCKED = {pick: _TAKE.where(Message.id == pick.with_for_update(skip_locked=True).scalar_subquery())
-                for pick in _ALERT_PICKS + _SYSTEM_PICKS}
+# Pick and take in one statement. PostgreSQL: skipping rows another gateway has locked.
+# SQLite: the statement holds the write lock from its start, so no other claimer can
+# take the row between the pick and the update.
+_TAKE_PICKED = {
+    **{pick: _TAKE.where(Message.id == pick.with_for_update(skip_locked=True).scalar_subquery())
+       for pick in _ALERT_PICKS + _SYSTEM_PICKS},
+    **{pick: _TAKE.where(Message.id == pick.scalar_subquery()) for pick in _ALERT_PICK_SQLITE + _SYSTEM_PICK_SQLITE},
+}
 _REPORT_MATCH = (select(Message.id).where(
     Message.device == bindparam("device"), Message.reference == bindparam("reference"),
     Message.number == bindparam("number"), Message.state == MessageState.SENT.value,
@@ -583,44 +587,32 @@ class Store:
                 self._next_system_check = time.monotonic() + SYSTEM_CHECK_PERIOD
             candidates = c.execute(alerts_query, {"kind": kind, "now": now}).all()
             c.rollback()
-            for alert_id, category, expires_at, drill in candidates:
+            for alert_id, category, expires_at, drill, priority in candidates:
                 if expires_at <= now:
                     self.expire_alert(alert_id, now)
                     continue
-                claimed = self._claim_from(c, alert_id, kind, device, node, now, category, drill)
+                # Round-robin only matters against another alert of the same priority.
+                rival = any(p == priority and a != alert_id for a, _, _, _, p in candidates)
+                claimed = self._claim_from(c, alert_id, kind, device, node, now, category, drill, rival)
                 if claimed:
                     return claimed
         return None
 
     def _claim_from(self, c, alert_id: int | None, kind: str, device: str, node: str, now: datetime,
-                    category: str, drill: bool) -> Claimed | None:
+                    category: str, drill: bool, stamp: bool = False) -> Claimed | None:
         params = {"alert": alert_id, "kind": kind, "now": now}
         if self._pg:
             picks = _SYSTEM_PICKS if alert_id is None else _ALERT_PICKS
         else:
             picks = _SYSTEM_PICK_SQLITE if alert_id is None else _ALERT_PICK_SQLITE
         for pick in picks:
-            claimed = self._claim_pick(c, pick, params, alert_id, device, node, now, category, drill)
+            claimed = self._take(c, _TAKE_PICKED[pick], params, alert_id, device, node, now, category, drill,
+                                 stamp)
             if claimed is not None:
                 return claimed
         return None
 
-    def _claim_pick(self, c, pick, params, *args) -> Claimed | None:
-        if self._pg:
-            return self._take(c, _TAKE_LOCKED[pick], params, *args)
-        # SQLite: find the row with a plain read (no write lock), then take it with
-        # a guarded update; another claimer may win the race in between.
-        for _race in range(5):
-            target = c.execute(pick, params).scalar()
-            c.rollback()
-            if target is None:
-                return None
-            claimed = self._take(c, _TAKE_BY_ID, {**params, "target": target}, *args)
-            if claimed is not None:
-                return claimed
-        return None
-
-    def _take(self, c, stmt, params, alert_id, device, node, now, category, drill) -> Claimed | None:
+    def _take(self, c, stmt, params, alert_id, device, node, now, category, drill, stamp) -> Claimed | None:
         """queued/retry -> sending, plus an Attempt row, in one transaction."""
         try:
             row = c.execute(stmt, {**params, "device": device, "node": node, "now": now}).first()
@@ -629,7 +621,7 @@ class Store:
                 return None
             attempt_id = c.execute(_NEW_ATTEMPT, {"message_id": row.id, "device": device, "node": node,
                                                   "started_at": now, "error": ""}).scalar_one()
-            if alert_id is not None:
+            if stamp:
                 c.execute(_SERVED, {"alert": alert_id, "stamp": self._stamp()})
             c.commit()
         except BaseException:

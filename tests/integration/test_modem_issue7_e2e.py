@@ -33,7 +33,7 @@ def number(i: int) -> str:
 
 
 def modem_toml(name: str, port: str, **extra) -> str:
-    lines = [f'[[modems]]', f'name = "{name}"', f'port = "{port}"', "sms_per_minute = 60000",
+    lines = ['[[modems]]', f'name = "{name}"', f'port = "{port}"', "sms_per_minute = 60000",
              "command_timeout = 3.0", "send_timeout = 10.0"] + [f"{k} = {v}" for k, v in extra.items()]
     return "\n".join(lines) + "\n"
 

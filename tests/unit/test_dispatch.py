@@ -1,14 +1,13 @@
 """The dispatch loop with in-process devices: order, rate, failover, retries, expiry."""
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
-from gatewayd.channels.base import (ChannelKind, DeviceHealth, DeviceState, Outcome, OutcomeKind)
+from gatewayd.channels.base import (DeviceHealth, DeviceState, Outcome)
 from gatewayd.channels.emulated import EmulatedChannel
 from gatewayd.config import EmulatedConfig
 from gatewayd.dispatch import Dispatcher, in_quiet_hours
@@ -141,7 +140,7 @@ def test_urgent_overtakes_a_long_prevention_queue(store, net, run):
     add_members(store, net, 300)
     send(store, category="prevention")
     ch = emulated("sim1", latency=0.02)
-    d = run(store, [ch])
+    run(store, [ch])
     while len(ch.sent) < 5:
         time.sleep(0.01)
     send(store, category="urgent")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from gatewayd.channels.base import DeliveryReport, Outcome, OutcomeKind
+from gatewayd.channels.base import DeliveryReport, Outcome
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import Attempt, Member, Message
 from gatewayd.store import AlertRequest, ImportFailed

@@ -1,0 +1,21 @@
+"""What every benchmark prints: a figure beside its target, PASS or FAIL."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gatewayd.config import DispatchConfig
+
+# Dispatch policy for benchmarks: no quiet hours, a short idle poll.
+POLICY = DispatchConfig(quiet_hours="", poll_interval=0.02)
+
+
+@dataclass
+class Result:
+    name: str
+    value: float
+    unit: str
+    target: str
+    ok: bool
+
+    def line(self) -> str:
+        return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.value:.3f} {self.unit}  (target {self.target})"
