@@ -64,8 +64,9 @@ def restarted_campaign(tmp_path_factory, asterisk_rig):
     try:
         alert_id = send_alert(g, LONG)
         g.start()
-        g.wait_for(lambda: g.status(alert_id)["messages"].get("sending", 0) >= 2, timeout=60, every=0.2)
-        time.sleep(1.5)   # both calls answered, the long message playing
+        # Both calls up in Asterisk (two Local channels each), then into the long message.
+        g.wait_for(lambda: asterisk_rig.active_channels() >= 4, timeout=60, every=0.2)
+        time.sleep(1.0)
         asterisk_rig.kill()
         time.sleep(1.0)
         asterisk_rig.start()
