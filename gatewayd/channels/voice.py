@@ -665,7 +665,13 @@ def doctor(cfg: AsteriskConfig) -> list[Check]:
     """Probe Asterisk the way the voice channel uses it and say exactly what is wrong."""
     checks: list[Check] = [_check_speech()]
     where = f"{cfg.host}:{cfg.port}"
-    link = AmiLink(cfg, on_event=lambda e: None, on_down=lambda link, reason: None, connect_timeout=3.0)
+    listed: list = []   # the ListDialplan events answering ShowDialPlan
+
+    def keep_listing(event) -> None:
+        if event.name in ("ListDialplan", "ShowDialPlanComplete"):
+            listed.append(event)
+
+    link = AmiLink(cfg, on_event=keep_listing, on_down=lambda link, reason: None, connect_timeout=3.0)
     try:
         link.login()
     except AmiConnectError as exc:
@@ -679,6 +685,8 @@ def doctor(cfg: AsteriskConfig) -> list[Check]:
         checks.append(Check(True, "Asterisk AMI login", f"user {cfg.username}"))
         checks += [_check_module(link, m) for m in _required_modules(cfg)]
         checks.append(_check_dialplan(link, cfg))
+        if checks[-1].ok:
+            checks.append(_check_reporting(cfg, listed))
     finally:
         link.close()
     return checks
@@ -716,6 +724,19 @@ def _check_dialplan(link: AmiLink, cfg: AsteriskConfig) -> Check:
         return Check(False, what, f"{msg or 'not found'}; install asterisk/extensions_gatewayd.conf "
                                   f"(#include it from extensions.conf) or fix [asterisk] context/extension")
     return Check(True, what, "present")
+
+
+def _check_reporting(cfg: AsteriskConfig, listed: list, wait: float = 3.0) -> Check:
+    """The dialplan must report PLAYBACKSTATUS (GatewaydPlayed), or no call can ever count as delivered."""
+    what = f"dialplan {cfg.extension}@{cfg.context} reports playback"
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and not any(e.name == "ShowDialPlanComplete" for e in listed):
+        time.sleep(0.05)
+    apps = [(e.keys.get("Application", ""), e.keys.get("AppData", "")) for e in listed if e.name == "ListDialplan"]
+    if any(app.lower() == "userevent" and data.startswith("GatewaydPlayed") for app, data in apps):
+        return Check(True, what, "UserEvent GatewaydPlayed present")
+    return Check(False, what, "no UserEvent(GatewaydPlayed,...) after the Playback: every call would count as "
+                              "not delivered; use asterisk/extensions_gatewayd.conf as shipped")
 
 
 def _check_speech() -> Check:

@@ -174,6 +174,11 @@ def test_doctor_names_a_missing_dial_context(asterisk_rig):
     assert [c.what for c in bad] == ["dialplan s@no-such-context"]
 
 
+def test_doctor_names_a_dialplan_that_does_not_report_playback(asterisk_rig):
+    bad = [c for c in doctor(rig_config(asterisk_rig, context="bin-test", extension=ANSWER)) if not c.ok]
+    assert [c.what for c in bad] == [f"dialplan {ANSWER}@bin-test reports playback"]
+
+
 def test_doctor_names_an_unloaded_module(asterisk_rig):
     bad = [c for c in doctor(rig_config(asterisk_rig, channel="PJSIP/{number}@trunk")) if not c.ok]
     assert [c.what for c in bad] == ["Asterisk module chan_pjsip"]
