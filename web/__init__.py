@@ -72,12 +72,19 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
     def _defaults():
         g.default_language = cfg.web.default_language
 
+    @app.context_processor
+    def _drill_mode():
+        # [dispatch] drill: every alert is a drill; every page says so (base.html).
+        return {"drill_mode": cfg.dispatch.drill}
+
     app.jinja_env.filters["charname"] = _charname
     app.jinja_env.filters["redact"] = redact
     app.before_request(auth.require_login)
     app.context_processor(auth.template_globals)
     from .labels import template_globals as label_globals
     app.jinja_env.globals.update(label_globals())
+    from .alerts import quota_text
+    app.jinja_env.globals["quota_text"] = quota_text
     app.after_request(_security_headers)
     if cfg.web.secure_cookies:
         # Served over HTTPS (that is what secure cookies mean): tell browsers to stay on it.

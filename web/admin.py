@@ -15,7 +15,7 @@ from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditEntry, Role
 from gatewayd.store import LANGUAGES
 
-from . import get_store
+from . import get_cfg, get_store
 from . import queries as Q
 from .queries import to_int as _int
 from .auth import audit, roles_required
@@ -31,13 +31,14 @@ AUDIT_PAGE = 100
 def devices():
     store = get_store()
     page = "_devices.html" if request.args.get("fragment") else "devices.html"   # devices.js refreshes the fragment
-    return render_template(page, devices=store.devices(), queue=store.queue_depth())
+    return render_template(page, devices=Q.device_quotas(get_cfg(), store, store.devices()),
+                           queue=store.queue_depth())
 
 
 @bp.get("/devices.json")
 def devices_json():
     store = get_store()
-    return jsonify({"devices": store.devices(), "queue": store.queue_depth()})
+    return jsonify({"devices": Q.device_quotas(get_cfg(), store, store.devices()), "queue": store.queue_depth()})
 
 
 # ---------------------------------------------------------------------- audit

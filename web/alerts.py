@@ -43,6 +43,7 @@ class Compose:
     texts: dict[str, str] = field(default_factory=dict)
     parent_id: int | None = None
     correct_id: int | None = None           # a correction supersedes this alert
+    drill: bool = False                     # a rehearsal: everything runs, nothing leaves the box
     errors: dict[str, str] = field(default_factory=dict)
     request: AlertRequest | None = None
     network_names: list[str] = field(default_factory=list)
@@ -78,7 +79,8 @@ def parse_compose(form) -> Compose:
                 category=(form.get("category") or "").strip(), template=(form.get("template") or "").strip(),
                 channel=(form.get("channel") or "member").strip(),
                 texts={lang: (form.get(f"text_{lang}") or "").replace("\r\n", "\n").strip() for lang in LANGUAGES},
-                parent_id=_int(form.get("parent_id")), correct_id=_int(form.get("correct_id")))
+                parent_id=_int(form.get("parent_id")), correct_id=_int(form.get("correct_id")),
+                drill=form.get("drill") in ("1", "on", "true") or get_cfg().dispatch.drill)
     if c.correct_id is not None:
         _prepare_correction(c)
     if c.category not in CATEGORIES:
@@ -94,6 +96,8 @@ def parse_compose(form) -> Compose:
             parent = None
         if parent is None or not can_view(parent):
             c.errors["parent_id"] = _("The alert this follows up does not exist.")
+        elif parent.drill:
+            c.drill = True      # feedback on a drill is part of the drill: it must not reach anyone
         elif c.category and c.category != "feedback":
             c.errors["category"] = _("A follow-up to an alert is always feedback.")
     outside = [i for i in c.network_ids if i not in user.network_ids]
@@ -114,7 +118,7 @@ def parse_compose(form) -> Compose:
     # A correction names no network (it goes to who had the original); "-" satisfies the validation.
     networks = tuple(c.network_names) or (("-",) if c.correct_id is not None else ())
     req = AlertRequest(networks=networks, category=c.category, text=default, texts=filled,
-                       channel=c.channel, author=user.username, parent_id=c.parent_id)
+                       channel=c.channel, author=user.username, parent_id=c.parent_id, drill=c.drill)
     try:
         get_store().validate_alert(req)     # the same checks enqueue_alert applies
     except InputError as exc:
@@ -142,6 +146,13 @@ def _prepare_correction(c: Compose) -> None:
         c.errors["correct_id"] = _("Alert %(id)s was already corrected by alert %(by)s; correct that one.",
                                    id=original.id, by=original.superseded_by)
     c.category, c.channel, c.network_ids, c.parent_id = original.category, original.channel_mode, [], None
+    # A correction is a drill exactly when the original was (the store decides so).
+    if get_cfg().dispatch.drill and not original.drill:
+        # In drill mode nothing may leave the box, but the store would send a correction of a
+        # real alert for real: refuse rather than surprise.
+        c.errors["correct_id"] = _("Drill mode is on: a correction of alert %(id)s (a real alert) would go out "
+                                   "for real. Switch drill mode off to correct it.", id=original.id)
+    c.drill = bool(original.drill)
 
 
 def _too_long(texts: dict[str, str]) -> dict[str, str]:
@@ -218,10 +229,12 @@ def build_preview(c: Compose) -> dict:
         from gatewayd.model import utcnow
         if in_quiet_hours(utcnow(), cfg.dispatch.quiet_hours, cfg.dispatch.timezone):
             quiet = cfg.dispatch.quiet_hours
+    # Can the SIMs' remaining fair-use quotas carry it? (A drill uses none, but says what a real one would meet.)
+    quota = Q.quota_check(cfg, store, sms_parts, c.category) if sms_parts else None
     return {"recipients": rp, "plans": plans, "sms_parts": sms_parts, "missing_languages": missing,
             "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl"),
-            "quiet_hours": quiet, "needs_approval": c.category in cfg.dispatch.approval_categories
-            and c.correct_id is None}
+            "quiet_hours": quiet, "needs_approval": c.category in cfg.dispatch.approval_categories,
+            "drill": c.drill, "quota": quota}
 
 
 def _compose_context(c: Compose) -> dict:
@@ -267,7 +280,8 @@ def compose():
             c.parent_id = None
     else:
         c = Compose(category=request.args.get("category", ""), template=request.args.get("template", ""),
-                    parent_id=_int(request.args.get("parent")), correct_id=_int(request.args.get("correct")))
+                    parent_id=_int(request.args.get("parent")), correct_id=_int(request.args.get("correct")),
+                    drill=request.args.get("drill") == "1" or get_cfg().dispatch.drill)
         if c.correct_id is not None:
             original = _load_alert(c.correct_id)
             _prepare_correction(c)
@@ -277,7 +291,7 @@ def compose():
             return render_template("compose.html", **_compose_context(c))
         if c.parent_id is not None:
             c.category = "feedback"
-            _load_alert(c.parent_id)     # 404 unless it exists and is in scope
+            c.drill = c.drill or bool(_load_alert(c.parent_id).drill)   # 404 unless it exists and is in scope
         tpl = Q.template_by_key(get_store(), c.template) if c.template else None
         if tpl is not None:
             c.texts = dict(tpl.texts)
@@ -370,8 +384,36 @@ def status_payload(alert_id: int) -> dict:
     pending = sum(counts.get(s, 0) for s in Q.PENDING_STATES)
     reached = sum(counts.get(s, 0) for s in ("sent", "delivered", "acknowledged"))
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
-    return {"id": alert_id, "state": st["state"], "counts": counts, "total": total, "pending": pending,
-            "reached": reached, "finished": finished, "all_sent": finished and reached == total and total > 0}
+    return {"id": alert_id, "state": st["state"], "category": st["category"], "drill": bool(st["drill"]),
+            "counts": counts, "total": total, "pending": pending,
+            "reached": reached, "finished": finished, "all_sent": finished and reached == total and total > 0,
+            "quota_warning": _waiting_quota_warning(alert_id, st, counts)}
+
+
+def _waiting_quota_warning(alert_id: int, st: dict, counts: dict) -> str:
+    """While SMS of a (real) alert wait, say so when the SIMs' remaining quotas cannot carry them."""
+    if st["drill"] or not (counts.get("queued") or counts.get("retry")) or st["state"] not in (
+            AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value):
+        return ""
+    cfg, store = get_cfg(), get_store()
+    if not any(m.quota_per_day or m.quota_per_month or m.quota_recipients_per_month for m in cfg.modems):
+        return ""       # no SIM has a quota: nothing to count
+    needed = Q.pending_sms_segments(cfg, store, alert_id)
+    check = Q.quota_check(cfg, store, needed, st["category"]) if needed else None
+    return quota_text(check) if check is not None and not check.fits else ""
+
+
+def quota_text(check) -> str:
+    """The page's words for a QuotaCheck that does not fit (QuotaCheck.message() is the core's English)."""
+    left = _("unlimited") if check.remaining == float("inf") else int(check.remaining)
+    head = _("The SIMs' fair-use quotas allow %(left)s more SMS segments today; this needs %(needed)s.",
+             left=left, needed=check.needed)
+    if check.sends_anyway:
+        tail = _("It is urgent and urgent alerts may exceed the quota here: it goes out anyway, "
+                 "at the risk of the operator blocking a SIM.")
+    else:
+        tail = _("The rest waits until the quotas allow it, or expires.")
+    return f"{head} {tail}"
 
 
 @bp.get("/alerts/<int:alert_id>")
@@ -379,8 +421,16 @@ def view(alert_id: int):
     a = _load_alert(alert_id)
     page = _int(request.args.get("page"), 1)
     state = request.args.get("state", "")
-    recips = Q.recipients_page(get_store(), alert_id, page, mask=not g.user.is_admin, state=state)
+    store = get_store()
+    recips = Q.recipients_page(store, alert_id, page, mask=not g.user.is_admin, state=state)
+    corrects = None          # this alert is the correction of that one (which links back here)
+    if a.parent_id is not None:
+        parent = Q.alert(store, a.parent_id)
+        if parent.superseded_by == a.id:
+            corrects = parent.id
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
+                           corrects=corrects,
+                           drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,
                            can_cancel=can_cancel(a), can_approve=can_approve(a),
                            can_correct=a.category in g.user.send_categories and a.superseded_by is None
                            and a.state != AlertState.PENDING_APPROVAL.value,

@@ -452,11 +452,14 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
         total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)
-        rows = s.execute(select(InboundMessage, Member.name).outerjoin(Member, Member.id == InboundMessage.member_id)
+        rows = s.execute(select(InboundMessage, Member.name, Alert.drill)
+                         .outerjoin(Member, Member.id == InboundMessage.member_id)
+                         .outerjoin(Alert, Alert.id == InboundMessage.alert_id)
                          .where(InboundMessage.id.in_(base))
                          .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
                          .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-    return MemberPage([{"msg": m, "member_name": name or ""} for m, name in rows], total, page, pages)
+    return MemberPage([{"msg": m, "member_name": name or "", "alert_drill": bool(drill)} for m, name, drill in rows],
+                      total, page, pages)
 
 
 def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...] | None,
@@ -560,3 +563,77 @@ def token_by_secret(store: Store, token: str) -> ApiToken | None:
             return None
         row.last_used_at = utcnow()
     return row
+
+
+# ---------------------------------------------------------------------- quotas, drills
+def quota_check(cfg: Config, store: Store, sms_segments: int, category: str):
+    """gatewayd.quota.check_alert for SMS_SEGMENTS more, or None when no SIM has a fair-use quota.
+
+    A fresh tracker per call: the page process sends nothing, so counts come from the database.
+    """
+    from gatewayd.quota import QuotaTracker, check_alert
+    tracker = QuotaTracker.from_config(store, cfg)
+    if not tracker.limits:
+        return None
+    return check_alert(tracker, cfg, sms_segments, category, utcnow())
+
+
+def _segments(text: str, smart: bool, cache: dict) -> int:
+    from gatewayd.sms import plan
+    if text not in cache:
+        cache[text] = plan(text, smart).segments
+    return cache[text]
+
+
+def pending_sms_segments(cfg: Config, store: Store, alert_id: int) -> int:
+    """SMS segments of ALERT_ID's messages still waiting (queued or retry)."""
+    with store.engine.connect() as c:
+        rows = c.execute(select(Message.text, func.count()).where(
+            Message.alert_id == alert_id, Message.channel == "sms",
+            Message.state.in_(("queued", "retry"))).group_by(Message.text)).all()
+    cache: dict = {}
+    return sum(n * _segments(text, cfg.sms.smart_encoding, cache) for text, n in rows)
+
+
+def device_quotas(cfg: Config, store: Store, devices: list[dict]) -> list[dict]:
+    """DEVICES with "quota" counters: counted now for this gateway's modems (as `gatewayd status`
+    does), else what the daemon that owns the device last wrote into its detail."""
+    from gatewayd.quota import QuotaTracker
+    tracker = QuotaTracker.from_config(store, cfg)
+    now = utcnow()
+    for d in devices:
+        if d["name"] in tracker.limits:
+            d["quota"] = tracker.snapshot(d["name"], now)
+        else:
+            q = (d.get("detail") or {}).get("quota")
+            d["quota"] = q if isinstance(q, dict) and q else None
+    return devices
+
+
+RECEIVED = ("sent", "delivered", "acknowledged")
+
+
+def drill_report(cfg: Config, store: Store, alert_id: int) -> dict:
+    """What a drill would have sent: messages and segments per channel, members, how long it took
+    and how long the configured devices would need (gatewayd.quota.estimate_seconds)."""
+    from gatewayd.quota import estimate_seconds
+    with store.engine.connect() as c:
+        rows = c.execute(select(Message.channel, Message.state, Message.text, Message.segments, func.count())
+                         .where(Message.alert_id == alert_id)
+                         .group_by(Message.channel, Message.state, Message.text, Message.segments)).all()
+        members = c.scalar(select(func.count(func.distinct(Message.member_id)))
+                           .where(Message.alert_id == alert_id)) or 0
+    cache: dict = {}
+    sms = calls = segments = would_reach = 0
+    for channel, state, text, segs, n in rows:
+        if channel == "sms":
+            sms += n
+            segments += n * (segs if segs else _segments(text, cfg.sms.smart_encoding, cache))
+        else:
+            calls += n
+        if state in RECEIVED:
+            would_reach += n
+    report = store.alert_report(alert_id)
+    return {"members": members, "sms": sms, "segments": segments, "calls": calls, "would_reach": would_reach,
+            "total": sms + calls, "estimated_seconds": estimate_seconds(cfg, segments, calls),
+            "took_seconds": report.get("took_seconds")}

@@ -43,13 +43,21 @@ def populate(store):
     store.add_user("admin", PASSWORD, "admin")
 
 
-def make_cfg(db_path, **web):
-    """A test config; pages in English unless WEB says otherwise (assertions read English)."""
+def make_cfg(db_path, dispatch=None, modems=None, emulated=None, **web):
+    """A test config; pages in English unless WEB says otherwise (assertions read English).
+
+    DISPATCH adds [dispatch] keys; MODEMS / EMULATED replace the devices (default: emulated sim1).
+    """
     web = {"default_language": "en", **web}
-    return parse_config({"database": {"url": f"sqlite:///{db_path}"},
-                         "dispatch": {"quiet_hours": ""},
-                         "emulated": [{"name": "sim1", "latency": 0.01}],
-                         "web": {"secret_key": "test-secret", **web}}, "test.toml")
+    raw = {"database": {"url": f"sqlite:///{db_path}"},
+           "dispatch": {"quiet_hours": "", **(dispatch or {})},
+           "emulated": [{"name": "sim1", "latency": 0.01}] if emulated is None else emulated,
+           "web": {"secret_key": "test-secret", **web}}
+    if modems:
+        raw["modems"] = modems
+    if not raw["emulated"]:
+        del raw["emulated"]
+    return parse_config(raw, "test.toml")
 
 
 @pytest.fixture

@@ -12,6 +12,10 @@
     set("reached", s.reached); set("total", s.total); set("pending", s.pending);
     var bar = document.getElementById("progress");
     if (bar) { bar.max = s.total || 1; bar.value = s.reached; }
+    var quota = document.getElementById("quota-warning");
+    if (quota) { quota.textContent = s.quota_warning || ""; quota.classList.toggle("hidden", !s.quota_warning); }
+    var waiting = document.getElementById("pending-approval");
+    if (waiting && s.state !== "pending_approval") { waiting.remove(); }
     var banner = document.getElementById("done-banner");
     if (s.finished && banner) {
       banner.classList.remove("hidden");
