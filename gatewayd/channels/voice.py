@@ -610,7 +610,8 @@ class VoiceChannel:
         except AmiError as exc:
             # The write may have reached Asterisk before the link broke.
             return Outcome.device_down(f"Originate not confirmed: {exc}", maybe_sent=True)
-        self.originates += 1
+        with self._lock:
+            self.originates += 1
         if call.facts.link_lost:
             return classify(call.facts)
         if resp is None:
