@@ -69,7 +69,7 @@ def _alert_in_zone(alert_id: int, zone: str) -> bool:
 
 @bp.post("/alerts")
 def create_alert():
-    """Queue an alert: {"networks": [...], "category", "text", "texts"?, "channel"?, "parent_id"?}."""
+    """Queue an alert: {"networks": [...], "category", "text", "texts"?, "channel"?, "parent_id"?, "drill"?}."""
     token = _token()
     if token is None:
         return _error(401, "missing, unknown or revoked token")
@@ -85,6 +85,9 @@ def create_alert():
     for key in ("category", "text", "channel"):
         if key in body and not isinstance(body[key], str):
             return _error(400, "expected a string", key)
+    drill = body.get("drill", False)
+    if not isinstance(drill, bool):
+        return _error(400, "expected true or false", "drill")
     parent_id = body.get("parent_id")
     if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)
                                   or Q.to_int(parent_id) is None):
@@ -101,7 +104,8 @@ def create_alert():
         return _error(400, "longer than 100 characters", "Idempotency-Key")
     actor = f"api:{token.name}"
     req = AlertRequest(networks=tuple(networks), category=body.get("category", ""), text=body.get("text", ""),
-                       texts=texts, channel=body.get("channel", "member"), author=actor, parent_id=parent_id)
+                       texts=texts, channel=body.get("channel", "member"), author=actor, parent_id=parent_id,
+                       drill=drill)
     with _idempotency_lock:
         earlier = _earlier_send(actor, key) if key else None
         if earlier is not None:
@@ -114,7 +118,7 @@ def create_alert():
         except NotFound as exc:
             return _error(404, str(exc), "parent_id" if exc.what == "alert" else "networks")
         detail = {"alert_id": result.alert_id, "category": req.category, "networks": networks,
-                  "messages": result.messages, "via": "api"}
+                  "messages": result.messages, "via": "api", "drill": drill}
         if key:
             detail["idempotency_key"] = key
         get_store().audit(actor, "alert_send", detail, request.remote_addr or "")

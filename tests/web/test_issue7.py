@@ -518,3 +518,24 @@ def test_correction_of_a_drill_is_a_drill(make):
     aid = send(c, store, drill="1")
     deliver(store)
     assert is_drill(store, correct(c, aid)) is True
+
+
+# ---------------------------------------------------------------------- API
+def test_api_queues_a_drill(make):
+    from .test_admin_api import new_token
+    c, store = make()
+    login_as(c, store, "admin")
+    token = new_token(c)
+    resp = c.post("/api/v1/alerts", json={"networks": ["Lindeknoppen"], "category": "urgent", "text": "Oefening",
+                                          "drill": True}, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 201 and is_drill(store, resp.get_json()["id"]) is True
+
+
+def test_api_refuses_a_drill_that_is_not_a_boolean(make):
+    from .test_admin_api import new_token
+    c, store = make()
+    login_as(c, store, "admin")
+    token = new_token(c)
+    resp = c.post("/api/v1/alerts", json={"networks": ["Lindeknoppen"], "category": "urgent", "text": "x",
+                                          "drill": "yes"}, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 400 and resp.get_json()["field"] == "drill"
