@@ -12,9 +12,9 @@ POSTS = ["/alerts/preview", "/alerts/confirm", "/alerts/send", "/alerts/new", "/
          "/language", "/login"]
 FIELDS = ["networks", "category", "template", "channel", "text_nl", "text_fr", "text_de", "text_en", "parent_id",
           "confirm_token", "correct_id", "phone", "name", "lang", "opted_out", "active", "network", "text", "step", "skip_bad",
-          "zone", "username", "password", "role", "title", "handled", "next"]
+          "zone", "username", "password", "role", "title", "handled", "next", "drill"]
 GETS = ["/alerts/99999999999999999999", "/?page={}", "/alerts/1?page={}&state={}", "/members?network={}&q={}&page={}", "/inbox?page={}&all={}",
-        "/audit?page={}&actor={}&action={}", "/alerts/new?category={}&template={}&parent={}", "/alerts/new?correct={}",
+        "/audit?page={}&actor={}&action={}", "/alerts/new?category={}&template={}&parent={}&drill={}", "/alerts/new?correct={}",
         "/members/import?network={}", "/members/new?network={}"]
 
 
