@@ -255,7 +255,7 @@ def home():
     store = get_store()
     scope = None if g.user.is_admin else g.user.network_ids
     tpls = [t for t in Q.templates(store) if t.category in g.user.send_categories and t.category != "feedback"]
-    devices = store.devices()
+    devices = Q.device_quotas(get_cfg(), store, store.devices())
     return render_template("home.html", templates=tpls, alerts=Q.recent_alerts(store, scope, 10),
                            devices=devices, queue=store.queue_depth())
 

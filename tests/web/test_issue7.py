@@ -539,3 +539,12 @@ def test_api_refuses_a_drill_that_is_not_a_boolean(make):
     resp = c.post("/api/v1/alerts", json={"networks": ["Lindeknoppen"], "category": "urgent", "text": "x",
                                           "drill": "yes"}, headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 400 and resp.get_json()["field"] == "drill"
+
+
+def test_start_page_says_when_a_sims_quota_is_exhausted(make):
+    c, store = make(modems=TIGHT_SIM, emulated=[])
+    login_as(c, store, "agent")
+    send(c, store)
+    deliver(store, device="modem1")
+    store.record_device("modem1", "sms", "test", DeviceHealth(DeviceState.UP))
+    assert 'modem1: up · <span class="quota-exhausted">quota exhausted</span>' in c.get("/").get_data(as_text=True)
