@@ -571,11 +571,21 @@ def quota_check(cfg: Config, store: Store, sms_segments: int, category: str):
 
     A fresh tracker per call: the page process sends nothing, so counts come from the database.
     """
-    from gatewayd.quota import QuotaTracker, check_alert
+    from gatewayd.quota import QuotaCheck, QuotaTracker, check_alert, sms_devices
     tracker = QuotaTracker.from_config(store, cfg)
     if not tracker.limits:
         return None
-    return check_alert(tracker, cfg, sms_segments, category, utcnow())
+    now = utcnow()
+    check = check_alert(tracker, cfg, sms_segments, category, now)
+    # check_alert counts only segments left; a SIM whose distinct-recipient quota is full still shows
+    # segments left (or inf) although the dispatcher gives it nothing. Count such a SIM as 0.
+    full = {n for n in tracker.limits if not tracker.allows(n, now)}
+    if check.fits and full:
+        remaining = sum(0.0 if n in full else tracker.remaining(n, now) for n, _ in sms_devices(cfg))
+        fits = sms_segments <= remaining
+        check = QuotaCheck(sms_segments, remaining, fits,
+                           (not fits) and category == "urgent" and tracker.urgent_may_exceed)
+    return check
 
 
 def _segments(text: str, smart: bool, cache: dict) -> int:

@@ -548,3 +548,14 @@ def test_start_page_says_when_a_sims_quota_is_exhausted(make):
     deliver(store, device="modem1")
     store.record_device("modem1", "sms", "test", DeviceHealth(DeviceState.UP))
     assert 'modem1: up · <span class="quota-exhausted">quota exhausted</span>' in c.get("/").get_data(as_text=True)
+
+
+def test_preview_warns_when_the_sims_recipient_quota_is_full(make):
+    # The SIM may reach 1 distinct number a month and already did: it takes nothing more,
+    # although it has segments left (check_alert alone would say the alert fits).
+    c, store = make(modems=[{"name": "modem1", "port": "/dev/null", "quota_recipients_per_month": 1}], emulated=[])
+    login_as(c, store, "agent")
+    send(c, store)
+    deliver(store, device="modem1")
+    html = c.post("/alerts/preview", data=compose_form(c, store)).get_data(as_text=True)
+    assert "allow 0 more SMS segments today; this needs 2." in html
