@@ -106,6 +106,8 @@ class QuotaTracker:
         lim = self.limits.get(device)
         if lim is None:
             return float("inf")
+        if self._recipients_full(device, now):
+            return 0.0
         u = self.usage(device, now)
         left = [float("inf")]
         if lim.per_day:

@@ -381,7 +381,9 @@ class Store:
             alert = Alert(category=cat.value, priority=cat.priority, text=req.text.strip(),
                           texts={k: v.strip() for k, v in req.texts.items() if v.strip()},
                           channel_mode=req.channel, author=req.author, parent_id=req.parent_id,
-                          state=(AlertState.PENDING_APPROVAL if needs_approval else AlertState.ACTIVE).value, drill=req.drill or self.policy.drill,
+                          state=(AlertState.PENDING_APPROVAL if needs_approval else AlertState.ACTIVE).value,
+                          # Feedback on a drill is a drill: its members never had the original.
+                          drill=req.drill or self.policy.drill or bool(parent is not None and parent.drill),
                           created_at=now, expires_at=now + self.expiry_for(cat), networks=nets)
             s.add(alert)
             s.flush()
@@ -482,7 +484,7 @@ class Store:
                                channel_mode=original.channel_mode, author=author, parent_id=original_id,
                                state=(AlertState.PENDING_APPROVAL.value if cat.value in self.policy.approval_categories
                                       else AlertState.ACTIVE.value) if reached else AlertState.DONE.value,
-                               drill=original.drill, created_at=now, expires_at=now + self.expiry_for(cat),
+                               drill=original.drill or self.policy.drill, created_at=now, expires_at=now + self.expiry_for(cat),
                                finished_at=None if reached else now, networks=list(original.networks))
             s.add(correction)
             s.flush()
@@ -790,7 +792,8 @@ class Store:
         since = utcnow() - within
         with self.engine.connect() as c:
             row = c.execute(select(Message.alert_id, Message.id).where(
-                Message.number == number, Message.alert_id.is_not(None),
+                Message.number == number,
+                Message.alert_id.in_(select(Alert.id).where(Alert.drill.is_(False))),   # drills never reached them
                 Message.state.in_(("sent", "delivered", "acknowledged")),
                 Message.sent_at >= since).order_by(Message.sent_at.desc(), Message.id.desc()).limit(1)).first()
         return (row.alert_id, row.id) if row else None

@@ -176,3 +176,37 @@ def test_second_person_releases_the_alert(four_eyes):
 def test_categories_without_approval_go_at_once(four_eyes):
     a = four_eyes.enqueue_alert(AlertRequest(networks=("N",), category="prevention", text="x")).alert_id
     assert four_eyes.alert_status(a)["state"] == "active"
+
+
+def test_spent_recipient_quota_counts_as_nothing_left(store, net):
+    add_members(store, net, 3)
+    send(store)
+    t = tracker(store, {"sim1": QuotaLimits(recipients_per_month=3)})
+    run_until_idle(store, [sim("sim1")], t, timeout=3)
+    assert t.remaining("sim1", datetime.now(timezone.utc)) == 0
+
+
+def test_feedback_on_a_drill_is_a_drill(store, net):
+    add_members(store, net, 2)
+    drill = send(store, drill=True)
+    fb = store.enqueue_alert(AlertRequest(networks=(), category="feedback", text="x", parent_id=drill)).alert_id
+    assert store.alert_status(fb)["drill"] is True
+
+
+def test_correction_in_drill_mode_is_a_drill(sqlite_url):
+    from gatewayd.db import make_engine
+    real = Store(make_engine(sqlite_url), FAST_POLICY)
+    real.add_network("N")
+    add_members(real, "N", 1)
+    a = send(real)
+    drill_mode = Store(make_engine(sqlite_url), replace(FAST_POLICY, drill=True))
+    assert drill_mode.alert_status(drill_mode.correct_alert(a, "fix").alert_id)["drill"] is True
+
+
+def test_reply_is_not_linked_to_a_drill_the_member_never_received(store, net):
+    nums = add_members(store, net, 1)
+    real = send(store)
+    store.complete(store.claim("sms", "sim1", "t"), "sim1", Outcome.sent(reference=1))
+    send(store, drill=True)
+    store.complete(store.claim("sms", "sim1", "t"), "sim1", Outcome.sent(reference=2))
+    assert store.latest_alert_to(nums[0])[0] == real
