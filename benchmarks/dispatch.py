@@ -69,12 +69,16 @@ def bench_four_devices(tmp: Path) -> Result:
     store.enqueue_alert(AlertRequest(networks=("N",), category="urgent", text="x"))
     chans = [emulated(f"sim{i}", 0.1) for i in range(4)]
     d = Dispatcher(POLICY, store, chans, node="bench")
-    t = time.perf_counter()
+    t = time.time()
     d.start()
     assert d.wait_idle(60)
-    dt = time.perf_counter() - t
     d.stop()
-    share = (400 / dt) / 40.0
+    # Until the last outcome was committed (not until wait_idle's next poll noticed it).
+    from sqlalchemy import func, select
+    from gatewayd.model import Attempt
+    with store.engine.connect() as c:
+        last = c.scalar(select(func.max(Attempt.ended_at)))
+    share = (400 / (last.timestamp() - t)) / 40.0
     return Result("4 devices x 100 ms, 400 messages: share of the 40/s physical limit", share * 100, "%",
                   ">= 95 %", share >= 0.95)
 

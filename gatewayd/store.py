@@ -142,16 +142,21 @@ DEVICE_FAILURE_ALLOWANCE = 5   # device failures a message may see beyond its ca
 SYSTEM_CHECK_PERIOD = 0.2    # seconds; system messages (opt-out confirmations) wait at most this
 # Active alerts with something claimable for this kind of device, in serving order. The
 # EXISTS keeps alerts whose messages all wait out a backoff from costing a query each.
-_CLAIMABLE = (select(Message.id).where(
-    Message.alert_id == Alert.id, Message.channel == bindparam("kind"),
-    (Message.state == Q) | ((Message.state == MessageState.RETRY.value) & (Message.not_before <= bindparam("now"))))
-    .exists())
+# Two EXISTS, each an index seek on (alert_id, channel, state): one with an OR over the
+# states would walk past every finished message of the alert first.
+_CLAIMABLE = (
+    select(Message.id).where(Message.alert_id == Alert.id, Message.channel == bindparam("kind"),
+                             Message.state == Q).exists()
+    | select(Message.id).where(Message.alert_id == Alert.id, Message.channel == bindparam("kind"),
+                               Message.state == MessageState.RETRY.value,
+                               Message.not_before <= bindparam("now")).exists())
 _ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill, Alert.priority)
                   .where(Alert.state == AlertState.ACTIVE.value, Alert.superseded_by.is_(None), _CLAIMABLE)
                   .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
 _ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
 _ACTIVE_ALERTS_URGENT = _ACTIVE_ALERTS.where(Alert.category == Category.URGENT.value)
-_TAKE = (update(Message).where(Message.state.in_((Q, MessageState.RETRY.value)))
+# (state = a OR state = b), not IN: an IN list is re-expanded on every execution.
+_TAKE = (update(Message).where((Message.state == Q) | (Message.state == MessageState.RETRY.value))
          .values(state=S, device=bindparam("device"), node=bindparam("node"),
                  attempts=Message.attempts + 1, updated_at=bindparam("now"))
          .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
@@ -164,10 +169,6 @@ _TAKE_PICKED = {
        for pick in _ALERT_PICKS + _SYSTEM_PICKS},
     **{pick: _TAKE.where(Message.id == pick.scalar_subquery()) for pick in _ALERT_PICK_SQLITE + _SYSTEM_PICK_SQLITE},
 }
-_REPORT_MATCH = (select(Message.id).where(
-    Message.device == bindparam("device"), Message.reference == bindparam("reference"),
-    Message.number == bindparam("number"), Message.state == MessageState.SENT.value,
-    Message.sent_at >= bindparam("since")).order_by(Message.sent_at.desc()).limit(1))
 _REPORT_DELIVERED = (update(Message).where(Message.id == bindparam("message"))
                      .values(state=MessageState.DELIVERED.value, delivered_at=bindparam("at"),
                              updated_at=bindparam("now")))
@@ -766,26 +767,50 @@ class Store:
 
     def apply_delivery_reports(self, reports: list[DeliveryReport],
                                window: timedelta = timedelta(days=3)) -> list[int | None]:
-        """Apply several reports in one transaction; a matched id or None for each."""
-        matched: list[int | None] = []
+        """Apply several reports in one transaction; a matched id or None for each.
+
+        One query per device finds the candidates; matching happens here, newest
+        first, each message taken once (two reports with the same reference and
+        number go to the two newest such messages); the updates run as one batch.
+        """
+        matched: list[int | None] = [None] * len(reports)
+        by_device: dict[str, list[int]] = {}
+        for i, r in enumerate(reports):
+            if r.permanent:
+                by_device.setdefault(r.device, []).append(i)
+        if not by_device:
+            return matched
+        now = utcnow()
         with self.engine.connect() as c:
-            for report in reports:
-                matched.append(self._apply_report(c, report, window) if report.permanent else None)
+            for device, idx in by_device.items():
+                self._match_reports(c, device, [reports[i] for i in idx], window, idx, matched)
+            delivered = [{"message": m, "at": reports[i].at, "now": now}
+                         for i, m in enumerate(matched) if m is not None and reports[i].delivered]
+            failed = [{"message": m, "reason": f"network report: {reports[i].detail}", "now": now}
+                      for i, m in enumerate(matched) if m is not None and not reports[i].delivered]
+            if delivered:
+                c.execute(_REPORT_DELIVERED, delivered)
+            if failed:
+                c.execute(_REPORT_FAILED, failed)
             c.commit()
         return matched
 
-    def _apply_report(self, c, report: DeliveryReport, window: timedelta) -> int | None:
-        number = report.number if _E164.match(report.number) else normalise(report.number)
-        msg_id = c.execute(_REPORT_MATCH, {"device": report.device, "reference": report.reference,
-                                           "number": number, "since": report.at - window}).scalar()
-        if msg_id is None:
-            return None
-        if report.delivered:
-            c.execute(_REPORT_DELIVERED, {"message": msg_id, "at": report.at, "now": utcnow()})
-        else:
-            c.execute(_REPORT_FAILED, {"message": msg_id, "reason": f"network report: {report.detail}",
-                                       "now": utcnow()})
-        return msg_id
+    def _match_reports(self, c, device: str, reps: list[DeliveryReport], window: timedelta,
+                       idx: list[int], matched: list[int | None]) -> None:
+        since = min(r.at for r in reps) - window
+        rows = c.execute(select(Message.id, Message.reference, Message.number, Message.sent_at).where(
+            Message.device == device, Message.reference.in_({r.reference for r in reps}),
+            Message.state == MessageState.SENT.value, Message.sent_at >= since)).all()
+        candidates: dict[tuple[int, str], list] = {}
+        for row in sorted(rows, key=lambda r: (r.sent_at, r.id), reverse=True):
+            candidates.setdefault((row.reference, row.number), []).append(row)
+        for i, r in zip(idx, reps):
+            number = r.number if _E164.match(r.number) else normalise(r.number)
+            pool = candidates.get((r.reference, number), [])
+            pick = next((row for row in pool if row.sent_at >= r.at - window), None)
+            if pick is not None:
+                pool.remove(pick)
+                matched[i] = pick.id
 
     def latest_alert_to(self, number: str, within: timedelta = timedelta(days=2)) -> tuple[int, int] | None:
         """(alert id, message id) of the newest alert message that reached NUMBER."""
