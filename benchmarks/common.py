@@ -15,7 +15,9 @@ class Result:
     value: float
     unit: str
     target: str
-    ok: bool
+    ok: bool | None          # None: a figure shown for information, with no target of its own
 
     def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.value:.3f} {self.unit}  (target {self.target})"
+        verdict = "INFO" if self.ok is None else "PASS" if self.ok else "FAIL"
+        return f"{verdict}  {self.name}: {self.value:.3f} {self.unit}  ({self.target})" if self.ok is None \
+            else f"{verdict}  {self.name}: {self.value:.3f} {self.unit}  (target {self.target})"

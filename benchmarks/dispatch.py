@@ -151,8 +151,9 @@ def bench_send_latency(tmp: Path) -> list[Result]:
     whole = started - t0
     return [Result("alert committed -> first send (daemon pick-up)", pickup * 1000, "ms", "<= 300 ms",
                    pickup <= 0.3),
-            Result("`gatewayd alert send` typed -> first send (incl. Python start-up)", whole * 1000, "ms",
-                   "<= 300 ms (info: interpreter start dominates)", True)]
+            Result("`gatewayd alert send` typed -> first send, including a new Python process importing "
+                   "SQLAlchemy", whole * 1000, "ms", "start-up cost of the CLI process; the page and the API "
+                   "enqueue from a running process", None)]
 
 
 def bench_rss(tmp: Path) -> Result:
@@ -191,7 +192,7 @@ def main() -> int:
             for item in (r if isinstance(r, list) else [r]):
                 print(item.line(), flush=True)
                 results.append(item)
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(r.ok is not False for r in results) else 1
 
 
 if __name__ == "__main__":
