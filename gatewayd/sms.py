@@ -190,37 +190,31 @@ def _smart(text: str) -> tuple[str, list[tuple[str, str]]]:
     return "".join(out), replaced
 
 
-def split_gsm7(text: str) -> list[str]:
-    """Parts of a GSM-7 TEXT; an escape pair is never split across two parts."""
-    total = sum(gsm7_units(ch) or 0 for ch in text)
-    if total <= GSM7_SINGLE:
+def _split(text: str, units, single: int, part: int) -> list[str]:
+    """TEXT as one part if it fits SINGLE units, else parts of at most PART units each,
+    never cutting a character (UNITS(ch) gives its size)."""
+    if sum(units(ch) for ch in text) <= single:
         return [text]
     parts, cur, used = [], [], 0
     for ch in text:
-        n = gsm7_units(ch) or 0
-        if used + n > GSM7_PART:
+        n = units(ch)
+        if used + n > part:
             parts.append("".join(cur))
             cur, used = [], 0
         cur.append(ch)
         used += n
     parts.append("".join(cur))
     return parts
+
+
+def split_gsm7(text: str) -> list[str]:
+    """Parts of a GSM-7 TEXT; an escape pair is never split across two parts."""
+    return _split(text, lambda ch: gsm7_units(ch) or 0, GSM7_SINGLE, GSM7_PART)
 
 
 def split_ucs2(text: str) -> list[str]:
     """Parts of a UCS-2 TEXT counted in UTF-16 units; a surrogate pair is never split."""
-    if utf16_units(text) <= UCS2_SINGLE:
-        return [text]
-    parts, cur, used = [], [], 0
-    for ch in text:
-        n = 2 if ord(ch) > 0xFFFF else 1
-        if used + n > UCS2_PART:
-            parts.append("".join(cur))
-            cur, used = [], 0
-        cur.append(ch)
-        used += n
-    parts.append("".join(cur))
-    return parts
+    return _split(text, lambda ch: 2 if ord(ch) > 0xFFFF else 1, UCS2_SINGLE, UCS2_PART)
 
 
 def _plan_exact(text: str, replaced: list[tuple[str, str]]) -> SmsPlan:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.emulators.modem import WELL_BEHAVED, ModemEmulator
 from tests.fixtures.daemon import Gateway
+from tests.fixtures.modem import emulators  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,20 +29,6 @@ def rows(g: Gateway, sql: str, *args):
         return con.execute(sql, args).fetchall()
     finally:
         con.close()
-
-
-@pytest.fixture
-def emulators(tmp_path):
-    started: list[ModemEmulator] = []
-
-    def start(name: str, profile=WELL_BEHAVED) -> ModemEmulator:
-        emu = ModemEmulator(str(tmp_path / name), profile).start()
-        started.append(emu)
-        return emu
-
-    yield start
-    for e in started:
-        e.stop()
 
 
 def gateway(tmp_path, emus: list[ModemEmulator], members: int) -> Gateway:

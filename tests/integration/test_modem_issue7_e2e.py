@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.emulators.modem import WELL_BEHAVED, ModemEmulator
+from tests.emulators.modem import ModemEmulator
 from tests.fixtures.daemon import Gateway
+from tests.fixtures.modem import emulators  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -54,20 +55,6 @@ def states(g: Gateway, alert_id: int) -> dict[str, int]:
 
 def cmgs_on_wire(emu: ModemEmulator) -> int:
     return bytes(emu.wire_in).upper().count(b"AT+CMGS=")
-
-
-@pytest.fixture
-def emulators(tmp_path):
-    started: list[ModemEmulator] = []
-
-    def start(name: str, profile=WELL_BEHAVED) -> ModemEmulator:
-        emu = ModemEmulator(str(tmp_path / name), profile).start()
-        started.append(emu)
-        return emu
-
-    yield start
-    for e in started:
-        e.stop()
 
 
 @pytest.fixture
