@@ -39,6 +39,11 @@ class ModemConfig:
     quota_per_day: int = 0
     quota_per_month: int = 0
     quota_recipients_per_month: int = 0
+    # Prepaid SIMs: ask the operator's balance code (USSD, e.g. "*121#") now and then;
+    # below balance_min the SIM counts as out of credit and the keeper is told.
+    balance_ussd: str = ""
+    balance_min: float = 1.0
+    balance_every_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{where}.port: missing, give the serial device (e.g. /dev/ttyUSB0)")
         if m.pin and not re.fullmatch(r"\d{4,8}", m.pin):
             raise ConfigError(f"{where}.pin: expected 4 to 8 digits")
+        if m.balance_ussd and not re.fullmatch(r"[0-9*#]{2,20}", m.balance_ussd):
+            raise ConfigError(f"{where}.balance_ussd: expected a USSD code of digits, * and # (e.g. *121#)")
         if m.sms_per_minute <= 0:
             raise ConfigError(f"{where}.sms_per_minute: expected a number above 0")
         if m.name in names:
@@ -310,7 +317,8 @@ _RANGES = {
                  "expiry_feedback_minutes": _AT_LEAST_1, "expiry_prevention_minutes": _AT_LEAST_1},
     "modems": {"baudrate": _POSITIVE, "command_timeout": _POSITIVE, "send_timeout": _POSITIVE,
                "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
-               "quota_recipients_per_month": _NOT_NEGATIVE},
+               "quota_recipients_per_month": _NOT_NEGATIVE, "balance_min": _NOT_NEGATIVE,
+               "balance_every_minutes": _POSITIVE},
     "emulated": {"latency": _NOT_NEGATIVE, "rate_per_minute": _POSITIVE, "capacity": _AT_LEAST_1},
     "asterisk": {"port": (lambda v: 0 < v < 65536, "a TCP port, 1 to 65535"), "calls_per_minute": _POSITIVE,
                  "ring_timeout": _POSITIVE},

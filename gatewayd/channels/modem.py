@@ -605,6 +605,8 @@ class ModemChannel:
         self.name = cfg.name
         self.rate_per_minute = cfg.sms_per_minute
         self.poll_interval = poll_interval
+        self._balance: dict = {}
+        self._next_balance = 0.0
         self._health = DeviceHealth(DeviceState.STARTING)
         self._health_lock = threading.Lock()
         self._sink: EventSink | None = None
@@ -821,7 +823,8 @@ class ModemChannel:
                 "keep_link": f"AT+CMMS={session.link_mode}" if session.link_mode else "no"}
 
     def _poll(self) -> None:
-        """Signal and registration; a modem that no longer answers is reset."""
+        """Signal, registration and (when configured) the prepaid balance; a modem that no
+        longer answers is reset."""
         if not self._io.acquire(timeout=0.1):
             return        # busy sending: it answers, which is all a poll would tell
         try:
@@ -834,13 +837,42 @@ class ModemChannel:
             except (AtTimeout, PortGone) as exc:
                 self._went_down(str(exc), reset=isinstance(exc, AtTimeout))
                 return
-            changes = dict(signal=st.signal, registered=st.registered, detail=self._detail(session))
+            self._ask_balance(session)
+            changes = dict(signal=st.signal, registered=st.registered,
+                           detail={**self._detail(session), **self._balance})
             if st.registration is not None and not st.registered:
                 changes.update(state=DeviceState.DOWN, last_error=f"lost the network "
                                                                   f"({REGISTRATION.get(st.registration, '?')})")
             self._set_health(**changes)
         finally:
             self._io.release()
+
+    # ------------------------------------------------------------ prepaid balance (USSD)
+
+    def _ask_balance(self, session: ModemSession) -> None:
+        """Send the balance USSD when due; the answer comes back as a +CUSD line."""
+        code = self.cfg.balance_ussd
+        if not code or time.monotonic() < self._next_balance:
+            return
+        self._next_balance = time.monotonic() + self.cfg.balance_every_minutes * 60
+        # The code was checked against [0-9*#] in the config: nothing can be injected here.
+        if session.try_at(f'AT+CUSD=1,"{code}",15') is None:
+            log.warning("modem %s: the modem refused the balance request %s", self.name, code)
+
+    def _on_balance(self, line: str) -> None:
+        answer = parse_cusd(line)
+        if answer is None:
+            return
+        amount = balance_amount(answer)
+        if amount is None:
+            log.warning("modem %s: no amount in the balance answer", self.name)
+            return
+        self._balance = {"balance": amount, "out_of_credit": amount < self.cfg.balance_min}
+        with self._health_lock:
+            detail = {**self._health.detail, **self._balance}
+        self._set_health(detail=detail)
+        if self._balance["out_of_credit"]:
+            log.error("modem %s: SIM balance %.2f is below %.2f: top it up", self.name, amount, self.cfg.balance_min)
 
     # ------------------------------------------------------------ unsolicited: reports and replies
 
@@ -869,6 +901,8 @@ class ModemChannel:
                 self._inbound(int(m.group(1)))
         elif head.startswith("+CMT:") and len(urc) > 1:
             self._deliver(urc[1])
+        elif head.startswith("+CUSD:"):
+            self._on_balance(head)
         elif head.startswith("^RSSI:"):
             m = re.search(r"(\d+)", head)
             if m:
@@ -933,6 +967,26 @@ class ModemChannel:
 
 
 # ====================================================================== doctor
+
+def parse_cusd(line: str) -> str | None:
+    """The text of '+CUSD: <m>,"<text>",<dcs>' (UCS-2 hex decoded), or None."""
+    m = re.match(r'\+CUSD:\s*\d+\s*,\s*"([^"]*)"', line)
+    if not m:
+        return None
+    text = m.group(1)
+    if len(text) >= 4 and len(text) % 4 == 0 and re.fullmatch(r"[0-9A-Fa-f]+", text):
+        try:
+            return bytes.fromhex(text).decode("utf-16-be")
+        except ValueError:
+            pass
+    return text
+
+
+def balance_amount(text: str) -> float | None:
+    """The first amount in an operator's balance answer: 'Uw saldo: EUR 3,50' -> 3.5."""
+    m = re.search(r"(\d+(?:[.,]\d{1,2})?)", text)
+    return float(m.group(1).replace(",", ".")) if m else None
+
 
 def doctor(cfg: ModemConfig) -> list[Check]:
     """Probe one modem and say, line by line, what is fine and what to fix."""

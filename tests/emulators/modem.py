@@ -61,6 +61,7 @@ class Profile:
     # stays. Refuse "+CMMS" (or "+CMMS=2") in `refuse` for modems without it.
     link_setup: float = 0.0
     link_hold: float = 3.0
+    balance_text: str = ""               # answer to a balance USSD; "" = the modem refuses AT+CUSD
 
 
 WELL_BEHAVED = Profile()
@@ -386,6 +387,7 @@ class ModemEmulator:
             "+CFUN": self._cfun, "+CMGS": self._sim_guard(self._cmgs), "+CMGR": self._sim_guard(self._cmgr),
             "+CMGD": self._sim_guard(self._cmgd), "+CMGL": self._sim_guard(self._cmgl),
             "+CNMA": lambda c, r: self._ok(), "+CSMS": lambda c, r: self._ok("+CSMS: 1,1,1"),
+            "+CUSD": self._cusd,
         }
 
     def _sim_guard(self, fn):
@@ -521,6 +523,14 @@ class ModemEmulator:
         if self._cmms == 1:
             self._cmms = 0
         return False
+
+    def _cusd(self, cmd, raw):
+        """AT+CUSD=1,"<code>",15: OK now, the network's answer later as +CUSD."""
+        if not self.profile.balance_text or not cmd.startswith("+CUSD=1"):
+            self._error()
+            return
+        self._ok()
+        self._urc(f'+CUSD: 0,"{self.profile.balance_text}",15')
 
     def _cpms(self, cmd, raw):
         n = len(self._storage)
