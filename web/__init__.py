@@ -63,8 +63,8 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
     csrf = CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
 
-    from . import admin, alerts, api, auth, inbox, members
-    for bp in (auth.bp, alerts.bp, members.bp, inbox.bp, admin.bp, api.bp):
+    from . import admin, alerts, api, auth, inbox, members, ops
+    for bp in (auth.bp, alerts.bp, members.bp, inbox.bp, admin.bp, api.bp, ops.bp):
         app.register_blueprint(bp)
     csrf.exempt(api.bp)   # token-only: no cookie is ever accepted there
 

@@ -29,7 +29,7 @@ MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=5)
 # Verified when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = hash_password("not-a-real-password-0000")
-PUBLIC_ENDPOINTS = {"auth.login", "auth.set_language", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.set_language", "static", "ops.health", "ops.metrics"}
 SEND_CATEGORIES = {Role.POLICE.value: ("urgent", "prevention", "feedback"),
                    Role.COORDINATOR.value: ("prevention", "feedback"),
                    Role.ADMIN.value: ()}
