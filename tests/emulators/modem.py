@@ -554,7 +554,7 @@ class ModemEmulator:
         idx = int(cmd.split("=")[1])
         pdu = self._storage.get(idx)
         if pdu is None:
-            self._respond([f"+CMS ERROR: 321"] if self._cmee else ["ERROR"])
+            self._respond(["+CMS ERROR: 321"] if self._cmee else ["ERROR"])
         else:
             self._ok(f"+CMGR: 0,,{len(pdu) // 2 - 1}", pdu)
 

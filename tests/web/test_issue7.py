@@ -15,7 +15,7 @@ from gatewayd.model import Alert, AuditEntry, Message, utcnow
 from gatewayd.store import Store
 from web import create_app
 
-from .conftest import PASSWORD, csrf_token, login_as, make_cfg, network_id
+from .conftest import PASSWORD, csrf_token, login_as, make_cfg
 from .test_alerts import compose_form, confirm_token
 
 # One modem whose SIM may send one segment a day: two members never fit.
