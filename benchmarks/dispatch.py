@@ -114,21 +114,25 @@ def _daemon(conf: Path, log: Path) -> subprocess.Popen:
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-def _config(tmp: Path, name: str, devices: str) -> tuple[Path, Path]:
+def _config(tmp: Path, name: str, devices: str, dispatch_extra: str = "") -> tuple[Path, Path]:
     db = tmp / f"{name}.db"
     conf = tmp / f"{name}.toml"
     conf.write_text(f'[database]\nurl = "sqlite:///{db}"\n{devices}\n[dispatch]\nquiet_hours = ""\n'
-                    'poll_interval = 0.02\n[logging]\nlevel = "WARNING"\n')
+                    f'poll_interval = 0.02\n{dispatch_extra}[logging]\nlevel = "WARNING"\n')
     migrate(f"sqlite:///{db}")
     return conf, db
 
 
 def bench_send_latency(tmp: Path) -> list[Result]:
-    conf, db = _config(tmp, "latency", '[[emulated]]\nname = "sim1"\nlatency = 0.0\n')
+    conf, db = _config(tmp, "latency", '[[emulated]]\nname = "sim1"\nlatency = 0.0\n',
+                       f'control_socket = "{tmp}/control.sock"\n')
     store = Store(make_engine(f"sqlite:///{db}"), POLICY)
     add_members(store, "N", 1)
     proc = _daemon(conf, tmp / "latency.log")
-    time.sleep(3)                      # let the daemon settle: we measure the path, not its start-up
+    deadline = time.time() + 30
+    while not (tmp / "control.sock").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1)                      # let the daemon settle: we measure the path, not its start-up
     t0 = time.time()
     out = subprocess.run([sys.executable, "-m", "gatewayd", "-c", str(conf), "alert", "send", "--network", "N",
                           "--category", "urgent", "--text", "Inbraak"], capture_output=True, text=True, check=True)
@@ -151,9 +155,8 @@ def bench_send_latency(tmp: Path) -> list[Result]:
     whole = started - t0
     return [Result("alert committed -> first send (daemon pick-up)", pickup * 1000, "ms", "<= 300 ms",
                    pickup <= 0.3),
-            Result("`gatewayd alert send` typed -> first send, including a new Python process importing "
-                   "SQLAlchemy", whole * 1000, "ms", "start-up cost of the CLI process; the page and the API "
-                   "enqueue from a running process", None)]
+            Result("`gatewayd alert send` typed -> first send (a new CLI process, through the daemon's "
+                   "control socket)", whole * 1000, "ms", "<= 300 ms", whole <= 0.3)]
 
 
 def bench_rss(tmp: Path) -> Result:

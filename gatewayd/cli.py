@@ -84,6 +84,11 @@ def cmd_run(cfg: Config, args) -> int:
     helpers_stop = threading.Event()
     start_keeper(cfg.keeper, store, node_name(cfg), helpers_stop, devices=tuple(c.name for c in channels))
     start_selftest(cfg.selftest, store, node_name(cfg), helpers_stop)
+    control = None
+    if cfg.dispatch.control_socket:
+        from .control import ControlServer
+        control = ControlServer(cfg.dispatch.control_socket, lambda m: _control(store, m))
+        control.start()
     names = ", ".join(f"{c.name} ({c.kind.value})" for c in channels)
     log.info("gatewayd running on node %s with %s", node_name(cfg), names)
     notifier.ready(f"dispatching through {names}")
@@ -102,9 +107,18 @@ def cmd_run(cfg: Config, args) -> int:
     notifier.stopping()
     log.info("stopping: finishing sends in flight, leaving the rest queued")
     helpers_stop.set()
+    if control is not None:
+        control.stop()
     dispatcher.stop()
     log.info("stopped")
     return 0
+
+
+def _control(store, message: dict) -> dict:
+    """What the daemon does with a control-socket request."""
+    if message.get("op") == "alert.send" and isinstance(message.get("request"), dict):
+        return send_alert(store, message["request"])
+    return {"ok": False, "error": f"control: unknown request {str(message.get('op'))[:40]!r}"}
 
 
 def cmd_web(cfg: Config, args) -> int:
@@ -154,21 +168,40 @@ def cmd_member_import(cfg: Config, args) -> int:
 
 
 def cmd_alert_send(cfg: Config, args) -> int:
-    from .store import AlertRequest
-    store = _open_store(cfg)
-    texts = _texts(args.text_lang)
-    req = AlertRequest(networks=tuple(args.network or ()), category=args.category, text=args.text,
-                       texts=texts, channel=args.channel, author=args.author or getpass.getuser(),
-                       parent_id=args.parent, drill=args.drill)
-    result = store.enqueue_alert(req)
-    store.audit(req.author, "alert.send", {"alert_id": result.alert_id, "category": req.category,
-                                           "networks": list(req.networks), "messages": result.messages})
-    print(result.alert_id)
-    summary = ", ".join(f"{n} {ch}" for ch, n in result.messages.items() if n) or "no messages"
-    skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items())
-    print(f"alert {result.alert_id} queued: {summary}" + (f"; not addressed: {skipped}" if skipped else ""),
+    request = {"networks": list(args.network or ()), "category": args.category, "text": args.text,
+               "texts": _texts(args.text_lang), "channel": args.channel,
+               "author": args.author or getpass.getuser(), "parent_id": args.parent, "drill": args.drill}
+    # The running daemon queues it at once; this process then never imports SQLAlchemy.
+    from .control import ask
+    answer = ask(cfg.dispatch.control_socket, {"op": "alert.send", "request": request})
+    if answer is None:
+        answer = send_alert(_open_store(cfg), request)
+    if not answer["ok"]:
+        raise CliError(answer["error"])
+    print(answer["alert_id"])
+    summary = ", ".join(f"{n} {ch}" for ch, n in answer["messages"].items() if n) or "no messages"
+    skipped = ", ".join(f"{n} {why}" for why, n in answer["skipped"].items())
+    print(f"alert {answer['alert_id']} queued: {summary}" + (f"; not addressed: {skipped}" if skipped else ""),
           file=sys.stderr)
     return 0
+
+
+def send_alert(store, request: dict) -> dict:
+    """Queue and audit one alert from a plain REQUEST (CLI fields); the answer as the control socket gives it."""
+    from .store import AlertRequest
+    try:
+        req = AlertRequest(networks=tuple(request["networks"]), category=request["category"],
+                           text=request["text"], texts=dict(request["texts"]), channel=request["channel"],
+                           author=request["author"], parent_id=request["parent_id"], drill=bool(request["drill"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        return {"ok": False, "error": f"control: malformed request ({exc})"}
+    try:
+        result = store.enqueue_alert(req)
+    except GatewaydError as exc:
+        return {"ok": False, "error": str(exc)}
+    store.audit(req.author, "alert.send", {"alert_id": result.alert_id, "category": req.category,
+                                           "networks": list(req.networks), "messages": result.messages})
+    return {"ok": True, "alert_id": result.alert_id, "messages": result.messages, "skipped": result.skipped}
 
 
 def cmd_alert_status(cfg: Config, args) -> int:
