@@ -34,6 +34,7 @@ def write_config(tmp: Path, db: Path) -> Path:
 
 def populate(store, n: int) -> int:
     """A network of N members, a user of each role; an urgent alert to all of them. Returns the alert id."""
+    from gatewayd.model import AuditAction
     from gatewayd.store import AlertRequest
     store.add_network("Benchwijk", zone="Zone Bench")
     rows = "\n".join(f"Lid {i},+324760{i:05d},sms,{'nl' if i % 3 else 'fr'}" for i in range(n))
@@ -41,7 +42,7 @@ def populate(store, n: int) -> int:
     store.add_user("agent", PASSWORD, "police", zone="Zone Bench")
     store.add_user("admin", PASSWORD, "admin")
     for i in range(300):          # an audit log with some history
-        store.audit("agent", "login", {"i": i}, "127.0.0.1")
+        store.audit("agent", AuditAction.LOGIN, {"i": i}, "127.0.0.1")
     return store.enqueue_alert(AlertRequest(networks=("Benchwijk",), category="urgent",
                                             text="BIN-alarm: benchmark", author="agent")).alert_id
 
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate(f"sqlite:///{db}")
         cfg = load_config(conf)
         store = Store(make_engine(cfg.database.url), cfg.dispatch)
+        store.seed_templates()          # as `gatewayd init-db` does
         alert_id = populate(store, args.messages)
         app = create_app(cfg, store)
         clients = {}

@@ -9,13 +9,10 @@ import argparse
 import getpass
 import json
 import logging
-import signal
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
+from .app import node_name
 from .config import Config, ConfigError, load_config
 from .errors import GatewaydError
 
@@ -29,16 +26,8 @@ class CliError(GatewaydError):
 
 # ---------------------------------------------------------------------- plumbing
 def _open_store(cfg: Config, check: bool = True):
-    from .db import check_schema, make_engine
-    from .store import Store
-    engine = make_engine(cfg.database.url)
-    if check:
-        check_schema(engine)
-    return Store(engine, cfg.dispatch)
-
-
-def node_name(cfg: Config) -> str:
-    return cfg.dispatch.node or socket.gethostname()
+    from .app import open_store
+    return open_store(cfg, check)
 
 
 def _print_json(data) -> None:
@@ -47,78 +36,15 @@ def _print_json(data) -> None:
 
 # ---------------------------------------------------------------------- commands
 def cmd_init_db(cfg: Config, args) -> int:
-    from .db import migrate
-    migrate(cfg.database.url)
+    from .app import init_database
+    init_database(cfg)
     print("database ready")
     return 0
 
 
 def cmd_run(cfg: Config, args) -> int:
-    from .channels import build_channels
-    from .dispatch import Dispatcher
-    from .backup import acquire_daemon_lock
-    from .health import Notifier, stuck_after, watchdog_interval
-    from .logs import config_secrets, setup_logging
-    setup_logging(cfg.logging.level, config_secrets(cfg))
-    # Held for the process's life: `gatewayd restore` and a second daemon on this SQLite file are refused.
-    daemon_lock = acquire_daemon_lock(cfg.database.url)  # noqa: F841
-    store = _open_store(cfg)
-    channels = build_channels(cfg)
-    if not channels:
-        raise ConfigError(f"{cfg.source}: no devices configured; add [[modems]], [asterisk] or [[emulated]]")
-    notifier = Notifier()
-    from .quota import QuotaTracker
-    dispatcher = Dispatcher(cfg.dispatch, store, channels, node_name(cfg),
-                            quota=QuotaTracker.from_config(store, cfg))
-    stop = {"flag": False}
-
-    def on_signal(signum, _frame):
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    dispatcher.start()
-    # The keeper (e-mail may block) and the self-test schedule run on threads of their own.
-    from .keeper import start_keeper
-    from .selftest import start_selftest
-    helpers_stop = threading.Event()
-    start_keeper(cfg.keeper, store, node_name(cfg), helpers_stop, devices=tuple(c.name for c in channels))
-    start_selftest(cfg.selftest, store, node_name(cfg), helpers_stop)
-    control = None
-    if cfg.dispatch.control_socket:
-        from .control import ControlServer
-        control = ControlServer(cfg.dispatch.control_socket, lambda m: _control(store, m))
-        control.start()
-    names = ", ".join(f"{c.name} ({c.kind.value})" for c in channels)
-    log.info("gatewayd running on node %s with %s", node_name(cfg), names)
-    notifier.ready(f"dispatching through {names}")
-    beat = watchdog_interval() or 1.0
-    was_healthy = True
-    while not stop["flag"]:
-        healthy = dispatcher.healthy(housekeeping_after=stuck_after())
-        if healthy:
-            notifier.watchdog()
-        if healthy != was_healthy:
-            (log.info if healthy else log.error)(
-                "dispatch loop is moving again; watchdog heartbeat resumed" if healthy else
-                "dispatch loop looks stuck; withholding the watchdog heartbeat so systemd restarts it")
-            was_healthy = healthy
-        time.sleep(min(beat, 1.0))
-    notifier.stopping()
-    log.info("stopping: finishing sends in flight, leaving the rest queued")
-    helpers_stop.set()
-    if control is not None:
-        control.stop()
-    dispatcher.stop()
-    log.info("stopped")
-    return 0
-
-
-def _control(store, message: dict) -> dict:
-    """What the daemon does with a control-socket request."""
-    if message.get("op") == "alert.send" and isinstance(message.get("request"), dict):
-        return send_alert(store, message["request"])
-    return {"ok": False, "error": f"control: unknown request {str(message.get('op'))[:40]!r}"}
+    from .app import run_daemon
+    return run_daemon(cfg)
 
 
 def cmd_web(cfg: Config, args) -> int:
@@ -129,22 +55,25 @@ def cmd_web(cfg: Config, args) -> int:
 
 
 def cmd_network_add(cfg: Config, args) -> int:
+    from .model import AuditAction
     store = _open_store(cfg)
     net = store.add_network(args.name, args.zone or "")
-    store.audit("cli", "network.add", {"network": net.name})
+    store.audit("cli", AuditAction.NETWORK_ADD, {"network": net.name})
     print(net.id)
     return 0
 
 
 def cmd_member_add(cfg: Config, args) -> int:
+    from .model import AuditAction
     store = _open_store(cfg)
     member = store.add_member(args.network, args.phone, args.name or "", args.channel, args.lang)
-    store.audit("cli", "member.add", {"network": args.network, "member_id": member.id})
+    store.audit("cli", AuditAction.MEMBER_ADD, {"network": args.network, "member_id": member.id})
     print(member.id)
     return 0
 
 
 def cmd_member_import(cfg: Config, args) -> int:
+    from .model import AuditAction
     from .store import ImportFailed
     store = _open_store(cfg)
     try:
@@ -162,7 +91,7 @@ def cmd_member_import(cfg: Config, args) -> int:
                        "(fix them, or use --skip-bad)") from None
     for e in errors:
         print(f"skipped {e}", file=sys.stderr)
-    store.audit("cli", "member.import", {"network": args.network, "imported": imported, "skipped": len(errors)})
+    store.audit("cli", AuditAction.MEMBER_IMPORT, {"network": args.network, "imported": imported, "skipped": len(errors)})
     print(f"imported {imported} member(s)" + (f", skipped {len(errors)} bad row(s)" if errors else ""))
     return 0
 
@@ -175,6 +104,7 @@ def cmd_alert_send(cfg: Config, args) -> int:
     from .control import ask
     answer = ask(cfg.dispatch.control_socket, {"op": "alert.send", "request": request})
     if answer is None:
+        from .app import send_alert
         answer = send_alert(_open_store(cfg), request)
     if not answer["ok"]:
         raise CliError(answer["error"])
@@ -184,24 +114,6 @@ def cmd_alert_send(cfg: Config, args) -> int:
     print(f"alert {answer['alert_id']} queued: {summary}" + (f"; not addressed: {skipped}" if skipped else ""),
           file=sys.stderr)
     return 0
-
-
-def send_alert(store, request: dict) -> dict:
-    """Queue and audit one alert from a plain REQUEST (CLI fields); the answer as the control socket gives it."""
-    from .store import AlertRequest
-    try:
-        req = AlertRequest(networks=tuple(request["networks"]), category=request["category"],
-                           text=request["text"], texts=dict(request["texts"]), channel=request["channel"],
-                           author=request["author"], parent_id=request["parent_id"], drill=bool(request["drill"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        return {"ok": False, "error": f"control: malformed request ({exc})"}
-    try:
-        result = store.enqueue_alert(req)
-    except GatewaydError as exc:
-        return {"ok": False, "error": str(exc)}
-    store.audit(req.author, "alert.send", {"alert_id": result.alert_id, "category": req.category,
-                                           "networks": list(req.networks), "messages": result.messages})
-    return {"ok": True, "alert_id": result.alert_id, "messages": result.messages, "skipped": result.skipped}
 
 
 def cmd_alert_status(cfg: Config, args) -> int:
@@ -216,27 +128,30 @@ def cmd_alert_status(cfg: Config, args) -> int:
 
 
 def cmd_alert_cancel(cfg: Config, args) -> int:
+    from .model import AuditAction
     store = _open_store(cfg)
     n = store.cancel_alert(args.id, args.author or getpass.getuser())
-    store.audit(args.author or getpass.getuser(), "alert.cancel", {"alert_id": args.id, "cancelled": n})
+    store.audit(args.author or getpass.getuser(), AuditAction.ALERT_CANCEL, {"alert_id": args.id, "cancelled": n})
     print(f"cancelled {n} message(s) not yet sent")
     return 0
 
 
 def cmd_alert_approve(cfg: Config, args) -> int:
+    from .model import AuditAction
     store = _open_store(cfg)
     approver = args.author or getpass.getuser()
     store.approve_alert(args.id, approver)
-    store.audit(approver, "alert.approve", {"alert_id": args.id})
+    store.audit(approver, AuditAction.ALERT_APPROVE, {"alert_id": args.id})
     print(f"alert {args.id} approved by {approver}; sending")
     return 0
 
 
 def cmd_alert_correct(cfg: Config, args) -> int:
+    from .model import AuditAction
     store = _open_store(cfg)
     author = args.author or getpass.getuser()
     result = store.correct_alert(args.id, args.text, _texts(args.text_lang), author)
-    store.audit(author, "alert.correct", {"alert_id": args.id, "correction_id": result.alert_id,
+    store.audit(author, AuditAction.ALERT_CORRECT, {"alert_id": args.id, "correction_id": result.alert_id,
                                           "messages": result.messages})
     print(result.alert_id)
     summary = ", ".join(f"{n} {ch}" for ch, n in result.messages.items() if n) or "nobody had it yet"
@@ -246,11 +161,11 @@ def cmd_alert_correct(cfg: Config, args) -> int:
 
 
 def cmd_alert_report(cfg: Config, args) -> int:
-    from .quota import estimate_seconds
-    report = _open_store(cfg).alert_report(args.id)
+    store = _open_store(cfg)
+    report = store.alert_report(args.id)
     sms = sum(max(1, r["segments"]) for r in report["recipients"] if r["channel"] == "sms")
     calls = sum(1 for r in report["recipients"] if r["channel"] == "voice")
-    report["estimated_seconds"] = estimate_seconds(cfg, sms, calls)
+    report["estimated_seconds"] = store.estimate(cfg, sms, calls).seconds
     if args.json:
         _print_json(report)
         return 0
@@ -284,9 +199,10 @@ def _read_password() -> str:
 
 
 def cmd_user_add(cfg: Config, args) -> int:
+    from .model import AuditAction
     store = _open_store(cfg)
     user = store.add_user(args.name, _read_password(), args.role, args.zone or "", tuple(args.network or ()))
-    store.audit("cli", "user.add", {"user": user.username, "role": user.role})
+    store.audit("cli", AuditAction.USER_ADD, {"user": user.username, "role": user.role})
     print(user.id)
     return 0
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 
 def _store(cfg):
-    from .cli import _open_store
-    return _open_store(cfg)
+    from .app import open_store
+    return open_store(cfg)
 
 
 def cmd_backup(cfg, args) -> int:
@@ -27,9 +27,10 @@ def cmd_backup(cfg, args) -> int:
 
 def cmd_restore(cfg, args) -> int:
     """gatewayd restore FILE (refused while gatewayd run uses the database)"""
+    from .model import AuditAction
     from .backup import restore
     info = restore(cfg.database.url, args.file)
-    _store(cfg).audit(args.actor or "cli", "database.restore", {"from": str(info.restored_from)})
+    _store(cfg).audit(args.actor or "cli", AuditAction.DATABASE_RESTORE, {"from": str(info.restored_from)})
     kept = f"; the previous database is kept as {info.previous}" if info.previous else ""
     print(f"restored {info.messages} messages from {info.restored_from}{kept}")
     return 0
@@ -37,6 +38,7 @@ def cmd_restore(cfg, args) -> int:
 
 def cmd_member_export(cfg, args) -> int:
     """gatewayd member export NUMBER [-o FILE]: everything held about a person, JSON."""
+    from .model import AuditAction
     from .gdpr import export_member
     store = _store(cfg)
     data = export_member(store, args.number)
@@ -48,7 +50,7 @@ def cmd_member_export(cfg, args) -> int:
             f.write(text)
     else:
         sys.stdout.write(text)
-    store.audit(args.actor or "cli", "member.export", {"member_id": (data["member"] or {}).get("id")})
+    store.audit(args.actor or "cli", AuditAction.MEMBER_EXPORT, {"member_id": (data["member"] or {}).get("id")})
     return 0
 
 
@@ -64,6 +66,7 @@ def cmd_member_erase(cfg, args) -> int:
 
 def cmd_purge(cfg, args) -> int:
     """gatewayd purge [--days N]: retention, default [retention].days."""
+    from .model import AuditAction
     from .gdpr import purge
     days = cfg.retention.days if args.days is None else args.days
     store = _store(cfg)
@@ -72,7 +75,7 @@ def cmd_purge(cfg, args) -> int:
         print("retention is 0 days (keep forever): nothing purged")
         return 0
     if r.messages or r.replies:
-        store.audit("purge", "retention.purge", r.as_dict())
+        store.audit("purge", AuditAction.RETENTION_PURGE, r.as_dict())
     print(f"purged text and number of {r.messages} message(s) and {r.replies} repl(ies) "
           f"from before {r.before:%Y-%m-%d %H:%M} UTC")
     return 0

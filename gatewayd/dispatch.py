@@ -14,18 +14,19 @@ import logging
 import queue
 import threading
 import time
-import zoneinfo
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from .channels.base import (Channel, ChannelError, ChannelEvent, DeliveryReport, DeviceEvent, DeviceHealth,
-                            DeviceState, InboundText, Outcome, OutcomeKind)
-from .config import DispatchConfig, quiet_window
+from .channels.base import Channel, ChannelError
+from .outcomes import (ChannelEvent, DeliveryReport, DeviceEvent, DeviceHealth, DeviceState, InboundText, Outcome,
+                       OutcomeKind)
+from .config import DispatchConfig
 from .inbound import handle_reply
 from .phone import redact
 from .quota import QuotaTracker
 from .ratelimit import TokenBucket
+from .schedule import in_quiet_hours
 from .store import LostClaim, Store
 
 log = logging.getLogger("gatewayd.dispatch")
@@ -37,19 +38,6 @@ MAX_DEVICE_PAUSE = 60.0      # seconds, longest pause of a device that keeps fai
 RECORD_PATIENCE_ON_STOP = 30.0
 EVENT_TRIES = 240           # housekeeping passes (~1 min) a failing event is retried
 MAX_SEND_SECONDS = 900.0     # a single send (a long voice call read twice) may take this long
-
-
-def in_quiet_hours(now: datetime, spec: str, tz: str) -> bool:
-    """True when NOW (aware) falls inside the daily window SPEC ('22:00-07:00') in zone TZ."""
-    window = quiet_window(spec)
-    if window is None:
-        return False
-    start, end = window
-    local = now.astimezone(zoneinfo.ZoneInfo(tz))
-    minute = local.hour * 60 + local.minute
-    if start == end:
-        return False
-    return start <= minute < end if start < end else (minute >= start or minute < end)
 
 
 @dataclass
@@ -387,8 +375,3 @@ class Dispatcher:
             self.store.record_device(ch.name, ch.kind.value, self.node, health,
                                      sent=stats.sent - sent0, failed=stats.failed - failed0)
             self._flushed[ch.name] = (stats.sent, stats.failed)
-
-
-def backoff_schedule(policy: DispatchConfig, attempts: int) -> list[timedelta]:
-    """The waits between ATTEMPTS tries, for documentation and the preview."""
-    return [timedelta(seconds=min(policy.backoff_max, policy.backoff_base * 2 ** i)) for i in range(attempts - 1)]

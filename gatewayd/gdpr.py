@@ -22,10 +22,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 
 from .errors import NotFound
-from .model import (Attempt, AuditEntry, InboundMessage, Member, Message, MessageState, member_network,
+from .model import (Attempt, AuditAction, AuditEntry, InboundMessage, Member, Message, MessageState, member_network,
                     utcnow)
 from .phone import parse_phone
 from .store import Store
+
+# Every audit action about a member (AuditAction.MEMBER_*), whoever wrote it: CLI and page spell them alike.
+_MEMBER_ACTIONS = "member.%"
 
 ERASED = ""                      # what an erased or purged number / text becomes
 WAITING = (MessageState.QUEUED.value, MessageState.RETRY.value)
@@ -96,7 +99,7 @@ def export_member(store: Store, number: str, now: datetime | None = None) -> dic
                              .order_by(Attempt.id)).all() if messages else []
         reply_link = [InboundMessage.number == e164] + ([InboundMessage.member_id == mid] if mid else [])
         replies = s.scalars(select(InboundMessage).where(or_(*reply_link)).order_by(InboundMessage.id)).all()
-        audit = _audit_about(s.scalars(select(AuditEntry).where(AuditEntry.action.like("member.%"))
+        audit = _audit_about(s.scalars(select(AuditEntry).where(AuditEntry.action.like(_MEMBER_ACTIONS))
                                        .order_by(AuditEntry.id)), mid)
         if member is None and not messages and not replies:
             raise NotFound("person with number", e164)
@@ -142,7 +145,7 @@ def erase_member(store: Store, number: str, actor: str = "cli") -> EraseReport:
     _checkpoint(store)
     report = EraseReport(mid, messages, cancelled, replies)
     # The audit says that someone was erased, not who: the number is gone.
-    store.audit(actor, "member.erase", report.as_dict())
+    store.audit(actor, AuditAction.MEMBER_ERASE, report.as_dict())
     return report
 
 

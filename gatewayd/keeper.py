@@ -32,8 +32,9 @@ from sqlalchemy import func, select
 
 from .config import KeeperConfig
 from .logs import redact_text
-from .model import Attempt, Message, MessageState, Setting, utcnow
+from .model import Attempt, Category, Message, MessageState, utcnow
 from .phone import parse_phone
+from .schedule import in_quiet_hours
 from .selftest import failed_selftest
 from .store import Store
 
@@ -42,7 +43,7 @@ log = logging.getLogger("gatewayd.keeper")
 _CREDIT = re.compile(r"credit|balance|insufficient funds", re.IGNORECASE)
 SMS_LIMIT = 300          # characters: two or three segments at most
 SMTP_TIMEOUT = 15.0      # seconds; the keeper must not hold up the daemon for long
-PREVENTION = 1           # Message.priority of prevention messages
+PREVENTION = Category.PREVENTION.priority   # Message.priority of prevention messages
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,6 @@ class Keeper:
         return [d for d in self.store.devices() if self.devices is None or d["name"] in self.devices]
 
     def _quiet_hours(self, now: datetime) -> bool:
-        from .dispatch import in_quiet_hours
         p = self.store.policy
         return in_quiet_hours(now, p.quiet_hours, p.timezone)
 
@@ -114,7 +114,7 @@ class Keeper:
         q = select(Message.id).where(due, Message.created_at <= limit)
         if self.in_quiet_hours(now):
             q = q.where(Message.priority != PREVENTION)
-        with self.store.engine.connect() as c:
+        with self.store.connection() as c:
             if c.scalar(q.limit(1)) is None:
                 return ""
             if c.scalar(select(Attempt.id).where(Attempt.started_at >= limit).limit(1)) is not None:
@@ -205,17 +205,10 @@ class Keeper:
 
     # ------------------------------------------------------------------ memory
     def _load(self) -> dict:
-        with self.store.session() as s:
-            row = s.get(Setting, self.state_key)
-            return dict(row.value) if row is not None and isinstance(row.value, dict) else {}
+        return self.store.get_setting(self.state_key)
 
     def _save(self, told: dict) -> None:
-        with self.store.session.begin() as s:
-            row = s.get(Setting, self.state_key)
-            if row is None:
-                s.add(Setting(key=self.state_key, value=told))
-            else:
-                row.value = told
+        self.store.put_setting(self.state_key, told)
 
 
 def _out_of_credit(device: dict) -> bool:

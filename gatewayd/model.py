@@ -46,7 +46,41 @@ class Category(str, enum.Enum):
 
     @property
     def priority(self) -> int:
-        return {"urgent": 3, "feedback": 2, "prevention": 1}[self.value]
+        """Serving order: a higher number goes first."""
+        return _PRIORITY[self]
+
+    @classmethod
+    def of_priority(cls, priority: int) -> "Category | None":
+        """The category whose messages carry PRIORITY, or None (no such priority)."""
+        return next((c for c, p in _PRIORITY.items() if p == priority), None)
+
+
+_PRIORITY = {Category.URGENT: 3, Category.FEEDBACK: 2, Category.PREVENTION: 1}
+
+
+class Language(str, enum.Enum):
+    """The languages members read and hear alerts in (Belgium's three, and English)."""
+
+    NL = "nl"
+    FR = "fr"
+    DE = "de"
+    EN = "en"
+
+
+class MemberChannel(str, enum.Enum):
+    """How a member wants alerts: a landline can only take voice."""
+
+    SMS = "sms"
+    VOICE = "voice"
+    SMS_VOICE = "sms+voice"
+
+
+class AlertChannel(str, enum.Enum):
+    """How an alert goes out: each member's own preference, or one channel for all."""
+
+    MEMBER = "member"
+    SMS = "sms"
+    VOICE = "voice"
 
 
 class MessageState(str, enum.Enum):
@@ -82,6 +116,37 @@ class Role(str, enum.Enum):
     POLICE = "police"
     COORDINATOR = "coordinator"
     ADMIN = "admin"
+
+
+class AuditAction(str, enum.Enum):
+    """What an audit entry records; one spelling whoever acts (CLI, page, API, daemon)."""
+
+    ALERT_SEND = "alert.send"
+    ALERT_CORRECT = "alert.correct"
+    ALERT_CANCEL = "alert.cancel"
+    ALERT_APPROVE = "alert.approve"
+    NETWORK_ADD = "network.add"
+    NETWORK_EDIT = "network.edit"
+    MEMBER_ADD = "member.add"
+    MEMBER_EDIT = "member.edit"
+    MEMBER_ACTIVATE = "member.activate"
+    MEMBER_DEACTIVATE = "member.deactivate"
+    MEMBER_IMPORT = "member.import"
+    MEMBER_EXPORT = "member.export"
+    MEMBER_ERASE = "member.erase"
+    USER_ADD = "user.add"
+    USER_EDIT = "user.edit"
+    TEMPLATE_EDIT = "template.edit"
+    TOKEN_CREATE = "token.create"
+    TOKEN_REVOKE = "token.revoke"
+    INBOX_HANDLED = "inbox.handled"
+    INBOX_REOPENED = "inbox.reopened"
+    LOGIN = "login"
+    LOGIN_FAILED = "login.failed"
+    LOGIN_REFUSED_LOCKED = "login.refused_locked"
+    LOGOUT = "logout"
+    DATABASE_RESTORE = "database.restore"
+    RETENTION_PURGE = "retention.purge"
 
 
 member_network = Table(

@@ -1,4 +1,4 @@
-"""Per-SIM fair-use quotas, and how long the devices need to reach everyone.
+"""Per-SIM fair-use quotas (how long the devices need to reach everyone: gatewayd.capacity).
 
 Belgian operators treat heavy use of a consumer SIM as fraud (published
 fair-use rules: more than 350 texts a day or 10,000 a month; or 500 a day and
@@ -16,11 +16,11 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from .capacity import sms_devices
 from .config import Config, ModemConfig
 from .model import Alert, Message
 
-# A voice call: ringing, the header, the message twice, the confirmation prompt.
-TYPICAL_CALL_SECONDS = 45.0
+__all__ = ["QuotaCheck", "QuotaLimits", "QuotaTracker", "check_alert", "sms_devices"]
 
 
 @dataclass(frozen=True)
@@ -137,33 +137,6 @@ class QuotaTracker:
 
     def total_remaining(self, devices: list[str], now: datetime) -> float:
         return sum(self.remaining(d, now) for d in devices)
-
-
-def sms_devices(cfg: Config) -> list[tuple[str, float]]:
-    """(name, sends per second) of every SMS device configured."""
-    out = [(m.name, m.sms_per_minute / 60.0) for m in cfg.modems]
-    out += [(e.name, min(e.rate_per_minute / 60.0, e.capacity / max(e.latency, 1e-3)))
-            for e in cfg.emulated if e.kind == "sms"]
-    return out
-
-
-def voice_capacity(cfg: Config) -> float:
-    """Calls per second the voice side can complete."""
-    rate = 0.0
-    if cfg.asterisk is not None:
-        rate += min(cfg.asterisk.calls_per_minute / 60.0, cfg.asterisk.max_calls / TYPICAL_CALL_SECONDS)
-    rate += sum(min(e.rate_per_minute / 60.0, e.capacity / max(e.latency, 1e-3))
-                for e in cfg.emulated if e.kind == "voice")
-    return rate
-
-
-def estimate_seconds(cfg: Config, sms_segments: int, calls: int) -> float | None:
-    """How long the configured devices need for SMS_SEGMENTS texts and CALLS calls; None if a side has no device."""
-    sms_rate = sum(r for _, r in sms_devices(cfg))
-    call_rate = voice_capacity(cfg)
-    if (sms_segments and not sms_rate) or (calls and not call_rate):
-        return None
-    return max(sms_segments / sms_rate if sms_segments else 0.0, calls / call_rate if calls else 0.0)
 
 
 @dataclass(frozen=True)

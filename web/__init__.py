@@ -36,8 +36,23 @@ def _select_locale() -> str:
 
 
 def create_app(cfg: Config, store: Store | None = None) -> Flask:
-    """The police page for CFG over STORE (opened from cfg.database.url when None)."""
+    """The police page for CFG over STORE (opened from cfg.database.url when None).
+
+    Builds the app only; the database (schema, seeded templates) is `gatewayd init-db`'s job."""
     app = Flask(__name__)
+    configure_settings(app, cfg)
+    app.extensions["gatewayd.cfg"] = cfg
+    app.extensions["gatewayd.store"] = store or _open_store(cfg)
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_templates(app, cfg)
+    configure_hooks(app, cfg)
+    configure_errorhandlers(app)
+    return app
+
+
+def configure_settings(app: Flask, cfg: Config) -> None:
+    """Flask's settings: session cookie, CSRF, upload size, translations."""
     app.url_map.converters["int"] = _DbInt
     secret = cfg.web.secret_key
     if not secret:
@@ -58,19 +73,25 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES="translations",
         TEMPLATES_AUTO_RELOAD=False,
     )
-    app.extensions["gatewayd.cfg"] = cfg
-    app.extensions["gatewayd.store"] = store or _open_store(cfg)
-    csrf = CSRFProtect(app)
+
+
+def configure_extensions(app: Flask) -> None:
+    CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
 
+
+def configure_blueprints(app: Flask) -> None:
     from . import admin, alerts, api, auth, inbox, members, ops
     for bp in (auth.bp, alerts.bp, members.bp, inbox.bp, admin.bp, api.bp, ops.bp):
         app.register_blueprint(bp)
-    csrf.exempt(api.bp)   # token-only: no cookie is ever accepted there
+    app.extensions["csrf"].exempt(api.bp)   # token-only: no cookie is ever accepted there
 
-    @app.before_request
-    def _defaults():
-        g.default_language = cfg.web.default_language
+
+def configure_templates(app: Flask, cfg: Config) -> None:
+    """Filters and globals every template may use."""
+    from . import auth
+    from .alerts import quota_text
+    from .labels import template_globals as label_globals
 
     @app.context_processor
     def _drill_mode():
@@ -79,61 +100,69 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
 
     app.jinja_env.filters["charname"] = _charname
     app.jinja_env.filters["redact"] = redact
-    app.before_request(auth.require_login)
     app.context_processor(auth.template_globals)
-    from .labels import template_globals as label_globals
     app.jinja_env.globals.update(label_globals())
-    from .alerts import quota_text
     app.jinja_env.globals["quota_text"] = quota_text
+
+
+def configure_hooks(app: Flask, cfg: Config) -> None:
+    """Before and after every request: language default, login, security headers."""
+    from . import auth
+
+    @app.before_request
+    def _defaults():
+        g.default_language = cfg.web.default_language
+
+    app.before_request(auth.require_login)
     app.after_request(_security_headers)
     if cfg.web.secure_cookies:
         # Served over HTTPS (that is what secure cookies mean): tell browsers to stay on it.
         app.after_request(_hsts)
 
-    @app.errorhandler(CSRFError)
-    def _csrf_error(exc):
-        from flask import render_template
-        from flask_babel import gettext as _
-        return render_template("error.html", title=_("Form expired"),
-                               message=_("The form was refused (missing or expired security token). "
-                                         "Go back, reload the page and try again.")), 400
 
-    @app.errorhandler(404)
-    def _not_found(exc):
-        from flask import render_template
-        from flask_babel import gettext as _
-        if request.path.startswith("/api/"):
-            return {"error": "not found"}, 404
-        return render_template("error.html", title=_("Not found"), message=_("This page does not exist.")), 404
+def configure_errorhandlers(app: Flask) -> None:
+    """One page per error the user may meet; the API answers JSON."""
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(404, _not_found)
+    app.register_error_handler(403, _forbidden)
+    app.register_error_handler(413, _too_large)
+    app.register_error_handler(500, _server_error)
 
-    @app.errorhandler(403)
-    def _forbidden(exc):
-        from flask import render_template
-        from flask_babel import gettext as _
-        return render_template("error.html", title=_("Not allowed"),
-                               message=_("Your role does not allow this.")), 403
 
-    @app.errorhandler(413)
-    def _too_large(exc):
-        from flask import render_template
-        from flask_babel import gettext as _
-        return render_template("error.html", title=_("File too large"),
-                               message=_("The upload is larger than 2 MB. Split the file and import it in parts.")), 413
+def _error_page(title: str, message: str, status: int):
+    from flask import render_template
+    return render_template("error.html", title=title, message=message), status
 
-    @app.errorhandler(500)
-    def _server_error(exc):
-        from flask import render_template
-        from flask_babel import gettext as _
-        log.exception("error on %s", request.path)
-        return render_template("error.html", title=_("Something went wrong"),
-                               message=_("Nothing was sent. Try again; if it persists, call the administrator.")), 500
 
-    from .queries import seed_templates
-    try:
-        seed_templates(app.extensions["gatewayd.store"])
-    except Exception as exc:  # schema not yet created: the page still starts and says so on use
-        log.warning("could not seed alert templates: %s", exc)
-    return app
+def _csrf_error(exc):
+    from flask_babel import gettext as _
+    return _error_page(_("Form expired"), _("The form was refused (missing or expired security token). "
+                                            "Go back, reload the page and try again."), 400)
+
+
+def _not_found(exc):
+    from flask_babel import gettext as _
+    if request.path.startswith("/api/"):
+        return {"error": "not found"}, 404
+    return _error_page(_("Not found"), _("This page does not exist."), 404)
+
+
+def _forbidden(exc):
+    from flask_babel import gettext as _
+    return _error_page(_("Not allowed"), _("Your role does not allow this."), 403)
+
+
+def _too_large(exc):
+    from flask_babel import gettext as _
+    return _error_page(_("File too large"),
+                       _("The upload is larger than 2 MB. Split the file and import it in parts."), 413)
+
+
+def _server_error(exc):
+    from flask_babel import gettext as _
+    log.exception("error on %s", request.path)
+    return _error_page(_("Something went wrong"),
+                       _("Nothing was sent. Try again; if it persists, call the administrator."), 500)
 
 
 class _DbInt(IntegerConverter):

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AuditEntry, Role
+from gatewayd.model import AuditAction, AuditEntry, Role
 from gatewayd.store import LANGUAGES
 
 from . import get_cfg, get_store
@@ -49,7 +49,7 @@ def audit_log():
     actor = (request.args.get("actor") or "").strip()[:80]
     action = (request.args.get("action") or "").strip()[:40]
     store = get_store()
-    with store.session() as s:
+    with store.reading() as s:
         q = select(AuditEntry)
         if actor:
             q = q.where(AuditEntry.actor == actor)
@@ -97,7 +97,7 @@ def user_new():
     except InputError as exc:
         field = {"name": "username"}.get(exc.field, exc.field)
         return _user_form(v, {field: exc.reason}, status=400)
-    audit("user_add", {"user": user.username, "role": user.role, "zone": user.zone, "networks": list(names)})
+    audit(AuditAction.USER_ADD, {"user": user.username, "role": user.role, "zone": user.zone, "networks": list(names)})
     flash(_("User created."), "success")
     return redirect(url_for("admin.users"))
 
@@ -117,10 +117,10 @@ def user_edit(user_id: int):
     if user.id == g.user.id and (not v["active"] or v["role"] != "admin"):
         return _user_form(v, {"role": _("You cannot demote or deactivate yourself.")}, user, 400)
     try:
-        Q.update_user(store, user_id, v["role"], v["zone"], v["network_ids"], v["active"], v["password"])
+        store.update_user(user_id, v["role"], v["zone"], v["network_ids"], v["active"], v["password"])
     except InputError as exc:
         return _user_form(v, {exc.field: exc.reason}, user, 400)
-    audit("user_edit", {"user": user.username, "role": v["role"], "zone": v["zone"], "active": v["active"],
+    audit(AuditAction.USER_EDIT, {"user": user.username, "role": v["role"], "zone": v["zone"], "active": v["active"],
                         "networks": v["network_ids"], "password_changed": bool(v["password"])})
     flash(_("User saved."), "success")
     return redirect(url_for("admin.users"))
@@ -146,12 +146,12 @@ def template_edit(template_id: int):
     v = {"title": request.form.get("title") or "", "category": request.form.get("category") or "",
          **{f"text_{k}": request.form.get(f"text_{k}") or "" for k in LANGUAGES}}
     try:
-        Q.update_template(store, template_id, v["title"], v["category"],
+        store.update_template(template_id, v["title"], v["category"],
                           {k: v[f"text_{k}"] for k in LANGUAGES}, g.user.username)
     except InputError as exc:
         return render_template("template_form.html", v=v, errors={exc.field: exc.reason}, tpl=tpl,
                                languages=LANGUAGES), 400
-    audit("template_edit", {"template": tpl.key})
+    audit(AuditAction.TEMPLATE_EDIT, {"template": tpl.key})
     flash(_("Template saved."), "success")
     return redirect(url_for("admin.templates"))
 
@@ -166,11 +166,11 @@ def tokens():
     if request.method == "POST":
         v = {"name": request.form.get("name") or "", "zone": request.form.get("zone") or ""}
         try:
-            row, new_token = Q.create_token(store, v["name"], v["zone"], g.user.username)
+            row, new_token = store.create_token(v["name"], v["zone"], g.user.username)
         except InputError as exc:
             errors[exc.field] = exc.reason
         else:
-            audit("token_create", {"token_id": row.id, "name": row.name, "zone": row.zone})
+            audit(AuditAction.TOKEN_CREATE, {"token_id": row.id, "name": row.name, "zone": row.zone})
             v = {"name": "", "zone": ""}
     return render_template("tokens.html", tokens=Q.api_tokens(store), new_token=new_token, errors=errors,
                            v=v), (400 if errors else 200)
@@ -180,9 +180,9 @@ def tokens():
 @roles_required("admin")
 def token_revoke(token_id: int):
     try:
-        row = Q.revoke_token(get_store(), token_id)
+        row = get_store().revoke_token(token_id)
     except NotFound:
         abort(404)
-    audit("token_revoke", {"token_id": token_id, "name": row.name})
+    audit(AuditAction.TOKEN_REVOKE, {"token_id": token_id, "name": row.name})
     flash(_("Token revoked."), "info")
     return redirect(url_for("admin.tokens"))

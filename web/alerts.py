@@ -15,8 +15,8 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AlertState
-from gatewayd.store import LANGUAGES, AlertRequest
+from gatewayd.model import AlertState, AuditAction, Category
+from gatewayd.store import ALERT_CHANNELS, LANGUAGES, AlertRequest
 
 from . import get_cfg, get_store
 from . import queries as Q
@@ -25,8 +25,9 @@ from .auth import audit
 
 bp = Blueprint("alerts", __name__)
 
-CATEGORIES = ("urgent", "prevention", "feedback")
-CHANNEL_MODES = ("member", "sms", "voice")
+# The order the compose form offers them in.
+CATEGORIES = (Category.URGENT.value, Category.PREVENTION.value, Category.FEEDBACK.value)
+CHANNEL_MODES = ALERT_CHANNELS
 # The store's field names -> the form's, so an error lands next to the right input.
 _FIELD_MAP = {"text": "text_nl", "network": "networks", "text[nl]": "text_nl", "text[fr]": "text_fr",
               "text[de]": "text_de", "text[en]": "text_en"}
@@ -220,13 +221,13 @@ def build_preview(c: Compose) -> dict:
         if text:
             sms_parts += n * plan(text, cfg.sms.smart_encoding).segments
     missing = [lang for lang in rp.per_language if lang not in filled]
-    cap = Q.capacity(cfg, store)
-    ahead = Q.queued_ahead(store, c.category) if c.category in CATEGORIES else {}
-    eta = Q.estimate_seconds(sms_parts, rp.per_channel.get("voice", 0), cap, ahead)
+    est = store.estimate(cfg, sms_parts, rp.per_channel.get("voice", 0),
+                         c.category if c.category in CATEGORIES else None)
+    cap, ahead, eta = est.capacity, est.ahead, est.seconds
     quiet = ""
-    if c.category == "prevention":
-        from gatewayd.dispatch import in_quiet_hours
+    if c.category == Category.PREVENTION:
         from gatewayd.model import utcnow
+        from gatewayd.schedule import in_quiet_hours
         if in_quiet_hours(utcnow(), cfg.dispatch.quiet_hours, cfg.dispatch.timezone):
             quiet = cfg.dispatch.quiet_hours
     # Can the SIMs' remaining fair-use quotas carry it? (A drill uses none, but says what a real one would meet.)
@@ -362,7 +363,7 @@ def send():
     if earlier is not None:
         flash(_("This alert was already sent; nothing was sent twice."), "info")
         return redirect(url_for("alerts.view", alert_id=earlier))
-    audit("alert_correct" if c.correct_id is not None else "alert_send",
+    audit(AuditAction.ALERT_CORRECT if c.correct_id is not None else AuditAction.ALERT_SEND,
           {"alert_id": result.alert_id, "category": c.category, "networks": c.network_names,
            "channel": c.channel, "parent_id": c.parent_id, "corrects": c.correct_id, "messages": result.messages,
            "skipped": result.skipped})
@@ -449,7 +450,7 @@ def cancel(alert_id: int):
     if not can_cancel(a):
         abort(403)
     n = get_store().cancel_alert(alert_id, g.user.username)
-    audit("alert_cancel", {"alert_id": alert_id, "cancelled": n})
+    audit(AuditAction.ALERT_CANCEL, {"alert_id": alert_id, "cancelled": n})
     flash(_("%(n)s messages that had not gone yet were cancelled.", n=n), "info")
     return redirect(url_for("alerts.view", alert_id=alert_id))
 
@@ -465,6 +466,6 @@ def approve(alert_id: int):
     except InputError as exc:
         flash(exc.reason, "error")
         return redirect(url_for("alerts.view", alert_id=alert_id))
-    audit("alert_approve", {"alert_id": alert_id, "author": a.author})
+    audit(AuditAction.ALERT_APPROVE, {"alert_id": alert_id, "author": a.author})
     flash(_("Alert %(id)s approved: it is going out.", id=alert_id), "success")
     return redirect(url_for("alerts.view", alert_id=alert_id))

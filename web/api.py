@@ -11,8 +11,9 @@ from datetime import timedelta
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
+from gatewayd.app import queue_alert
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AuditEntry, Network, alert_network, utcnow
+from gatewayd.model import AuditAction, AuditEntry, Network, alert_network, utcnow
 from gatewayd.store import AlertRequest
 
 from . import get_store
@@ -30,9 +31,9 @@ def _earlier_send(actor: str, key: str) -> int | None:
     Kept in the audit log (detail.idempotency_key), which records every API send anyway.
     """
     since = utcnow() - IDEMPOTENCY_WINDOW
-    with get_store().session() as s:
+    with get_store().reading() as s:
         for detail in s.scalars(select(AuditEntry.detail).where(
-                AuditEntry.actor == actor, AuditEntry.action == "alert_send", AuditEntry.at >= since)):
+                AuditEntry.actor == actor, AuditEntry.action == AuditAction.ALERT_SEND.value, AuditEntry.at >= since)):
             if isinstance(detail, dict) and detail.get("idempotency_key") == key:
                 return detail.get("alert_id")
     return None
@@ -49,20 +50,20 @@ def _token():
     auth = request.headers.get("Authorization", "")
     if not auth.lower().startswith("bearer "):
         return None
-    return Q.token_by_secret(get_store(), auth[7:].strip())
+    return get_store().token_by_secret(auth[7:].strip())
 
 
 def _zone_networks(zone: str) -> set[str] | None:
     if not zone:
         return None
-    with get_store().session() as s:
+    with get_store().reading() as s:
         return set(s.scalars(select(Network.name).where(Network.zone == zone)))
 
 
 def _alert_in_zone(alert_id: int, zone: str) -> bool:
     if not zone:
         return True
-    with get_store().session() as s:
+    with get_store().reading() as s:
         return s.scalar(select(alert_network.c.alert_id).join(Network, Network.id == alert_network.c.network_id)
                         .where(alert_network.c.alert_id == alert_id, Network.zone == zone).limit(1)) is not None
 
@@ -111,17 +112,13 @@ def create_alert():
         if earlier is not None:
             # A retry of a request that already went through (e.g. after a timeout): never send twice.
             return jsonify({"id": earlier, "replayed": True}), 200
+        extra = {"via": "api", **({"idempotency_key": key} if key else {})}
         try:
-            result = get_store().enqueue_alert(req)
+            result = queue_alert(get_store(), req, request.remote_addr or "", **extra)
         except InputError as exc:
             return _error(400, exc.reason, exc.field)
         except NotFound as exc:
             return _error(404, str(exc), "parent_id" if exc.what == "alert" else "networks")
-        detail = {"alert_id": result.alert_id, "category": req.category, "networks": networks,
-                  "messages": result.messages, "via": "api", "drill": drill}
-        if key:
-            detail["idempotency_key"] = key
-        get_store().audit(actor, "alert_send", detail, request.remote_addr or "")
     return jsonify({"id": result.alert_id, "messages": result.messages, "skipped": result.skipped}), 201
 
 

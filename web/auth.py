@@ -16,9 +16,9 @@ from functools import wraps
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from gatewayd.model import LoginThrottle, Network, Role, User, utcnow
+from gatewayd.model import AuditAction, LoginThrottle, Network, Role, User, utcnow
 from gatewayd.passwords import hash_password, needs_rehash, verify_password
 
 from . import LANGUAGES, get_store
@@ -69,7 +69,7 @@ class CurrentUser:
 def load_user(user_id: int) -> CurrentUser | None:
     """The active user USER_ID with the networks in their scope, or None."""
     store = get_store()
-    with store.session() as s:
+    with store.reading() as s:
         user = s.get(User, user_id)
         if user is None or not user.active:
             return None
@@ -114,7 +114,7 @@ def client_ip() -> str:
     return request.remote_addr or ""
 
 
-def audit(action: str, detail: dict | None = None, actor: str | None = None) -> None:
+def audit(action: AuditAction, detail: dict | None = None, actor: str | None = None) -> None:
     """Write an audit entry for the current user (or ACTOR) from this request's address."""
     who = actor if actor is not None else (g.user.username if g.get("user") else "")
     get_store().audit(who, action, detail or {}, client_ip())
@@ -139,7 +139,7 @@ def _throttle_key(username: str, ip: str) -> str:
 
 def locked_until(username: str, ip: str):
     """When (UTC) the lock on USERNAME from IP ends, or None when not locked."""
-    with get_store().session() as s:
+    with get_store().reading() as s:
         row = s.get(LoginThrottle, _throttle_key(username, ip))
         if row and row.locked_until and row.locked_until > utcnow():
             return row.locked_until
@@ -148,28 +148,17 @@ def locked_until(username: str, ip: str):
 
 def record_failure(username: str, ip: str) -> bool:
     """Count a failed login; True when this failure locked the account for this address."""
-    now = utcnow()
-    with get_store().session.begin() as s:
-        key = _throttle_key(username, ip)
-        row = s.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-        row.failures = (row.failures or 0) + 1
-        row.updated_at = now
-        locked = row.failures >= MAX_FAILURES
-        if locked:
-            row.failures, row.locked_until = 0, now + LOCK_FOR
-        s.add(row)
-    return locked
+    return get_store().record_login_failure(_throttle_key(username, ip), MAX_FAILURES, LOCK_FOR)
 
 
 def clear_failures(username: str, ip: str) -> None:
-    with get_store().session.begin() as s:
-        s.execute(delete(LoginThrottle).where(LoginThrottle.key == _throttle_key(username, ip)))
+    get_store().clear_login_failures(_throttle_key(username, ip))
 
 
 def check_credentials(username: str, password: str) -> User | None:
     """The active user with this USERNAME and PASSWORD, or None (constant-ish time)."""
     store = get_store()
-    with store.session() as s:
+    with store.reading() as s:
         user = s.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
         verify_password(_DUMMY_HASH, password)
@@ -177,8 +166,7 @@ def check_credentials(username: str, password: str) -> User | None:
     if not verify_password(user.password_hash, password):
         return None
     if needs_rehash(user.password_hash):
-        with store.session.begin() as s:
-            s.get(User, user.id).password_hash = hash_password(password)
+        store.rehash_password(user.id, password)
     return user
 
 
@@ -194,13 +182,13 @@ def login():
         ip = client_ip()
         until = locked_until(username, ip)
         if until is not None:
-            audit("login_refused_locked", {"username": username}, actor=username)
+            audit(AuditAction.LOGIN_REFUSED_LOCKED, {"username": username}, actor=username)
             error = _("Too many failed attempts. Try again after %(time)s UTC.", time=until.strftime("%H:%M"))
         else:
             user = check_credentials(username, password) if username and password else None
             if user is None:
                 locked = record_failure(username, ip)
-                audit("login_failed", {"username": username, "locked": locked}, actor=username)
+                audit(AuditAction.LOGIN_FAILED, {"username": username, "locked": locked}, actor=username)
                 error = (_("Too many failed attempts. Try again in 5 minutes.") if locked
                          else _("Wrong username or password."))
             else:
@@ -211,14 +199,14 @@ def login():
                     session["lang"] = lang
                 session["user_id"] = user.id
                 session.permanent = True
-                audit("login", {"role": user.role}, actor=user.username)
+                audit(AuditAction.LOGIN, {"role": user.role}, actor=user.username)
                 return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", error=error, username=username), (401 if error else 200)
 
 
 @bp.post("/logout")
 def logout():
-    audit("logout")
+    audit(AuditAction.LOGOUT)
     lang = session.get("lang")
     session.clear()
     if lang:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from gatewayd.model import AuditAction
 from gatewayd.errors import NotFound
 
 from . import get_store
@@ -38,7 +39,7 @@ def handled(inbound_id: int):
     except NotFound:
         abort(404)
     done = request.form.get("handled", "1") == "1"
-    Q.mark_handled(store, inbound_id, g.user.username, done)
-    audit("inbox_handled" if done else "inbox_reopened", {"inbound_id": inbound_id})
+    store.mark_handled(inbound_id, g.user.username, done)
+    audit(AuditAction.INBOX_HANDLED if done else AuditAction.INBOX_REOPENED, {"inbound_id": inbound_id})
     flash(_("Marked as handled.") if done else _("Marked as open."), "info")
     return redirect(url_for("inbox.index"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from gatewayd.model import AuditAction
 from gatewayd.errors import InputError, NotFound
 from gatewayd.store import LANGUAGES, MEMBER_CHANNELS
 
@@ -76,11 +77,11 @@ def new():
                                     "network_ids": [nid] if nid else [], "opted_out": False}, {})
     v = _member_form_values(request.form)
     try:
-        m = Q.save_member(get_store(), None, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
+        m = get_store().save_member(None, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
                           _scope())
     except InputError as exc:
         return _render_member_form(v, {exc.field: exc.reason}, status=400)
-    audit("member_add", {"member_id": m.id, "networks": v["network_ids"]})
+    audit(AuditAction.MEMBER_ADD, {"member_id": m.id, "networks": v["network_ids"]})
     flash(_("Member added."), "success")
     return redirect(url_for("members.index"))
 
@@ -95,11 +96,11 @@ def edit(member_id: int):
     _require_editor()
     v = _member_form_values(request.form)
     try:
-        Q.save_member(get_store(), member_id, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
+        get_store().save_member(member_id, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
                       _scope(), opted_out=v["opted_out"])
     except InputError as exc:
         return _render_member_form(v, {exc.field: exc.reason}, member=m, status=400)
-    audit("member_edit", {"member_id": member_id, "networks": v["network_ids"], "opted_out": v["opted_out"]})
+    audit(AuditAction.MEMBER_EDIT, {"member_id": member_id, "networks": v["network_ids"], "opted_out": v["opted_out"]})
     flash(_("Member saved."), "success")
     return redirect(url_for("members.edit", member_id=member_id))
 
@@ -109,8 +110,8 @@ def set_active(member_id: int):
     _require_editor()
     _member_or_404(member_id)
     active = request.form.get("active") == "1"
-    Q.set_member_active(get_store(), member_id, active)
-    audit("member_activate" if active else "member_deactivate", {"member_id": member_id})
+    get_store().set_member_active(member_id, active)
+    audit(AuditAction.MEMBER_ACTIVATE if active else AuditAction.MEMBER_DEACTIVATE, {"member_id": member_id})
     flash(_("Member reactivated.") if active else _("Member deactivated: no more alerts."), "info")
     return redirect(url_for("members.edit", member_id=member_id))
 
@@ -147,7 +148,7 @@ def import_csv():
     except InputError as exc:
         return render_template("import.html", networks=nets, errors={"file": exc.reason}, rows=rows,
                                row_errors=row_errors, text=text, network_id=network_id), 400
-    audit("member_import", {"network": net.name, "imported": imported, "skipped_rows": len(bad)})
+    audit(AuditAction.MEMBER_IMPORT, {"network": net.name, "imported": imported, "skipped_rows": len(bad)})
     flash(_("%(n)s members imported into %(net)s.", n=imported, net=net.name), "success")
     return redirect(url_for("members.index", network=net.id))
 
@@ -198,10 +199,10 @@ def _network_form(network_id: int | None):
         return render_template("network_form.html", v=v, errors={}, net=net)
     v = {"name": request.form.get("name") or "", "zone": request.form.get("zone") or ""}
     try:
-        saved = Q.save_network(store, network_id, v["name"], v["zone"])
+        saved = store.save_network(network_id, v["name"], v["zone"])
     except InputError as exc:
         return render_template("network_form.html", v=v, errors={exc.field: exc.reason}, net=net), 400
-    audit("network_add" if network_id is None else "network_edit",
+    audit(AuditAction.NETWORK_ADD if network_id is None else AuditAction.NETWORK_EDIT,
           {"network_id": saved.id, "name": saved.name, "zone": saved.zone})
     flash(_("Network saved."), "success")
     return redirect(url_for("members.networks"))

@@ -1,14 +1,13 @@
-"""Reads and small writes the police page needs that are not queue operations.
+"""Read-only view queries the police page needs: paging, scoping to a user's networks, previews.
 
-Kept out of gatewayd/store.py on purpose: these are shaped for pages (paging,
-scoping to a user's networks, preview arithmetic), not for the daemon.
+Shaped for pages, not for the daemon. Nothing here writes: every write goes through
+`gatewayd.store.Store`, which checks the rules; these only read, through
+`Store.reading()` / `Store.connection()`.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -17,8 +16,9 @@ from gatewayd.config import Config
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import (Alert, AlertTemplate, ApiToken, Category, InboundMessage, Member, Message,
                             Network, User, alert_network, member_network, utcnow)
+from gatewayd.outcomes import ChannelKind
 from gatewayd.phone import redact
-from gatewayd.store import LANGUAGES, Store
+from gatewayd.store import OUT_STATES, RECEIVED_STATES, WAITING, Store
 
 PAGE_SIZE = 50
 MAX_DB_INT = 2**63 - 1      # SQLite and PostgreSQL BIGINT; a larger number is no id of ours
@@ -31,115 +31,20 @@ def to_int(value, default=None):
     except (TypeError, ValueError):
         return default
     return number if -MAX_DB_INT <= number <= MAX_DB_INT else default
-PENDING_STATES = ("queued", "retry", "sending")
-# Average length of an answered alert call (ring + header + text + DTMF prompt);
-# only used to estimate how long calls take, never to schedule them.
-AVG_CALL_SECONDS = 45.0
-
-DEFAULT_TEMPLATES = [
-    ("suspicious_persons", "Verdachte personen / Personnes suspectes", "urgent", {
-        "nl": "BIN-alarm: verdachte personen gezien in [straat]. Blijf binnen, sluit ramen en deuren. "
-              "Bel 101 als u iets verdachts ziet.",
-        "fr": "Alerte PLP : personnes suspectes signalées à [rue]. Restez à l'intérieur, fermez portes et "
-              "fenêtres. Appelez le 101 si vous voyez quelque chose de suspect.",
-        "de": "BIN-Alarm: verdächtige Personen in [Straße] gesehen. Bleiben Sie drinnen, schließen Sie Fenster "
-              "und Türen. Rufen Sie 101 an, wenn Ihnen etwas verdächtig vorkommt.",
-        "en": "BIN alert: suspicious persons seen in [street]. Stay inside, lock doors and windows. "
-              "Call 101 if you see anything suspicious."}),
-    ("burglary", "Inbraak / Cambriolage", "urgent", {
-        "nl": "BIN-alarm: inbraak in [straat] rond [uur]. Daders mogelijk nog in de buurt. Niet zelf "
-              "tussenkomen; bel 101 met signalement of nummerplaat.",
-        "fr": "Alerte PLP : cambriolage à [rue] vers [heure]. Auteurs peut-être encore dans le quartier. "
-              "N'intervenez pas ; appelez le 101 avec signalement ou plaque.",
-        "de": "BIN-Alarm: Einbruch in [Straße] gegen [Uhr]. Täter eventuell noch in der Nähe. Nicht selbst "
-              "eingreifen; rufen Sie 101 mit Beschreibung oder Kennzeichen an.",
-        "en": "BIN alert: burglary in [street] around [time]. Suspects may still be nearby. Do not intervene; "
-              "call 101 with a description or number plate."}),
-    ("missing_person", "Vermiste persoon / Personne disparue", "urgent", {
-        "nl": "BIN-oproep: vermiste persoon [naam], [leeftijd] jaar, [beschrijving]. Laatst gezien in [plaats]. "
-              "Info? Bel 101.",
-        "fr": "Appel PLP : personne disparue [nom], [âge] ans, [description]. Vue pour la dernière fois à "
-              "[lieu]. Info ? Appelez le 101.",
-        "de": "BIN-Aufruf: vermisste Person [Name], [Alter] Jahre, [Beschreibung]. Zuletzt gesehen in [Ort]. "
-              "Hinweise an 101.",
-        "en": "BIN appeal: missing person [name], aged [age], [description]. Last seen in [place]. "
-              "Information? Call 101."}),
-    ("stolen_vehicle", "Gestolen voertuig / Véhicule volé", "urgent", {
-        "nl": "BIN-alarm: gestolen voertuig [merk, kleur], nummerplaat [plaat], richting [richting]. Gezien? "
-              "Bel 101, niet volgen.",
-        "fr": "Alerte PLP : véhicule volé [marque, couleur], plaque [plaque], direction [direction]. Vu ? "
-              "Appelez le 101, ne suivez pas.",
-        "de": "BIN-Alarm: gestohlenes Fahrzeug [Marke, Farbe], Kennzeichen [Kennzeichen], Richtung [Richtung]. "
-              "Gesehen? 101 anrufen, nicht folgen.",
-        "en": "BIN alert: stolen vehicle [make, colour], plate [plate], heading [direction]. Seen it? "
-              "Call 101, do not follow."}),
-    ("prevention_tip", "Preventietip / Conseil de prévention", "prevention", {
-        "nl": "BIN-preventie: er zijn de laatste dagen meer inbraken in de buurt. Sluit ramen en deuren, "
-              "ook bij kort vertrek.",
-        "fr": "Prévention PLP : plus de cambriolages ces derniers jours dans le quartier. Fermez portes et "
-              "fenêtres, même pour une courte absence.",
-        "de": "BIN-Prävention: In den letzten Tagen gab es mehr Einbrüche in der Gegend. Schließen Sie Fenster "
-              "und Türen, auch bei kurzer Abwesenheit.",
-        "en": "BIN prevention: more burglaries in the area in recent days. Lock doors and windows, even when "
-              "you leave briefly."}),
-    ("all_clear", "Einde alarm / Fin d'alerte", "feedback", {
-        "nl": "BIN-update: de situatie in [straat] is onder controle. Bedankt voor uw waakzaamheid.",
-        "fr": "Mise à jour PLP : la situation à [rue] est sous contrôle. Merci pour votre vigilance.",
-        "de": "BIN-Update: Die Lage in [Straße] ist unter Kontrolle. Danke für Ihre Aufmerksamkeit.",
-        "en": "BIN update: the situation in [street] is under control. Thank you for your vigilance."}),
-]
-
-
-def seed_templates(store: Store) -> None:
-    """Insert the common BIN templates when there are none (first start)."""
-    with store.session.begin() as s:
-        if s.scalar(select(func.count()).select_from(AlertTemplate)):
-            return
-        for pos, (key, title, category, texts) in enumerate(DEFAULT_TEMPLATES):
-            s.add(AlertTemplate(key=key, title=title, category=category, texts=texts, position=pos,
-                                updated_by="system"))
-
-
 def templates(store: Store) -> list[AlertTemplate]:
-    with store.session() as s:
+    with store.reading() as s:
         return list(s.scalars(select(AlertTemplate).order_by(AlertTemplate.position, AlertTemplate.id)))
 
 
 def template_by_key(store: Store, key: str) -> AlertTemplate | None:
-    with store.session() as s:
+    with store.reading() as s:
         return s.scalar(select(AlertTemplate).where(AlertTemplate.key == key))
-
-
-def update_template(store: Store, template_id: int, title: str, category: str, texts: dict[str, str],
-                    actor: str) -> AlertTemplate:
-    """Change a template's title, category and texts; raises InputError naming the field."""
-    title = (title or "").strip()
-    if not title or len(title) > 120:
-        raise InputError("title", "expected 1 to 120 characters")
-    if category not in ("urgent", "prevention", "feedback"):
-        raise InputError("category", f"{category!r} is not one of urgent, prevention, feedback")
-    clean = {}
-    for lang in LANGUAGES:
-        text = (texts.get(lang) or "").strip()
-        if len(text) > 1000:
-            raise InputError(f"text_{lang}", "longer than 1000 characters")
-        if text:
-            clean[lang] = text
-    if not clean:
-        raise InputError("text_nl", "a template needs a text in at least one language")
-    with store.session.begin() as s:
-        tpl = s.get(AlertTemplate, template_id)
-        if tpl is None:
-            raise NotFound("template", template_id)
-        tpl.title, tpl.category, tpl.texts = title, category, clean
-        tpl.updated_by, tpl.updated_at = actor, utcnow()
-    return tpl
 
 
 # ---------------------------------------------------------------------- networks
 def networks(store: Store, ids: tuple[int, ...] | None = None) -> list[Network]:
     """Networks by name; only IDS when given."""
-    with store.session() as s:
+    with store.reading() as s:
         q = select(Network).order_by(Network.name)
         if ids is not None:
             q = q.where(Network.id.in_(ids))
@@ -148,31 +53,12 @@ def networks(store: Store, ids: tuple[int, ...] | None = None) -> list[Network]:
 
 def network_member_counts(store: Store, ids: tuple[int, ...]) -> dict[int, dict[str, int]]:
     """network id -> {"total", "active", "opted_out"} member counts."""
-    with store.engine.connect() as c:
+    with store.connection() as c:
         rows = c.execute(select(member_network.c.network_id, func.count(), func.sum(case((Member.active.is_(True), 1), else_=0)),
                                 func.sum(case((Member.opted_out.is_(True), 1), else_=0)))
                          .join(Member, Member.id == member_network.c.member_id)
                          .where(member_network.c.network_id.in_(ids)).group_by(member_network.c.network_id)).all()
     return {nid: {"total": n, "active": a or 0, "opted_out": o or 0} for nid, n, a, o in rows}
-
-
-def save_network(store: Store, network_id: int | None, name: str, zone: str) -> Network:
-    """Create (NETWORK_ID None) or rename / re-zone a network."""
-    name, zone = (name or "").strip(), (zone or "").strip()
-    if not name or len(name) > 120:
-        raise InputError("name", "expected 1 to 120 characters")
-    if len(zone) > 120:
-        raise InputError("zone", "longer than 120 characters")
-    if network_id is None:
-        return store.add_network(name, zone)
-    with store.session.begin() as s:
-        net = s.get(Network, network_id)
-        if net is None:
-            raise NotFound("network", network_id)
-        if s.scalar(select(Network.id).where(Network.name == name, Network.id != network_id)):
-            raise InputError("name", f"a network called {name!r} already exists")
-        net.name, net.zone = name, zone
-    return net
 
 
 # ---------------------------------------------------------------------- members
@@ -187,7 +73,7 @@ class MemberPage:
 def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
                 page: int, show_inactive: bool = True) -> MemberPage:
     """One page of members in NETWORK_IDS (None = all), optionally one network and a search."""
-    with store.session() as s:
+    with store.reading() as s:
         base = select(Member.id)
         if network_id is not None or network_ids is not None:
             base = base.join(member_network, member_network.c.member_id == Member.id)
@@ -217,7 +103,7 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
 
 
 def member(store: Store, member_id: int) -> Member:
-    with store.session() as s:
+    with store.reading() as s:
         m = s.get(Member, member_id)
         if m is None:
             raise NotFound("member", member_id)
@@ -225,59 +111,22 @@ def member(store: Store, member_id: int) -> Member:
         return m
 
 
-def save_member(store: Store, member_id: int | None, phone: str, name: str, channel: str, lang: str,
-                network_ids: list[int], allowed: tuple[int, ...] | None, opted_out: bool | None = None) -> Member:
-    """Create or edit a member; its networks outside ALLOWED (None = all) are left as they were."""
-    e164, name, channel, lang = store.validate_member(phone, name, channel or None, lang)
-    chosen = [i for i in network_ids if allowed is None or i in allowed]
-    if not chosen and member_id is None:
-        raise InputError("networks", "choose at least one network")
-    with store.session.begin() as s:
-        other = s.scalar(select(Member.id).where(Member.phone == e164))
-        if other is not None and other != member_id:
-            raise InputError("phone", f"{e164} is already a member (#{other})")
-        if member_id is None:
-            m = Member(phone=e164, consent_at=utcnow())
-            s.add(m)
-        else:
-            m = s.get(Member, member_id)
-            if m is None:
-                raise NotFound("member", member_id)
-        m.phone, m.name, m.channel, m.language = e164, name, channel, lang
-        if opted_out is not None and opted_out != m.opted_out:
-            m.opted_out, m.opted_out_at = opted_out, (utcnow() if opted_out else None)
-        kept = [n for n in m.networks if allowed is not None and n.id not in allowed]
-        m.networks = kept + list(s.scalars(select(Network).where(Network.id.in_(chosen))))
-        if not m.networks:
-            raise InputError("networks", "choose at least one network")
-    return m
-
-
-def set_member_active(store: Store, member_id: int, active: bool) -> Member:
-    with store.session.begin() as s:
-        m = s.get(Member, member_id)
-        if m is None:
-            raise NotFound("member", member_id)
-        m.active = active
-    return m
-
-
 def member_in_scope(store: Store, member_id: int, allowed: tuple[int, ...] | None) -> bool:
     if allowed is None:
         return True
-    with store.engine.connect() as c:
+    with store.connection() as c:
         return c.scalar(select(member_network.c.member_id).where(
             member_network.c.member_id == member_id, member_network.c.network_id.in_(allowed)).limit(1)) is not None
 
 
 # ---------------------------------------------------------------------- alerts
 def alert_networks(store: Store, alert_id: int) -> list[int]:
-    with store.engine.connect() as c:
+    with store.connection() as c:
         return list(c.scalars(select(alert_network.c.network_id).where(alert_network.c.alert_id == alert_id)))
 
 
 def alert(store: Store, alert_id: int) -> Alert:
-    with store.session() as s:
+    with store.reading() as s:
         a = s.get(Alert, alert_id)
         if a is None:
             raise NotFound("alert", alert_id)
@@ -287,7 +136,7 @@ def alert(store: Store, alert_id: int) -> Alert:
 
 def recent_alerts(store: Store, network_ids: tuple[int, ...] | None, limit: int = 20) -> list[dict]:
     """The newest alerts to NETWORK_IDS (None = all) with their message counts per state."""
-    with store.session() as s:
+    with store.reading() as s:
         q = select(Alert).options(selectinload(Alert.networks)).order_by(Alert.id.desc()).limit(limit)
         if network_ids is not None:
             q = q.where(Alert.id.in_(select(alert_network.c.alert_id)
@@ -304,7 +153,7 @@ def recent_alerts(store: Store, network_ids: tuple[int, ...] | None, limit: int 
 
 def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: str = "") -> MemberPage:
     """One page of an alert's messages: number (masked when MASK), channel, state, reason."""
-    with store.session() as s:
+    with store.reading() as s:
         base = select(Message).where(Message.alert_id == alert_id)
         if state:
             base = base.where(Message.state == state)
@@ -346,7 +195,7 @@ def preview_recipients(store: Store, network_ids: list[int], mode: str, parent_i
     sms_langs: dict[str, int] = {}
     for r in rows:
         langs.setdefault(r["language"], set()).add(r["member_id"])
-        if r["channel"] == "sms":
+        if r["channel"] == ChannelKind.SMS:
             sms_langs[r["language"]] = sms_langs.get(r["language"], 0) + 1
     members = len({r["member_id"] for r in rows})
     return RecipientPreview(counts, {k: len(v) for k, v in sorted(langs.items())}, sms_langs, skipped, members)
@@ -354,81 +203,19 @@ def preview_recipients(store: Store, network_ids: list[int], mode: str, parent_i
 
 def correction_recipients(store: Store, original_id: int) -> RecipientPreview:
     """Who a correction of ORIGINAL_ID reaches: the messages of it already on their way or received."""
-    from gatewayd.store import RECEIVED_STATES
-    with store.engine.connect() as c:
+    with store.connection() as c:
         rows = c.execute(select(Message.member_id, Message.channel, Message.language)
                          .where(Message.alert_id == original_id, Message.state.in_(RECEIVED_STATES))).all()
-    counts = {"sms": 0, "voice": 0}
+    counts = {k.value: 0 for k in ChannelKind}
     langs: dict[str, set] = {}
     sms_langs: dict[str, int] = {}
     for member_id, channel, lang in rows:
         counts[channel] = counts.get(channel, 0) + 1
         langs.setdefault(lang, set()).add(member_id)
-        if channel == "sms":
+        if channel == ChannelKind.SMS:
             sms_langs[lang] = sms_langs.get(lang, 0) + 1
     members = len({r.member_id for r in rows})
     return RecipientPreview(counts, {k: len(v) for k, v in sorted(langs.items())}, sms_langs, {}, members)
-
-
-@dataclass
-class Capacity:
-    sms_per_minute: float = 0.0
-    calls_per_minute: float = 0.0
-    devices: list[str] = field(default_factory=list)
-
-
-def capacity(cfg: Config, store: Store) -> Capacity:
-    """Messages per minute the configured devices can send, leaving out devices the daemon reports down."""
-    down = {d["name"] for d in store.devices() if d.get("state") == "down"}
-    cap = Capacity()
-    for m in cfg.modems:
-        if m.name not in down:
-            cap.sms_per_minute += m.sms_per_minute
-            cap.devices.append(m.name)
-    for e in cfg.emulated:
-        if e.name in down:
-            continue
-        per_send = e.latency          # an emulated call lasts its latency
-        rate = e.rate_per_minute if per_send <= 0 else min(e.rate_per_minute, e.capacity * 60.0 / per_send)
-        if e.kind == "sms":
-            cap.sms_per_minute += rate
-        else:
-            cap.calls_per_minute += rate
-        cap.devices.append(e.name)
-    a = cfg.asterisk
-    if a is not None and "asterisk" not in down:
-        cap.calls_per_minute += min(a.calls_per_minute, a.max_calls * 60.0 / AVG_CALL_SECONDS)
-        cap.devices.append("asterisk")
-    return cap
-
-
-def estimate_seconds(sms_parts: int, calls: int, cap: Capacity, queued_ahead: dict[str, int]) -> float | None:
-    """Seconds until the last recipient is reached, or None when a needed channel has no device.
-
-    SMS and calls go out in parallel; messages of equal or higher priority already
-    queued go first.
-    """
-    times = []
-    for need, ahead, rate in ((sms_parts, queued_ahead.get("sms", 0), cap.sms_per_minute),
-                              (calls, queued_ahead.get("voice", 0), cap.calls_per_minute)):
-        if need <= 0:
-            continue
-        if rate <= 0:
-            return None
-        times.append((need + ahead) / rate * 60.0)
-    return max(times, default=0.0)
-
-
-def queued_ahead(store: Store, category: str) -> dict[str, int]:
-    """Messages waiting with a priority at or above CATEGORY's, per channel."""
-    prio = Category(category).priority
-    names = {"urgent": 3, "feedback": 2, "prevention": 1}
-    out: dict[str, int] = {}
-    for cat, per_channel in store.queue_depth()["by_category"].items():
-        if names.get(cat, 0) >= prio:
-            for ch, n in per_channel.items():
-                out[ch] = out.get(ch, 0) + n
-    return out
 
 
 # ---------------------------------------------------------------------- inbox
@@ -438,7 +225,7 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
 
     INCLUDE_UNLINKED adds texts from unknown numbers about no alert: someone must read them.
     """
-    with store.session() as s:
+    with store.reading() as s:
         base = select(InboundMessage.id)
         if network_ids is not None:
             in_members = select(member_network.c.member_id).where(member_network.c.network_id.in_(network_ids))
@@ -465,7 +252,7 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
 def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...] | None,
                      include_unlinked: bool = False) -> InboundMessage:
     """The inbound message INBOUND_ID when the user's scope covers it; NotFound otherwise."""
-    with store.session() as s:
+    with store.reading() as s:
         msg = s.get(InboundMessage, inbound_id)
         if msg is None:
             raise NotFound("message", inbound_id)
@@ -480,89 +267,19 @@ def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...]
         return msg
 
 
-def mark_handled(store: Store, inbound_id: int, actor: str, handled: bool = True) -> None:
-    with store.session.begin() as s:
-        msg = s.get(InboundMessage, inbound_id)
-        if msg is None:
-            raise NotFound("message", inbound_id)
-        msg.handled, msg.handled_by = handled, actor if handled else ""
-
-
 # ---------------------------------------------------------------------- users
 def users(store: Store) -> list[User]:
-    with store.session() as s:
+    with store.reading() as s:
         out = list(s.scalars(select(User).order_by(User.username)))
         for u in out:
             u.networks  # noqa: B018
         return out
 
 
-def update_user(store: Store, user_id: int, role: str, zone: str, network_ids: list[int], active: bool,
-                password: str = "") -> User:
-    """Change a user's role, zone, networks, active flag and (when given) password."""
-    from gatewayd.model import Role
-    from gatewayd.passwords import MIN_LENGTH, hash_password
-    try:
-        role = Role(role).value
-    except ValueError:
-        raise InputError("role", f"{role!r} is not one of police, coordinator, admin") from None
-    if len(zone or "") > 120:
-        raise InputError("zone", "longer than 120 characters")
-    if password and len(password) < MIN_LENGTH:
-        raise InputError("password", f"shorter than {MIN_LENGTH} characters")
-    with store.session.begin() as s:
-        u = s.get(User, user_id)
-        if u is None:
-            raise NotFound("user", user_id)
-        u.role, u.zone, u.active = role, (zone or "").strip(), active
-        u.networks = list(s.scalars(select(Network).where(Network.id.in_(network_ids))))
-        if password:
-            u.password_hash = hash_password(password)
-    return u
-
-
 # ---------------------------------------------------------------------- API tokens
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def create_token(store: Store, name: str, zone: str, actor: str) -> tuple[ApiToken, str]:
-    """A new API token; the clear token is returned once and never stored."""
-    name = (name or "").strip()
-    if not name or len(name) > 80:
-        raise InputError("name", "expected 1 to 80 characters")
-    token = "gwd_" + secrets.token_urlsafe(32)
-    with store.session.begin() as s:
-        row = ApiToken(name=name, token_hash=token_hash(token), prefix=token[:10], zone=(zone or "").strip(),
-                       created_by=actor)
-        s.add(row)
-    return row, token
-
-
 def api_tokens(store: Store) -> list[ApiToken]:
-    with store.session() as s:
+    with store.reading() as s:
         return list(s.scalars(select(ApiToken).order_by(ApiToken.id.desc())))
-
-
-def revoke_token(store: Store, token_id: int) -> ApiToken:
-    with store.session.begin() as s:
-        row = s.get(ApiToken, token_id)
-        if row is None:
-            raise NotFound("token", token_id)
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
-    return row
-
-
-def token_by_secret(store: Store, token: str) -> ApiToken | None:
-    """The live token matching TOKEN, its last use stamped; None when unknown or revoked."""
-    digest = token_hash(token)
-    with store.session.begin() as s:
-        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-        if row is None or row.revoked_at is not None:
-            return None
-        row.last_used_at = utcnow()
-    return row
 
 
 # ---------------------------------------------------------------------- quotas, drills
@@ -584,7 +301,7 @@ def quota_check(cfg: Config, store: Store, sms_segments: int, category: str):
         remaining = sum(0.0 if n in full else tracker.remaining(n, now) for n, _ in sms_devices(cfg))
         fits = sms_segments <= remaining
         check = QuotaCheck(sms_segments, remaining, fits,
-                           (not fits) and category == "urgent" and tracker.urgent_may_exceed)
+                           (not fits) and category == Category.URGENT and tracker.urgent_may_exceed)
     return check
 
 
@@ -597,10 +314,10 @@ def _segments(text: str, smart: bool, cache: dict) -> int:
 
 def pending_sms_segments(cfg: Config, store: Store, alert_id: int) -> int:
     """SMS segments of ALERT_ID's messages still waiting (queued or retry)."""
-    with store.engine.connect() as c:
+    with store.connection() as c:
         rows = c.execute(select(Message.text, func.count()).where(
-            Message.alert_id == alert_id, Message.channel == "sms",
-            Message.state.in_(("queued", "retry"))).group_by(Message.text)).all()
+            Message.alert_id == alert_id, Message.channel == ChannelKind.SMS.value,
+            Message.state.in_(WAITING)).group_by(Message.text)).all()
     cache: dict = {}
     return sum(n * _segments(text, cfg.sms.smart_encoding, cache) for text, n in rows)
 
@@ -620,14 +337,10 @@ def device_quotas(cfg: Config, store: Store, devices: list[dict]) -> list[dict]:
     return devices
 
 
-RECEIVED = ("sent", "delivered", "acknowledged")
-
-
 def drill_report(cfg: Config, store: Store, alert_id: int) -> dict:
     """What a drill would have sent: messages and segments per channel, members, how long it took
-    and how long the configured devices would need (gatewayd.quota.estimate_seconds)."""
-    from gatewayd.quota import estimate_seconds
-    with store.engine.connect() as c:
+    and how long the configured devices would need (Store.estimate, as the CLI's report says)."""
+    with store.connection() as c:
         rows = c.execute(select(Message.channel, Message.state, Message.text, Message.segments, func.count())
                          .where(Message.alert_id == alert_id)
                          .group_by(Message.channel, Message.state, Message.text, Message.segments)).all()
@@ -636,14 +349,14 @@ def drill_report(cfg: Config, store: Store, alert_id: int) -> dict:
     cache: dict = {}
     sms = calls = segments = would_reach = 0
     for channel, state, text, segs, n in rows:
-        if channel == "sms":
+        if channel == ChannelKind.SMS:
             sms += n
             segments += n * (segs if segs else _segments(text, cfg.sms.smart_encoding, cache))
         else:
             calls += n
-        if state in RECEIVED:
+        if state in OUT_STATES:
             would_reach += n
     report = store.alert_report(alert_id)
     return {"members": members, "sms": sms, "segments": segments, "calls": calls, "would_reach": would_reach,
-            "total": sms + calls, "estimated_seconds": estimate_seconds(cfg, segments, calls),
+            "total": sms + calls, "estimated_seconds": store.estimate(cfg, segments, calls).seconds,
             "took_seconds": report.get("took_seconds")}

@@ -21,12 +21,10 @@ def serve(cfg: Config) -> int:
     """Run the page until interrupted; returns the exit status."""
     from waitress import serve as waitress_serve
 
-    from gatewayd.db import check_schema
-
     from . import create_app
     host, port = parse_listen(cfg.web.listen)
     app = create_app(cfg)
-    check_schema(app.extensions["gatewayd.store"].engine)
+    app.extensions["gatewayd.store"].check_schema()
     log.info("police page on http://%s:%d/", host, port)
     print(f"police page on http://{host}:{port}/", flush=True)
     # Waitress answers the page and the API; 8 threads cover a busy control room.

@@ -31,6 +31,7 @@ def live(tmp_path):
     migrate(f"sqlite:///{db}")
     cfg = make_cfg(db, default_language="nl")   # the appliance's default
     store = Store(make_engine(cfg.database.url), cfg.dispatch)
+    store.seed_templates()          # what `gatewayd init-db` does after the migration
     populate(store)
     for i in range(20):   # enough recipients that the status page visibly moves
         store.add_member("Lindeknoppen", f"+3247550{i:04d}", f"Lid {i}", lang="nl" if i % 3 else "fr")

@@ -10,7 +10,8 @@ import pytest
 from gatewayd.channels.base import (DeviceHealth, DeviceState, Outcome)
 from gatewayd.channels.emulated import EmulatedChannel
 from gatewayd.config import EmulatedConfig
-from gatewayd.dispatch import Dispatcher, in_quiet_hours
+from gatewayd.dispatch import Dispatcher
+from gatewayd.schedule import in_quiet_hours
 from gatewayd.store import AlertRequest
 from tests.conftest import FAST_POLICY, add_members
 

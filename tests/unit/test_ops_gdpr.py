@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from gatewayd.errors import NotFound
 from gatewayd.gdpr import erase_member, export_member, purge
-from gatewayd.model import InboundMessage, Member, Message, utcnow
+from gatewayd.model import AuditAction, InboundMessage, Member, Message, utcnow
 from gatewayd.store import AlertRequest
 
 NUMBER = "+32470123456"
@@ -26,7 +26,7 @@ def alert_id(store) -> int:
     """Two members of one network, one alert to both, one message sent, a reply from the first."""
     store.add_network("BIN Noord")
     m = store.add_member("BIN Noord", "0470 12 34 56", "Anna Peeters")
-    store.audit("cli", "member.add", {"network": "BIN Noord", "member_id": m.id})
+    store.audit("cli", AuditAction.MEMBER_ADD, {"network": "BIN Noord", "member_id": m.id})
     store.add_member("BIN Noord", OTHER, "Bert")
     aid = store.enqueue_alert(AlertRequest(networks=("BIN Noord",), category="urgent",
                                            text="Verdachte wagen in de Kerkstraat")).alert_id
@@ -41,7 +41,7 @@ def test_export_holds_member_networks_messages_and_replies(store, alert_id):
     assert data["member"]["name"] == "Anna Peeters" and data["member"]["networks"] == ["BIN Noord"]
     assert [m["text"] for m in data["messages"]] == ["Verdachte wagen in de Kerkstraat"]
     assert [r["text"] for r in data["replies"]] == ["Ik zag hem ook"]
-    assert [a["action"] for a in data["audit"]] == ["member.add"]
+    assert [a["action"] for a in data["audit"]] == [AuditAction.MEMBER_ADD.value]
 
 
 def test_export_holds_nothing_about_other_members(store, alert_id):

@@ -24,6 +24,7 @@ def template_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("tpl") / "world.db"
     migrate(f"sqlite:///{path}")
     store = Store(make_engine(f"sqlite:///{path}"))
+    store.seed_templates()          # what `gatewayd init-db` does after the migration
     populate(store)
     store.engine.dispose()          # last connection closed: the WAL is checkpointed into the file
     return path

@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import select
 
-from gatewayd.model import AlertTemplate, ApiToken, AuditEntry, InboundMessage, User, utcnow
+from gatewayd.model import AlertTemplate, ApiToken, AuditAction, AuditEntry, InboundMessage, User, utcnow
 from gatewayd.store import AlertRequest
 
 from .conftest import PASSWORD, csrf_token
@@ -51,7 +51,7 @@ def test_devices_page_shows_queue_depth(police, world):
 
 
 def test_audit_page_lists_entries(admin, world):
-    world.audit("agent", "alert_cancel", {"alert_id": 7}, "10.0.0.1")
+    world.audit("agent", AuditAction.ALERT_CANCEL, {"alert_id": 7}, "10.0.0.1")
     html = admin.get("/audit").get_data(as_text=True)
     assert "alert_cancel" in html and "10.0.0.1" in html
 
@@ -81,7 +81,7 @@ def test_user_change_is_audited(admin, world):
     admin.post(f"/admin/users/{uid}", data={"csrf_token": csrf_token(admin), "role": "police", "zone": "Zone Zuid",
                                            "active": "1"})
     with world.session() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "user_edit"))
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.USER_EDIT.value))
     assert entry.detail["zone"] == "Zone Zuid"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from gatewayd.model import Alert, AuditEntry, Message
+from gatewayd.model import Alert, AuditAction, AuditEntry, Message
 
 from .conftest import csrf_token, login_as, network_id
 
@@ -92,7 +92,7 @@ def test_send_is_audited_with_the_alert_id(police, world):
     token = confirm_token(police.post("/alerts/confirm", data=form).get_data(as_text=True))
     police.post("/alerts/send", data={**form, "confirm_token": token})
     with world.session() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "alert_send"))
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.ALERT_SEND.value))
     assert entry.actor == "agent" and entry.detail["alert_id"] == 1
 
 
@@ -179,14 +179,14 @@ def test_preview_estimates_time_from_device_capacity(police, world):
 
 
 def test_estimate_counts_queued_work_ahead():
-    from web.queries import Capacity, estimate_seconds
+    from gatewayd.capacity import Capacity, seconds_to_reach
     cap = Capacity(sms_per_minute=20.0)
-    assert estimate_seconds(10, 0, cap, {"sms": 10}) == 60.0
+    assert seconds_to_reach(10, 0, cap, {"sms": 10}) == 60.0
 
 
 def test_estimate_is_unknown_without_a_voice_device():
-    from web.queries import Capacity, estimate_seconds
-    assert estimate_seconds(0, 3, Capacity(sms_per_minute=20.0), {}) is None
+    from gatewayd.capacity import Capacity, seconds_to_reach
+    assert seconds_to_reach(0, 3, Capacity(sms_per_minute=20.0), {}) is None
 
 
 def test_login_redirect_keeps_the_page_asked_for(client):

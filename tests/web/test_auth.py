@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from gatewayd.model import AuditEntry
+from gatewayd.model import AuditAction, AuditEntry
 
 from .conftest import PASSWORD, make_cfg
 
@@ -57,12 +57,12 @@ def test_login_with_wrong_password_is_refused(client):
 
 def test_login_is_audited(client, world):
     do_login(client)
-    assert [e.actor for e in actions(world, "login")] == ["agent"]
+    assert [e.actor for e in actions(world, AuditAction.LOGIN)] == ["agent"]
 
 
 def test_failed_login_is_audited(client, world):
     do_login(client, password="nope-nope-nope")
-    assert actions(world, "login_failed")[0].detail["username"] == "agent"
+    assert actions(world, AuditAction.LOGIN_FAILED)[0].detail["username"] == "agent"
 
 
 def test_five_failures_lock_even_the_right_password(client):
@@ -74,7 +74,7 @@ def test_five_failures_lock_even_the_right_password(client):
 def test_lock_is_audited(client, world):
     for _ in range(6):
         do_login(client, password="wrong-password")
-    assert len(actions(world, "login_refused_locked")) == 1
+    assert len(actions(world, AuditAction.LOGIN_REFUSED_LOCKED)) == 1
 
 
 def test_lock_is_per_username(client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gatewayd.model import AlertTemplate, Member, Network, User, utcnow
+from gatewayd.model import AlertTemplate, AuditAction, Member, Network, User, utcnow
 from gatewayd.store import AlertRequest
 
 from .conftest import login_as
@@ -33,9 +33,8 @@ def evil_world(world):
                                            texts={"fr": EVIL}, author="agent")).alert_id
     mid = world.member_by_number("+32470123456").id
     world.record_inbound("sim1", "+32470123456", EVIL, "report", utcnow(), mid, aid)
-    world.audit(EVIL, "login_failed", {"username": EVIL}, "127.0.0.1")
-    from web.queries import create_token
-    create_token(world, EVIL, EVIL, "admin")
+    world.audit(EVIL, AuditAction.LOGIN_FAILED, {"username": EVIL}, "127.0.0.1")
+    world.create_token(EVIL, EVIL, "admin")
     from gatewayd.channels.base import DeviceHealth, DeviceState
     world.record_device(EVIL, "sms", EVIL, DeviceHealth(DeviceState.DOWN, last_error=EVIL))
     return world

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gatewayd.channels.base import DeviceHealth, DeviceState, Outcome
 from gatewayd.db import make_engine
-from gatewayd.model import Alert, AuditEntry, Message, utcnow
+from gatewayd.model import Alert, AuditAction, AuditEntry, Message, utcnow
 from gatewayd.store import Store
 from web import create_app
 
@@ -405,7 +405,7 @@ def test_audit_log_records_the_send_and_the_approval(approval):
     with store.session() as s:
         rows = [(e.actor, e.action) for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))
                 if isinstance(e.detail, dict) and e.detail.get("alert_id") == aid]
-    assert rows == [("agent", "alert_send"), ("agent2", "alert_approve")]
+    assert rows == [("agent", AuditAction.ALERT_SEND.value), ("agent2", AuditAction.ALERT_APPROVE.value)]
 
 
 def test_audit_page_shows_who_approved(approval):
@@ -494,7 +494,7 @@ def test_correction_is_audited_with_the_original(half_sent):
     c, store, aid, _ = half_sent
     new = correct(c, aid)
     with store.session() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "alert_correct"))
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.ALERT_CORRECT.value))
     assert entry.actor == "agent" and entry.detail["alert_id"] == new and entry.detail["corrects"] == aid
 
 

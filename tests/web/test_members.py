@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from gatewayd.model import AuditEntry, Member
+from gatewayd.model import AuditAction, AuditEntry, Member
 
 from .conftest import csrf_token, login_as, network_id
 
@@ -28,7 +28,7 @@ def test_coordinator_adds_member_to_own_network(coordinator, world):
 def test_member_add_is_audited(coordinator, world):
     coordinator.post("/members/new", data=add_form(coordinator, world))
     with world.session() as s:
-        assert s.scalar(select(AuditEntry.actor).where(AuditEntry.action == "member_add")) == "coord"
+        assert s.scalar(select(AuditEntry.actor).where(AuditEntry.action == AuditAction.MEMBER_ADD.value)) == "coord"
 
 
 def test_bad_phone_is_a_form_error_naming_the_field(coordinator, world):

@@ -1,0 +1,168 @@
+"""Wiring: config -> store -> channels -> dispatcher -> control socket, in one place.
+
+`gatewayd run` (and so the systemd unit) calls `run_daemon`; `gatewayd init-db` calls
+`init_database`. An alert request from outside the page (the CLI, the control socket,
+the HTTP API) goes through `queue_alert`, so each is validated, queued and audited alike.
+
+Heavy imports (SQLAlchemy, the channels) stay inside the functions: `gatewayd alert send`
+imports this module on its fast path, through the control socket, without a database.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from .store import AlertRequest, EnqueueResult, Store
+
+log = logging.getLogger("gatewayd")
+
+
+def node_name(cfg: Config) -> str:
+    return cfg.dispatch.node or socket.gethostname()
+
+
+def open_store(cfg: Config, check: bool = True) -> Store:
+    """The store over CFG's database; CHECK: refuse a schema that is missing or out of date."""
+    from .db import check_schema, make_engine
+    from .store import Store
+    engine = make_engine(cfg.database.url)
+    if check:
+        check_schema(engine)
+    return Store(engine, cfg.dispatch)
+
+
+def init_database(cfg: Config) -> None:
+    """Create or migrate the schema, then seed what a new database starts with (the alert templates)."""
+    from .db import migrate
+    migrate(cfg.database.url)
+    open_store(cfg, check=False).seed_templates()
+
+
+# ---------------------------------------------------------------------- alert requests from outside
+def queue_alert(store: Store, req: AlertRequest, ip: str = "", **audit: Any) -> EnqueueResult:
+    """Validate, queue and audit REQ (AUDIT: extra detail for the audit entry); raises GatewaydError."""
+    from .model import AuditAction
+    result = store.enqueue_alert(req)
+    store.audit(req.author, AuditAction.ALERT_SEND,
+                {"alert_id": result.alert_id, "category": req.category, "networks": list(req.networks),
+                 "messages": result.messages, "drill": req.drill, **audit}, ip)
+    return result
+
+
+def send_alert(store: Store, request: dict) -> dict:
+    """Queue one alert from a plain REQUEST (the CLI's fields); the answer as the control socket gives it."""
+    from .errors import GatewaydError
+    from .store import AlertRequest
+    try:
+        req = AlertRequest(networks=tuple(request["networks"]), category=request["category"],
+                           text=request["text"], texts=dict(request["texts"]), channel=request["channel"],
+                           author=request["author"], parent_id=request["parent_id"], drill=bool(request["drill"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        return {"ok": False, "error": f"control: malformed request ({exc})"}
+    try:
+        result = queue_alert(store, req)
+    except GatewaydError as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "alert_id": result.alert_id, "messages": result.messages, "skipped": result.skipped}
+
+
+def handle_control(store: Store, message: dict) -> dict:
+    """What the daemon does with one control-socket request."""
+    if message.get("op") == "alert.send" and isinstance(message.get("request"), dict):
+        return send_alert(store, message["request"])
+    return {"ok": False, "error": f"control: unknown request {str(message.get('op'))[:40]!r}"}
+
+
+# ---------------------------------------------------------------------- the daemon
+def run_daemon(cfg: Config) -> int:
+    """`gatewayd run`: build everything from CFG, serve until SIGTERM/SIGINT, stop in order."""
+    from .backup import acquire_daemon_lock
+    from .logs import config_secrets, setup_logging
+    setup_logging(cfg.logging.level, config_secrets(cfg))
+    # Held for the process's life: `gatewayd restore` and a second daemon on this SQLite file are refused.
+    daemon_lock = acquire_daemon_lock(cfg.database.url)  # noqa: F841
+    parts = _Daemon(cfg)
+    # A plain flag, not an Event: a signal handler must not take a lock the main thread may hold.
+    stop = {"flag": False}
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        stop["flag"] = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    parts.start()
+    try:
+        _watch(parts, stop)
+    finally:
+        parts.stop()
+    return 0
+
+
+class _Daemon:
+    """The daemon's parts, built from the config: store, channels, dispatcher, helpers, control socket."""
+
+    def __init__(self, cfg: Config):
+        from .channels import build_channels
+        from .dispatch import Dispatcher
+        from .health import Notifier
+        from .quota import QuotaTracker
+        self.cfg, self.node = cfg, node_name(cfg)
+        self.store = open_store(cfg)
+        self.channels = build_channels(cfg)
+        if not self.channels:
+            raise ConfigError(f"{cfg.source}: no devices configured; add [[modems]], [asterisk] or [[emulated]]")
+        self.notifier = Notifier()
+        self.dispatcher = Dispatcher(cfg.dispatch, self.store, self.channels, self.node,
+                                     quota=QuotaTracker.from_config(self.store, cfg))
+        self.helpers_stop = threading.Event()
+        self.control: Any = None
+
+    def start(self) -> None:
+        from .keeper import start_keeper
+        from .selftest import start_selftest
+        cfg = self.cfg
+        self.dispatcher.start()
+        # The keeper (e-mail may block) and the self-test schedule run on threads of their own.
+        start_keeper(cfg.keeper, self.store, self.node, self.helpers_stop,
+                     devices=tuple(c.name for c in self.channels))
+        start_selftest(cfg.selftest, self.store, self.node, self.helpers_stop)
+        if cfg.dispatch.control_socket:
+            from .control import ControlServer
+            self.control = ControlServer(cfg.dispatch.control_socket, lambda m: handle_control(self.store, m))
+            self.control.start()
+        names = ", ".join(f"{c.name} ({c.kind.value})" for c in self.channels)
+        log.info("gatewayd running on node %s with %s", self.node, names)
+        self.notifier.ready(f"dispatching through {names}")
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping: finishing sends in flight, leaving the rest queued")
+        self.helpers_stop.set()
+        if self.control is not None:
+            self.control.stop()
+        self.dispatcher.stop()
+        log.info("stopped")
+
+
+def _watch(parts: _Daemon, stop: dict[str, bool]) -> None:
+    """Feed systemd's watchdog while the dispatch loop moves; withhold it when it is stuck."""
+    from .health import stuck_after, watchdog_interval
+    beat = watchdog_interval() or 1.0
+    was_healthy = True
+    while not stop["flag"]:
+        healthy = parts.dispatcher.healthy(housekeeping_after=stuck_after())
+        if healthy:
+            parts.notifier.watchdog()
+        if healthy != was_healthy:
+            (log.info if healthy else log.error)(
+                "dispatch loop is moving again; watchdog heartbeat resumed" if healthy else
+                "dispatch loop looks stuck; withholding the watchdog heartbeat so systemd restarts it")
+            was_healthy = healthy
+        time.sleep(min(beat, 1.0))

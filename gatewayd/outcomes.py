@@ -1,0 +1,122 @@
+"""Values that pass between the store, the dispatcher and the channels.
+
+Neutral ground: the store records them and the channels produce them, so
+neither has to import the other. Plain frozen dataclasses and str enums, no I/O.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Union
+
+
+class ChannelKind(str, enum.Enum):
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class OutcomeKind(str, enum.Enum):
+    """What one send attempt achieved, from the dispatcher's point of view."""
+
+    SENT = "sent"                  # accepted by the network (SMS: +CMGS answered); a report may follow
+    DELIVERED = "delivered"        # reached the person (voice: answered and the message played)
+    ACKNOWLEDGED = "acknowledged"  # voice: delivered and the member pressed 1
+    RETRY = "retry"                # transient for this recipient (busy, no answer, network congestion)
+    FAILED = "failed"              # permanent for this recipient (invalid number, barred)
+    DEVICE_DOWN = "device_down"    # the device failed, not the recipient: requeue for another device
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    detail: str = ""
+    # Network reference of an accepted SMS (TP-MR), for matching delivery reports.
+    reference: int | None = None
+    # True when the device may have transmitted although it reports failure
+    # (e.g. the port vanished after the PDU was written): the message is flagged.
+    maybe_sent: bool = False
+    segments: int = 1
+
+    @classmethod
+    def sent(cls, reference: int | None = None, segments: int = 1, detail: str = "") -> "Outcome":
+        return cls(OutcomeKind.SENT, detail, reference=reference, segments=segments)
+
+    @classmethod
+    def retry(cls, detail: str) -> "Outcome":
+        return cls(OutcomeKind.RETRY, detail)
+
+    @classmethod
+    def failed(cls, detail: str) -> "Outcome":
+        return cls(OutcomeKind.FAILED, detail)
+
+    @classmethod
+    def device_down(cls, detail: str, maybe_sent: bool = False) -> "Outcome":
+        return cls(OutcomeKind.DEVICE_DOWN, detail, maybe_sent=maybe_sent)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to one recipient, as handed to a channel."""
+
+    message_id: int
+    number: str            # E.164, e.g. "+32470123456"
+    text: str
+    language: str = "nl"   # nl | fr | de | en
+    category: str = "urgent"
+    alert_id: int | None = None
+    drill: bool = False    # drill: run everything but put nothing on the air
+
+
+class DeviceState(str, enum.Enum):
+    STARTING = "starting"
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass
+class DeviceHealth:
+    state: DeviceState = DeviceState.STARTING
+    signal: int | None = None          # 0..31 (+CSQ) or None when unknown
+    registered: bool | None = None
+    last_error: str = ""
+    detail: dict = field(default_factory=dict)   # manufacturer, model, operator, ...
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A network status report (SMS +CDS) about an earlier accepted message."""
+
+    device: str
+    reference: int
+    number: str
+    delivered: bool
+    detail: str = ""
+    permanent: bool = True     # False: the network is still trying (temporary status)
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class InboundText:
+    """A text received by a device (an SMS reply from a member)."""
+
+    device: str
+    number: str
+    text: str
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    """A device changed state (went down, came back, signal changed)."""
+
+    device: str
+    health: DeviceHealth
+
+
+ChannelEvent = Union[DeliveryReport, InboundText, DeviceEvent]
+EventSink = Callable[[ChannelEvent], None]

@@ -1,0 +1,51 @@
+"""When things may happen: quiet hours, expiry, retries and their backoff.
+
+Pure functions of the dispatch policy and a time: the dispatcher, the store, the
+keeper and the page all ask here, so none of them imports another for a rule.
+"""
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, timedelta
+
+from .config import DispatchConfig, quiet_window
+from .model import Category
+
+
+def in_quiet_hours(now: datetime, spec: str, tz: str) -> bool:
+    """True when NOW (aware) falls inside the daily window SPEC ('22:00-07:00') in zone TZ."""
+    window = quiet_window(spec)
+    if window is None:
+        return False
+    start, end = window
+    local = now.astimezone(zoneinfo.ZoneInfo(tz))
+    minute = local.hour * 60 + local.minute
+    if start == end:
+        return False
+    return start <= minute < end if start < end else (minute >= start or minute < end)
+
+
+def expiry_for(policy: DispatchConfig, category: Category) -> timedelta:
+    """How long an alert of CATEGORY may wait before what is still queued expires (never goes late)."""
+    minutes = {Category.URGENT: policy.expiry_urgent_minutes, Category.FEEDBACK: policy.expiry_feedback_minutes,
+               Category.PREVENTION: policy.expiry_prevention_minutes}[Category(category)]
+    return timedelta(minutes=minutes)
+
+
+def max_attempts(policy: DispatchConfig, category: str) -> int:
+    """Tries a recipient gets for a message of CATEGORY (system messages count as urgent)."""
+    if category == Category.FEEDBACK:
+        return policy.max_attempts_feedback
+    if category == Category.PREVENTION:
+        return policy.max_attempts_prevention
+    return policy.max_attempts_urgent
+
+
+def backoff(policy: DispatchConfig, attempts: int) -> timedelta:
+    """The wait after the ATTEMPTS-th failed try. Exponential: base, 2*base, 4*base ... capped at backoff_max."""
+    return timedelta(seconds=min(policy.backoff_max, policy.backoff_base * 2 ** max(0, attempts - 1)))
+
+
+def backoff_schedule(policy: DispatchConfig, attempts: int) -> list[timedelta]:
+    """The waits between ATTEMPTS tries, for documentation and the preview."""
+    return [backoff(policy, n) for n in range(1, attempts)]

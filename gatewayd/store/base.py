@@ -1,0 +1,70 @@
+"""What every part of the store shares: the engine, its sessions, the dispatch policy.
+
+The rest of the program reads through `reading()` / `connection()` (read-only by
+convention: nothing there commits) and writes only through the store's methods,
+so each rule about what may be written is checked in one place.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Iterator
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from ..config import DispatchConfig
+from ..db import session_factory
+from ..model import AuditAction, AuditEntry, Category, MessageState
+
+QUEUED, RETRY, SENDING = MessageState.QUEUED.value, MessageState.RETRY.value, MessageState.SENDING.value
+WAITING = (QUEUED, RETRY)                  # not yet handed to a device
+PENDING = (QUEUED, RETRY, SENDING)         # the alert is not over while one of these remains
+# A member "has" an alert once its message is out (or on its way out).
+RECEIVED_STATES = (SENDING, MessageState.SENT.value, MessageState.DELIVERED.value, MessageState.ACKNOWLEDGED.value)
+# The message went out (a correction or a reply can refer to it).
+OUT_STATES = (MessageState.SENT.value, MessageState.DELIVERED.value, MessageState.ACKNOWLEDGED.value)
+
+
+def new_message_row(*, alert_id: int | None, member_id: int | None, number: str, channel: str, language: str,
+                    text: str, priority: int, now: datetime) -> dict[str, Any]:
+    """The one shape of a freshly queued message (alert messages, corrections, system messages)."""
+    return {"alert_id": alert_id, "member_id": member_id, "number": number, "channel": channel,
+            "language": language, "text": text, "priority": priority, "state": QUEUED, "not_before": now,
+            "attempts": 0, "created_at": now, "updated_at": now, "segments": 0, "possible_duplicate": False,
+            "reason": ""}
+
+
+SYSTEM_PRIORITY = Category.URGENT.priority     # opt-out confirmations, keeper alerts: never behind an alert
+
+
+class StoreBase:
+    """The engine and session factory every store part works over."""
+
+    def __init__(self, engine: Engine, policy: DispatchConfig | None = None):
+        self.engine = engine
+        self.policy = policy or DispatchConfig()
+        self.session = session_factory(engine)
+        self._pg = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for view queries: objects stay readable after it closes; nothing is committed."""
+        with self.session() as s:
+            yield s
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core connection for view queries (counts, rows); nothing is committed."""
+        with self.engine.connect() as c:
+            yield c
+
+    def check_schema(self) -> None:
+        """Refuse a database whose schema is missing or older than this code (GatewaydError: run init-db)."""
+        from ..db import check_schema
+        check_schema(self.engine)
+
+    def audit(self, actor: str, action: AuditAction, detail: dict | None = None, ip: str = "") -> None:
+        """Record who did what; ACTION is one spelling for the CLI, the page and the API."""
+        with self.session.begin() as s:
+            s.add(AuditEntry(actor=actor, action=AuditAction(action).value, detail=detail or {}, ip=ip))

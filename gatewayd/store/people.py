@@ -1,0 +1,327 @@
+"""People: networks, their members (one by one or imported from CSV), the page's users and API tokens.
+
+Each rule about a name, a phone number, a role or a password is checked here once,
+for the CLI and the page alike.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ..errors import InputError, NotFound
+from ..model import ApiToken, Language, LoginThrottle, Member, MemberChannel, Network, Role, User, utcnow
+from ..passwords import MIN_LENGTH, hash_password
+from ..phone import parse_phone
+from .base import StoreBase
+
+LANGUAGES = tuple(lang.value for lang in Language)
+MEMBER_CHANNELS = tuple(c.value for c in MemberChannel)
+MAX_NAME = 120          # a network's name and zone, a user's zone
+MAX_MEMBER_NAME = 200
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    line: int
+    name: str
+    phone: str
+    channel: str
+    lang: str
+
+
+class ImportFailed(InputError):
+    """A CSV import with bad rows; `errors` lists each as 'line N: field: reason'."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("file", f"{len(errors)} bad row(s), nothing imported: " + "; ".join(errors[:5])
+                         + (" ..." if len(errors) > 5 else ""))
+
+
+class PeopleStore(StoreBase):
+    """Networks, members, users, API tokens."""
+
+    def add_network(self, name: str, zone: str = "") -> Network:
+        name, zone = network_fields(name, zone)
+        with self.session.begin() as s:
+            if s.scalar(select(Network.id).where(Network.name == name)):
+                raise InputError("name", f"a network called {name!r} already exists")
+            net = Network(name=name, zone=zone)
+            s.add(net)
+        return net
+
+    def save_network(self, network_id: int | None, name: str, zone: str) -> Network:
+        """Create (NETWORK_ID None) or rename / re-zone a network."""
+        if network_id is None:
+            return self.add_network(name, zone)
+        name, zone = network_fields(name, zone)
+        with self.session.begin() as s:
+            net = s.get(Network, network_id)
+            if net is None:
+                raise NotFound("network", network_id)
+            if s.scalar(select(Network.id).where(Network.name == name, Network.id != network_id)):
+                raise InputError("name", f"a network called {name!r} already exists")
+            net.name, net.zone = name, zone
+        return net
+
+    def network(self, s: Session, name: str) -> Network:
+        net = s.scalar(select(Network).where(Network.name == name))
+        if net is None:
+            raise NotFound("network", name)
+        return net
+
+    def validate_member(self, phone: str, name: str = "", channel: str | None = None,
+                        lang: str = "nl") -> tuple[str, str, str, str]:
+        """Check one member's fields; return (e164, name, channel, lang) or raise InputError."""
+        number = parse_phone(phone)
+        if len(name) > MAX_MEMBER_NAME:
+            raise InputError("name", f"longer than {MAX_MEMBER_NAME} characters")
+        lang = (lang or "nl").strip().lower()
+        if lang not in LANGUAGES:
+            raise InputError("lang", f"{lang!r} is not one of {', '.join(LANGUAGES)}")
+        if channel in (None, ""):
+            channel = (MemberChannel.VOICE if number.landline else MemberChannel.SMS).value
+        channel = channel.strip().lower()
+        if channel not in MEMBER_CHANNELS:
+            raise InputError("channel", f"{channel!r} is not one of {', '.join(MEMBER_CHANNELS)}")
+        if MemberChannel.SMS.value in channel and not number.mobile:
+            raise InputError("channel", f"{number.e164} is a landline and cannot receive SMS; use voice")
+        return number.e164, name.strip(), channel, lang
+
+    def add_member(self, network: str, phone: str, name: str = "", channel: str | None = None,
+                   lang: str = "nl", consent_at: datetime | None = None) -> Member:
+        """Add a member to NETWORK; a number already known is linked, not duplicated."""
+        e164, name, channel, lang = self.validate_member(phone, name, channel, lang)
+        with self.session.begin() as s:
+            net = self.network(s, network)
+            return self._upsert_member(s, net, e164, name, channel, lang, consent_at or utcnow())
+
+    def _upsert_member(self, s: Session, net: Network, e164: str, name: str, channel: str, lang: str,
+                       consent_at: datetime) -> Member:
+        member = s.scalar(select(Member).where(Member.phone == e164))
+        if member is None:
+            member = Member(phone=e164, name=name, channel=channel, language=lang, consent_at=consent_at)
+            s.add(member)
+        elif net in member.networks:
+            raise InputError("phone", f"{e164} is already a member of {net.name!r}")
+        member.networks.append(net)
+        return member
+
+    def parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[str]]:
+        """Rows and per-row errors of a CSV with columns name,phone,channel,lang."""
+        try:
+            return self._parse_member_csv(text)
+        except csv.Error as exc:
+            raise InputError("file", f"not a readable CSV file: {exc}") from None
+
+    def _parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[str]]:
+        reader = csv.DictReader(io.StringIO(text))
+        cols = [c.strip().lower() for c in (reader.fieldnames or [])]
+        if "phone" not in cols:
+            raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang")
+        reader.fieldnames = cols
+        rows, errors, seen = [], [], {}
+        for i, raw in enumerate(reader, start=2):
+            get = lambda k: (raw.get(k) or "").strip()  # noqa: E731
+            try:
+                e164, name, channel, lang = self.validate_member(get("phone"), get("name"),
+                                                                 get("channel") or None, get("lang") or "nl")
+            except InputError as exc:
+                errors.append(f"line {i}: {exc}")
+                continue
+            if e164 in seen:
+                errors.append(f"line {i}: phone: {e164} repeats line {seen[e164]}")
+                continue
+            seen[e164] = i
+            rows.append(ImportRow(i, name, e164, channel, lang))
+        return rows, errors
+
+    def import_members(self, network: str, text: str, skip_bad: bool = False) -> tuple[int, list[str]]:
+        """Import a member CSV: all or nothing, unless SKIP_BAD. Returns (imported, errors)."""
+        rows, errors = self.parse_member_csv(text)
+        if errors and not skip_bad:
+            raise ImportFailed(errors)
+        imported = 0
+        with self.session.begin() as s:
+            net = self.network(s, network)
+            existing = {m.phone: m for m in s.scalars(select(Member).where(Member.phone.in_([r.phone for r in rows])))}
+            now = utcnow()
+            for r in rows:
+                m = existing.get(r.phone)
+                if m is not None and net in m.networks:
+                    continue
+                if m is None:
+                    m = Member(phone=r.phone, name=r.name, channel=r.channel, language=r.lang, consent_at=now)
+                    s.add(m)
+                m.networks.append(net)
+                imported += 1
+        return imported, errors
+
+    def add_user(self, username: str, password: str, role: str, zone: str = "",
+                 networks: tuple[str, ...] = ()) -> User:
+        username = (username or "").strip()
+        if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+            raise InputError("name", "expected 1-80 letters, digits, '.', '-' or '_'")
+        role, zone = role_of(role).value, zone_of(zone)
+        check_password(password)
+        with self.session.begin() as s:
+            if s.scalar(select(User.id).where(User.username == username)):
+                raise InputError("name", f"a user called {username!r} already exists")
+            user = User(username=username, password_hash=hash_password(password), role=role, zone=zone)
+            user.networks = [self.network(s, n) for n in networks]
+            s.add(user)
+        return user
+
+    def update_user(self, user_id: int, role: str, zone: str, network_ids: list[int], active: bool,
+                    password: str = "") -> User:
+        """Change a user's role, zone, networks, active flag and (when given) password."""
+        role, zone = role_of(role).value, zone_of(zone)
+        if password:
+            check_password(password)
+        with self.session.begin() as s:
+            u = s.get(User, user_id)
+            if u is None:
+                raise NotFound("user", user_id)
+            u.role, u.zone, u.active = role, zone, active
+            u.networks = list(s.scalars(select(Network).where(Network.id.in_(network_ids))))
+            if password:
+                u.password_hash = hash_password(password)
+        return u
+
+    def rehash_password(self, user_id: int, password: str) -> None:
+        """Store PASSWORD (just verified) under the current hashing parameters."""
+        with self.session.begin() as s:
+            user = s.get(User, user_id)
+            if user is not None:
+                user.password_hash = hash_password(password)
+
+    def record_login_failure(self, key: str, max_failures: int, lock_for: timedelta) -> bool:
+        """Count a failed login under KEY; True when this failure locked it for LOCK_FOR."""
+        now = utcnow()
+        with self.session.begin() as s:
+            row = s.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
+            row.failures = (row.failures or 0) + 1
+            row.updated_at = now
+            locked = row.failures >= max_failures
+            if locked:
+                row.failures, row.locked_until = 0, now + lock_for
+            s.add(row)
+        return locked
+
+    def clear_login_failures(self, key: str) -> None:
+        with self.session.begin() as s:
+            s.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+    # ------------------------------------------------------------------ members (the page)
+    def save_member(self, member_id: int | None, phone: str, name: str, channel: str, lang: str,
+                    network_ids: list[int], allowed: tuple[int, ...] | None, opted_out: bool | None = None) -> Member:
+        """Create or edit a member; its networks outside ALLOWED (None = all) are left as they were."""
+        e164, name, channel, lang = self.validate_member(phone, name, channel or None, lang)
+        chosen = [i for i in network_ids if allowed is None or i in allowed]
+        if not chosen and member_id is None:
+            raise InputError("networks", "choose at least one network")
+        with self.session.begin() as s:
+            other = s.scalar(select(Member.id).where(Member.phone == e164))
+            if other is not None and other != member_id:
+                raise InputError("phone", f"{e164} is already a member (#{other})")
+            if member_id is None:
+                m = Member(phone=e164, consent_at=utcnow())
+                s.add(m)
+            else:
+                m = s.get(Member, member_id)
+                if m is None:
+                    raise NotFound("member", member_id)
+            m.phone, m.name, m.channel, m.language = e164, name, channel, lang
+            if opted_out is not None and opted_out != m.opted_out:
+                m.opted_out, m.opted_out_at = opted_out, (utcnow() if opted_out else None)
+            kept = [n for n in m.networks if allowed is not None and n.id not in allowed]
+            m.networks = kept + list(s.scalars(select(Network).where(Network.id.in_(chosen))))
+            if not m.networks:
+                raise InputError("networks", "choose at least one network")
+        return m
+
+    def set_member_active(self, member_id: int, active: bool) -> Member:
+        with self.session.begin() as s:
+            m = s.get(Member, member_id)
+            if m is None:
+                raise NotFound("member", member_id)
+            m.active = active
+        return m
+
+    # ------------------------------------------------------------------ API tokens
+    def create_token(self, name: str, zone: str, actor: str) -> tuple[ApiToken, str]:
+        """A new API token; the clear token is returned once and never stored."""
+        name = (name or "").strip()
+        if not name or len(name) > 80:
+            raise InputError("name", "expected 1 to 80 characters")
+        token = "gwd_" + secrets.token_urlsafe(32)
+        with self.session.begin() as s:
+            row = ApiToken(name=name, token_hash=token_hash(token), prefix=token[:10], zone=zone_of(zone),
+                           created_by=actor)
+            s.add(row)
+        return row, token
+
+    def revoke_token(self, token_id: int) -> ApiToken:
+        with self.session.begin() as s:
+            row = s.get(ApiToken, token_id)
+            if row is None:
+                raise NotFound("token", token_id)
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+        return row
+
+    def token_by_secret(self, token: str) -> ApiToken | None:
+        """The live token matching TOKEN, its last use stamped; None when unknown or revoked."""
+        digest = token_hash(token)
+        with self.session.begin() as s:
+            row = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+            if row is None or row.revoked_at is not None:
+                return None
+            row.last_used_at = utcnow()
+        return row
+
+    def member_by_number(self, number: str) -> Member | None:
+        with self.session() as s:
+            return s.scalar(select(Member).where(Member.phone == number))
+
+
+
+# ---------------------------------------------------------------------- the rules, each checked once
+def network_fields(name: str, zone: str) -> tuple[str, str]:
+    """A network's (name, zone), stripped, or InputError naming the field."""
+    name = (name or "").strip()
+    if not name:
+        raise InputError("name", "missing; give the network's name")
+    if len(name) > MAX_NAME:
+        raise InputError("name", f"longer than {MAX_NAME} characters")
+    return name, zone_of(zone)
+
+
+def zone_of(zone: str) -> str:
+    zone = (zone or "").strip()
+    if len(zone) > MAX_NAME:
+        raise InputError("zone", f"longer than {MAX_NAME} characters")
+    return zone
+
+
+def role_of(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise InputError("role", f"{value!r} is not one of {', '.join(r.value for r in Role)}") from None
+
+
+def check_password(password: str) -> None:
+    if len(password or "") < MIN_LENGTH:
+        raise InputError("password", f"shorter than {MIN_LENGTH} characters")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

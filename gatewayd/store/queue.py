@@ -1,0 +1,393 @@
+"""The queue: enqueue, claim, complete, recover. The hot path and the message state machine.
+
+    queued ──claim──▶ sending ──▶ sent ──report──▶ delivered
+      ▲   ▲             │  │        └─reply "OK"─▶ acknowledged
+      │   └─retry◀──────┘  ├──▶ delivered / acknowledged (voice)
+      │   (after backoff)  └──▶ failed (reason)
+      └── device down (failover to another device)
+    queued / retry ──▶ expired (alert expired) | cancelled
+
+Every transition is one committed transaction; every try has an Attempt row.
+The hot path (claim / complete) uses Core statements: it must cost far less than
+a modem's second per SMS.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, literal, select, union_all, update
+from sqlalchemy.sql.dml import Update
+
+from .. import schedule
+from ..model import Alert, AlertState, Attempt, Category, Message, MessageState, utcnow
+from ..outcomes import Delivery, Outcome, OutcomeKind
+from .base import PENDING, QUEUED, RETRY, SENDING, SYSTEM_PRIORITY, WAITING, StoreBase, new_message_row
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message this device now owns (state `sending`)."""
+
+    message_id: int
+    attempt_id: int
+    alert_id: int | None
+    category: str
+    attempts: int
+    possible_duplicate: bool
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    resent: int
+    failed: int
+
+
+class LostClaim(RuntimeError):
+    """A completed message was no longer ours to record (another node recovered it)."""
+
+    def __init__(self, message_id: int):
+        super().__init__(f"message {message_id} was no longer in sending on this device")
+        self.message_id = message_id
+
+
+@dataclass(frozen=True)
+class _Taker:
+    """Who claims: a device of KIND on NODE, at NOW."""
+
+    kind: str
+    device: str
+    node: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a claim takes from: one alert, or (ALERT_ID None) the system messages."""
+
+    alert_id: int | None
+    category: str
+    drill: bool
+    stamp: bool = False      # record the serve time (round-robin against a rival of equal priority)
+
+
+
+# Hot-path statements, built once: the dispatcher runs them for every message.
+def _picks(owner) -> tuple:
+    """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest."""
+    channel = Message.channel == bindparam("kind")
+    due_retry = (select(Message.id).where(owner, channel, Message.state == RETRY,
+                                          Message.not_before <= bindparam("now")).order_by(Message.id).limit(1))
+    fresh = select(Message.id).where(owner, channel, Message.state == QUEUED).order_by(Message.id).limit(1)
+    return due_retry, fresh
+
+
+def _one_pick(picks: tuple) -> tuple:
+    """Both picks as one statement (SQLite): saves a round trip on every claim."""
+    due_retry, fresh = (p.add_columns(literal(k).label("k")).subquery() for k, p in enumerate(picks))
+    both = union_all(select(due_retry.c.id, due_retry.c.k), select(fresh.c.id, fresh.c.k)).subquery()
+    return (select(both.c.id).order_by(both.c.k).limit(1),)
+
+
+_ALERT_PICKS = _picks(Message.alert_id == bindparam("alert"))
+_SYSTEM_PICKS = _picks(Message.alert_id.is_(None))
+_ALERT_PICK_SQLITE = _one_pick(_ALERT_PICKS)
+_SYSTEM_PICK_SQLITE = _one_pick(_SYSTEM_PICKS)
+DEVICE_FAILURE_ALLOWANCE = 5   # device failures a message may see beyond its category's attempts
+SYSTEM_CHECK_PERIOD = 0.2    # seconds; system messages (opt-out confirmations) wait at most this
+# Active alerts with something claimable for this kind of device, in serving order. The
+# EXISTS keeps alerts whose messages all wait out a backoff from costing a query each.
+# Two EXISTS, each an index seek on (alert_id, channel, state): one with an OR over the
+# states would walk past every finished message of the alert first.
+_CLAIMABLE = (
+    select(Message.id).where(Message.alert_id == Alert.id, Message.channel == bindparam("kind"),
+                             Message.state == QUEUED).exists()
+    | select(Message.id).where(Message.alert_id == Alert.id, Message.channel == bindparam("kind"),
+                               Message.state == RETRY,
+                               Message.not_before <= bindparam("now")).exists())
+_ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill, Alert.priority)
+                  .where(Alert.state == AlertState.ACTIVE.value, Alert.superseded_by.is_(None), _CLAIMABLE)
+                  .order_by(Alert.priority.desc(), Alert.last_served, Alert.id))
+_ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
+_ACTIVE_ALERTS_URGENT = _ACTIVE_ALERTS.where(Alert.category == Category.URGENT.value)
+# (state = a OR state = b), not IN: an IN list is re-expanded on every execution.
+_TAKE = (update(Message).where((Message.state == QUEUED) | (Message.state == RETRY))
+         .values(state=SENDING, device=bindparam("device"), node=bindparam("node"),
+                 attempts=Message.attempts + 1, updated_at=bindparam("now"))
+         .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
+                    Message.possible_duplicate))
+# Pick and take in one statement. PostgreSQL: skipping rows another gateway has locked.
+# SQLite: the statement holds the write lock from its start, so no other claimer can
+# take the row between the pick and the update.
+_TAKE_PICKED = {
+    **{pick: _TAKE.where(Message.id == pick.with_for_update(skip_locked=True).scalar_subquery())
+       for pick in _ALERT_PICKS + _SYSTEM_PICKS},
+    **{pick: _TAKE.where(Message.id == pick.scalar_subquery()) for pick in _ALERT_PICK_SQLITE + _SYSTEM_PICK_SQLITE},
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _finish_statement(columns: frozenset) -> Update:
+    """The guarded update that records an outcome, one per set of columns written."""
+    return (update(Message).where(Message.id == bindparam("message"), Message.state == SENDING,
+                                  Message.device == bindparam("owner"))
+            .values({c: bindparam(f"v_{c}") for c in sorted(columns)}))
+
+
+_WITHDRAWN = select(Alert.id).where((Alert.state == AlertState.CANCELLED.value) | Alert.superseded_by.is_not(None))
+_CANCEL_WITHDRAWN = (update(Message).where(Message.state.in_(WAITING),
+                                           Message.alert_id.in_(_WITHDRAWN))
+                     .values(state=MessageState.CANCELLED.value, updated_at=bindparam("now"),
+                             reason="alert cancelled or corrected while this message was in flight"))
+_CANCEL_IF_WITHDRAWN = _CANCEL_WITHDRAWN.where(Message.id == bindparam("message"))
+_NEW_ATTEMPT = insert(Attempt).returning(Attempt.id)
+_SERVED = update(Alert).where(Alert.id == bindparam("alert")).values(last_served=bindparam("stamp"))
+_END_ATTEMPT = (update(Attempt).where(Attempt.id == bindparam("attempt"))
+                .values(ended_at=bindparam("ended_at"), result=bindparam("result"), error=bindparam("error")))
+
+
+
+class QueueStore(StoreBase):
+    """Claiming, completing and recovering messages: what `gatewayd run` does for every send."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Round-robin stamp: the alert served longest ago has the smallest value.
+        self._last_stamp = 0.0
+        self._serve_lock = threading.Lock()
+        self._next_system_check = 0.0
+
+    def enqueue_system_sms(self, number: str, text: str, language: str = "nl",
+                           member_id: int | None = None, channel: str = "sms") -> int:
+        """Queue a message that belongs to no alert (opt-out confirmation, keeper alert, self-test)."""
+        row = new_message_row(alert_id=None, member_id=member_id, number=number, channel=channel,
+                              language=language, text=text, priority=SYSTEM_PRIORITY, now=utcnow())
+        with self.engine.begin() as c:
+            return c.execute(insert(Message).returning(Message.id), [row]).scalar_one()
+
+    def message_state(self, message_id: int) -> tuple[str, str] | None:
+        """(state, reason) of one message, or None."""
+        with self.engine.connect() as c:
+            row = c.execute(select(Message.state, Message.reason).where(Message.id == message_id)).first()
+        return (row.state, row.reason) if row else None
+
+
+    def queue_depth(self, now: datetime | None = None) -> dict:
+        """Queued (and retrying) messages by category and channel, plus the oldest one's age."""
+        now = now or utcnow()
+        waiting = Message.state.in_(WAITING)
+        with self.engine.connect() as c:
+            rows = c.execute(select(Message.priority, Message.channel, func.count())
+                             .where(waiting).group_by(Message.priority, Message.channel)).all()
+            oldest = c.scalar(select(func.min(Message.created_at)).where(waiting))
+            sending = c.scalar(select(func.count()).select_from(Message).where(Message.state == SENDING))
+        by_cat: dict[str, dict[str, int]] = {}
+        for prio, channel, n in rows:
+            cat = Category.of_priority(prio)
+            by_cat.setdefault(cat.value if cat else str(prio), {})[channel] = n
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        return {"queued": sum(n for *_, n in rows), "sending": sending, "by_category": by_cat,
+                "oldest_queued_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0}
+
+    def has_pending(self) -> bool:
+        with self.engine.connect() as c:
+            return c.scalar(select(Message.id).where(Message.state.in_(PENDING)).limit(1)) is not None
+
+
+    # ------------------------------------------------------------------ claim
+    def _stamp(self) -> float:
+        """Wall-clock based, strictly increasing: comparable across processes and gateways."""
+        with self._serve_lock:
+            self._last_stamp = max(self._last_stamp + 1e-6, time.time())
+            return self._last_stamp
+
+    def claim(self, kind: str, device: str, node: str, now: datetime | None = None,
+              prevention_allowed: bool = True, urgent_only: bool = False) -> Claimed | None:
+        """Take the next message for a device of KIND, or None.
+
+        Order: system messages, then alerts by priority (urgent > feedback >
+        prevention), round-robin across alerts of equal priority, FIFO within an
+        alert (due retries first). Expired alerts are expired, never sent late.
+        URGENT_ONLY: a SIM past its quota that may still carry urgent alerts.
+        """
+        now = now or utcnow()
+        alerts_query = (_ACTIVE_ALERTS_URGENT if urgent_only else
+                        _ACTIVE_ALERTS if prevention_allowed else _ACTIVE_ALERTS_NO_PREVENTION)
+        taker = _Taker(kind, device, node, now)
+        with self.engine.connect() as c:
+            if time.monotonic() >= self._next_system_check:
+                claimed = self._claim_from(c, taker, _Source(None, Category.URGENT.value, False))
+                if claimed:
+                    return claimed
+                self._next_system_check = time.monotonic() + SYSTEM_CHECK_PERIOD
+            candidates = c.execute(alerts_query, {"kind": kind, "now": now}).all()
+            c.rollback()
+            for alert_id, category, expires_at, drill, priority in candidates:
+                if expires_at <= now:
+                    self.expire_alert(alert_id, now)
+                    continue
+                # Round-robin only matters against another alert of the same priority.
+                rival = any(p == priority and a != alert_id for a, _, _, _, p in candidates)
+                claimed = self._claim_from(c, taker, _Source(alert_id, category, bool(drill), stamp=rival))
+                if claimed:
+                    return claimed
+        return None
+
+    def _claim_from(self, c: Connection, taker: _Taker, source: _Source) -> Claimed | None:
+        """The next message of SOURCE (an alert, or the system messages) for TAKER, or None."""
+        system = source.alert_id is None
+        if self._pg:
+            picks = _SYSTEM_PICKS if system else _ALERT_PICKS
+        else:
+            picks = _SYSTEM_PICK_SQLITE if system else _ALERT_PICK_SQLITE
+        for pick in picks:
+            claimed = self._take(c, _TAKE_PICKED[pick], taker, source)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def _take(self, c: Connection, stmt: Any, taker: _Taker, source: _Source) -> Claimed | None:
+        """queued/retry -> sending, plus an Attempt row, in one transaction."""
+        try:
+            row = c.execute(stmt, {"alert": source.alert_id, "kind": taker.kind, "now": taker.now,
+                                   "device": taker.device, "node": taker.node}).first()
+            if row is None:
+                c.rollback()
+                return None
+            attempt_id = c.execute(_NEW_ATTEMPT, {"message_id": row.id, "device": taker.device, "node": taker.node,
+                                                  "started_at": taker.now, "error": ""}).scalar_one()
+            if source.stamp:
+                c.execute(_SERVED, {"alert": source.alert_id, "stamp": self._stamp()})
+            c.commit()
+        except BaseException:
+            c.rollback()
+            raise
+        return Claimed(row.id, attempt_id, source.alert_id, source.category, row.attempts, row.possible_duplicate,
+                       Delivery(row.id, row.number, row.text, row.language, source.category, source.alert_id,
+                                source.drill))
+
+    # ------------------------------------------------------------------ outcome
+    def max_attempts(self, category: str) -> int:
+        return schedule.max_attempts(self.policy, category)
+
+    def backoff(self, attempts: int) -> timedelta:
+        return schedule.backoff(self.policy, attempts)
+
+    def complete(self, claimed: Claimed, device: str, outcome: Outcome, now: datetime | None = None) -> str:
+        """Record OUTCOME of a claimed message; returns the message's new state."""
+        now = now or utcnow()
+        values: dict = {"updated_at": now}
+        k = outcome.kind
+        if k is OutcomeKind.SENT:
+            values.update(state=MessageState.SENT.value, sent_at=now, reference=outcome.reference,
+                          segments=outcome.segments, reason=outcome.detail)
+        elif k in (OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
+            values.update(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
+        elif k is OutcomeKind.FAILED:
+            values.update(state=MessageState.FAILED.value, reason=outcome.detail)
+        elif k is OutcomeKind.RETRY:
+            if claimed.attempts >= self.max_attempts(claimed.category):
+                values.update(state=MessageState.FAILED.value,
+                              reason=f"no success after {claimed.attempts} attempts; last: {outcome.detail}")
+            else:
+                values.update(state=RETRY, not_before=now + self.backoff(claimed.attempts),
+                              reason=outcome.detail)
+        elif k is OutcomeKind.DEVICE_DOWN:
+            values.update(self._requeue_values(claimed, outcome, device))
+        with self.engine.begin() as c:
+            changed = c.execute(_finish_statement(frozenset(values)), {
+                **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device}).rowcount
+            c.execute(_END_ATTEMPT, {"attempt": claimed.attempt_id, "ended_at": now, "result": k.value,
+                                     "error": "" if k is OutcomeKind.SENT else outcome.detail})
+            if values["state"] in WAITING:
+                if c.execute(_CANCEL_IF_WITHDRAWN, {"message": claimed.message_id, "now": now}).rowcount:
+                    values["state"] = MessageState.CANCELLED.value
+        if not changed:
+            raise LostClaim(claimed.message_id)
+        return values["state"]
+
+    def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict:
+        """A device failure is not the recipient's: another device takes the message."""
+        if outcome.maybe_sent and claimed.possible_duplicate:
+            return {"state": MessageState.FAILED.value,
+                    "reason": f"device failed mid-send twice ({outcome.detail}); not resent a third time"}
+        budget = self.max_attempts(claimed.category) + DEVICE_FAILURE_ALLOWANCE
+        if claimed.attempts >= budget:
+            return {"state": MessageState.FAILED.value,
+                    "reason": f"devices failed {claimed.attempts} times sending it; last: {device}: {outcome.detail}"}
+        return {"state": QUEUED, "device": None,
+                "possible_duplicate": claimed.possible_duplicate or outcome.maybe_sent,
+                "reason": f"requeued: {device} failed: {outcome.detail}"}
+
+    # ------------------------------------------------------------------ recovery, expiry
+    def recover_inflight(self, node: str, policy: str = "resend", now: datetime | None = None) -> RecoveryReport:
+        """Resolve messages this node left in `sending` (it crashed or lost power).
+
+        resend: back to queued once, flagged possible_duplicate; a message that
+        was already a possible duplicate fails instead (never a third copy).
+        fail: failed with a reason saying it may or may not have gone out.
+        """
+        now = now or utcnow()
+        inflight = and_(Message.state == SENDING, Message.node == node)
+        with self.engine.begin() as c:
+            ids = select(Message.id).where(inflight)
+            c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.ended_at.is_(None))
+                      .values(ended_at=now, result="interrupted", error="daemon stopped mid-send"))
+            if policy == "resend":
+                resent = c.execute(update(Message).where(inflight, Message.possible_duplicate.is_(False))
+                                   .values(state=QUEUED, device=None, possible_duplicate=True, updated_at=now,
+                                           reason="in flight when the daemon stopped; resent once")).rowcount
+                failed = c.execute(update(Message).where(inflight).values(
+                    state=MessageState.FAILED.value, updated_at=now,
+                    reason="in flight at two interruptions; not resent again")).rowcount
+            else:
+                resent = 0
+                failed = c.execute(update(Message).where(inflight).values(
+                    state=MessageState.FAILED.value, updated_at=now,
+                    reason="in flight when the daemon stopped; may or may not have been sent")).rowcount
+            c.execute(_CANCEL_WITHDRAWN, {"now": now})
+        return RecoveryReport(resent, failed)
+
+    def sweep_withdrawn(self, now: datetime | None = None) -> int:
+        """Cancel what waits in the queue for an alert that was cancelled or corrected."""
+        with self.engine.begin() as c:
+            return c.execute(_CANCEL_WITHDRAWN, {"now": now or utcnow()}).rowcount
+
+    def expire_alert(self, alert_id: int, now: datetime | None = None) -> int:
+        now = now or utcnow()
+        with self.engine.begin() as c:
+            return c.execute(update(Message).where(
+                Message.alert_id == alert_id, Message.state.in_(WAITING))
+                .values(state=MessageState.EXPIRED.value, updated_at=now,
+                        reason="alert expired before this message could be sent")).rowcount
+
+    def expire_due(self, now: datetime | None = None) -> int:
+        """Expire queued messages of every alert past its expiry; returns how many."""
+        now = now or utcnow()
+        with self.engine.connect() as c:
+            due = c.scalars(select(Alert.id).where(
+                Alert.state.in_((AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value)),
+                Alert.expires_at <= now)).all()
+        expired = sum(self.expire_alert(a, now) for a in due)
+        with self.engine.begin() as c:
+            # Not approved in time: nothing will go out, so the alert is over.
+            c.execute(update(Alert).where(Alert.state == AlertState.PENDING_APPROVAL.value,
+                                          Alert.expires_at <= now)
+                      .values(state=AlertState.DONE.value, finished_at=now))
+        return expired
+
+    def finish_alerts(self, now: datetime | None = None) -> int:
+        """Mark active alerts with nothing left to send as done."""
+        now = now or utcnow()
+        pending = (select(Message.id).where(Message.alert_id == Alert.id, Message.state.in_(PENDING))
+                   .exists())
+        with self.engine.begin() as c:
+            return c.execute(update(Alert).where(Alert.state == AlertState.ACTIVE.value, ~pending)
+                             .values(state=AlertState.DONE.value, finished_at=now)).rowcount
+
