@@ -33,6 +33,7 @@ from .errors import InputError, NotFound
 from .model import (Alert, AlertState, Attempt, AuditEntry, Category, Device, InboundMessage, Member,
                     Message, MessageState, Network, Role, Setting, User, member_network, utcnow)
 from .phone import normalise, parse_phone
+from .placeholders import slots
 
 Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
 PENDING = (MessageState.QUEUED.value, MessageState.RETRY.value, MessageState.SENDING.value)
@@ -363,6 +364,11 @@ class Store:
                 raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}")
             if "\x00" in text:
                 raise InputError(where, "contains a NUL character")
+            left = slots(text)
+            if left:
+                # A template's "[straat]" must never reach a member: refuse rather than send it.
+                raise InputError(where, f"still holds the placeholder [{left[0]}]: fill it in "
+                                        "(or remove the brackets)")
         if not req.networks and req.parent_id is None:
             raise InputError("network", "missing; name at least one network")
         return cat
