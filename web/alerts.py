@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AlertState, AuditAction, Category
+from gatewayd.placeholders import fields_of, fill, slots
 from gatewayd.store import ALERT_CHANNELS, LANGUAGES, AlertRequest
 
 from . import get_cfg, get_store
@@ -28,6 +29,7 @@ bp = Blueprint("alerts", __name__)
 # The order the compose form offers them in.
 CATEGORIES = (Category.URGENT.value, Category.PREVENTION.value, Category.FEEDBACK.value)
 CHANNEL_MODES = ALERT_CHANNELS
+MAX_FIELDS = 12        # slots per template the form reads (field_0 .. field_11)
 # The store's field names -> the form's, so an error lands next to the right input.
 _FIELD_MAP = {"text": "text_nl", "network": "networks", "text[nl]": "text_nl", "text[fr]": "text_fr",
               "text[de]": "text_de", "text[en]": "text_en"}
@@ -48,6 +50,8 @@ class Compose:
     errors: dict[str, str] = field(default_factory=dict)
     request: AlertRequest | None = None
     network_names: list[str] = field(default_factory=list)
+    fields: dict[int, str] = field(default_factory=dict)     # the template's slots as filled in, by index
+    langs: list[str] | None = None          # the languages chosen to send in (None: every text written)
 
 
 class _SentTokens:
@@ -82,6 +86,7 @@ def parse_compose(form) -> Compose:
                 texts={lang: (form.get(f"text_{lang}") or "").replace("\r\n", "\n").strip() for lang in LANGUAGES},
                 parent_id=_int(form.get("parent_id")), correct_id=_int(form.get("correct_id")),
                 drill=form.get("drill") in ("1", "on", "true") or get_cfg().dispatch.drill)
+    _apply_template_fields(c, form)
     if c.correct_id is not None:
         _prepare_correction(c)
     if c.category not in CATEGORIES:
@@ -113,6 +118,7 @@ def parse_compose(form) -> Compose:
     filled = {k: v for k, v in c.texts.items() if v}
     if not filled:
         c.errors["text_nl"] = _("Write the text in at least one language.")
+    c.errors.update(_unfilled_slots(c, filled))
     if c.errors:
         return c
     default = filled.get("nl") or next(iter(filled.values()))
@@ -131,6 +137,41 @@ def parse_compose(form) -> Compose:
             return c
     c.request = req
     return c
+
+
+def _apply_template_fields(c: Compose, form) -> None:
+    """Write the template's fields (street, time, ...) into every language's text; drop languages not chosen."""
+    c.fields = {i: v.strip() for i in range(MAX_FIELDS) if (v := form.get(f"field_{i}")) is not None}
+    tpl = Q.template_by_key(get_store(), c.template) if c.template else None
+    if tpl is not None and c.fields:
+        c.texts = fill(c.texts, tpl.texts, c.fields)
+    if form.get("langs_chosen"):
+        # The form offers one "send in this language" box per text: a language left unticked is not sent,
+        # so a template's text in a language nobody looked at never goes out by default.
+        c.langs = [lang for lang in LANGUAGES if lang in form.getlist("langs")]
+        c.texts = {lang: (text if lang in c.langs else "") for lang, text in c.texts.items()}
+
+
+def _unfilled_slots(c: Compose, texts: dict[str, str]) -> dict[str, str]:
+    """One error per template slot still in a text, on its field when the template has one, else on the text."""
+    tpl = Q.template_by_key(get_store(), c.template) if c.template else None
+    fields = fields_of(tpl.texts) if tpl is not None else []
+    errors: dict[str, str] = {}
+    for lang, text in texts.items():
+        for name in slots(text):
+            f = next((f for f in fields if f.names.get(lang) == name), None)
+            if f is not None:
+                errors.setdefault(f"field_{f.index}", _("Fill in “%(name)s”: the texts still hold [%(slot)s].",
+                                                         name=f.label(_ui_lang()), slot=name))
+            else:
+                errors.setdefault(f"text_{lang}", _("The text still holds the placeholder [%(slot)s]: "
+                                                    "replace it or remove the brackets.", slot=name))
+    return errors
+
+
+def _ui_lang() -> str:
+    from flask_babel import get_locale
+    return str(get_locale() or "nl")
 
 
 def _prepare_correction(c: Compose) -> None:
@@ -246,7 +287,23 @@ def _compose_context(c: Compose) -> dict:
     original = Q.alert(store, c.correct_id) if c.correct_id is not None else None
     return {"c": c, "networks": nets, "templates": tpls, "parent": parent, "original": original,
             "templates_data": {t.key: {"category": t.category, "texts": t.texts} for t in tpls},
+            "template_fields": {t.key: fields_of(t.texts) for t in tpls}, "ui_lang": _ui_lang(),
+            "error_targets": _error_targets(c, nets, tpls),
             "categories": [x for x in CATEGORIES if x in g.user.send_categories]}
+
+
+def _error_targets(c: Compose, nets, tpls) -> dict[str, str]:
+    """Error key -> the id of the input it concerns, so the error summary can link to (and focus) it."""
+    targets = {"channel": "channel", "drill": "drill"}
+    targets.update({f"text_{lang}": f"text_{lang}" for lang in LANGUAGES})
+    if nets:
+        targets["networks"] = f"net_{nets[0].id}"
+    cats = [x for x in CATEGORIES if x in g.user.send_categories]
+    if cats:
+        targets["category"] = f"cat_{c.category if c.category in cats else cats[0]}"
+    targets.update({f"field_{f.index}": f"field_{c.template}_{f.index}"
+                    for t in tpls if t.key == c.template for f in fields_of(t.texts)})
+    return targets
 
 
 # ---------------------------------------------------------------------- start page

@@ -9,7 +9,8 @@ Layers, bottom up:
   `PortGone` instead of hanging.
 * `ModemSession` - the modem's conversation: start-up (echo off, SIM PIN,
   PDU mode, where reports and new messages go, AT+CMMS=2 to keep the radio
-  link up between consecutive messages), status (+CSQ, +CREG, +COPS),
+  link up between consecutive messages), status (+CSQ, +CREG/+CGREG/+CEREG,
+  +COPS; registration is evidence, never a gate: see registration.py),
   sending one PDU, reading and deleting a stored message.
 * `ModemChannel` - the Channel protocol for the dispatcher, plus a supervisor
   thread that (re)connects with backoff, resets a modem that stopped
@@ -45,6 +46,8 @@ import serial
 from .. import sms as smslib
 from ..config import ModemConfig, SmsConfig
 from ..phone import normalise, redact
+from .registration import Domain, Registration, Verdict, per_domain, registered_flag, summary, verdict
+from .registration import parse as parse_registration
 from .base import (ChannelError, ChannelKind, Check, Delivery, DeliveryReport, DeviceEvent, DeviceHealth, DeviceState,
                    EventSink, InboundText, Outcome)
 
@@ -356,8 +359,12 @@ def classify_cms(code: int | None) -> tuple[str, str]:
 # which 27.005 puts at 1-5 s: after a pause longer than the shortest, re-issue it.
 CMMS1_IDLE = 1.0
 
-REGISTRATION = {0: "not registered, not searching", 1: "registered, home network", 2: "searching for a network",
-                3: "registration denied", 4: "unknown", 5: "registered, roaming"}
+# Send errors that blame the network, not the recipient or the modem (27.005 3.2.5, 27.007 9.2):
+# only these, repeated, mark a modem down for the network; registration answers never do.
+NETWORK_CMS = {38: "network out of order", 331: "no network service", 332: "network timeout"}
+NETWORK_CME = {30: "no network service", 31: "network timeout", 32: "network not allowed, emergency calls only"}
+NETWORK_FAILURES_DOWN = 2                        # consecutive network failures before the modem is down
+NETWORK_HOLD_START, NETWORK_HOLD_MAX = 10.0, 300.0   # seconds down before sends are tried again
 
 
 @dataclass
@@ -366,12 +373,17 @@ class ModemStatus:
     model: str = ""
     sim: str = ""
     signal: int | None = None
-    registration: int | None = None
     operator: str = ""
+    registrations: dict[Domain, Registration] = field(default_factory=dict)   # the domains that answered
 
     @property
-    def registered(self) -> bool:
-        return self.registration in (1, 5)
+    def network(self) -> Verdict:
+        return verdict(self.registrations, self.operator)
+
+    @property
+    def registered(self) -> bool | None:
+        """True / False on clear evidence, None when the answers are unclear or contradictory."""
+        return registered_flag(self.network)
 
 
 class ModemSession:
@@ -508,17 +520,27 @@ class ModemSession:
         log.debug("modem %s: AT+CMMS %s", self.cfg.name,
                   f"={self.link_mode}" if self.link_mode else "refused: the link is set up for each message")
 
+    def watch_registration(self) -> None:
+        """AT+CREG=2 / +CGREG=2 / +CEREG=2 (else =1) where accepted: registration changes then
+        arrive as URCs, and some modems answer +CREG? sensibly only once this is set."""
+        for domain in Domain:
+            for n in (2, 1):
+                if self.try_at(f"AT{domain.command}={n}") is not None:
+                    break
+
     def refresh_status(self) -> ModemStatus:
-        """+CSQ, +CREG?, +COPS? (each optional: some modems refuse one or the other)."""
+        """+CSQ, +CREG?, +CGREG?, +CEREG?, +COPS? (each optional: modems refuse one or the other)."""
         csq = self.try_at("AT+CSQ", expect=("+CSQ:",))
         if csq is not None:
             m = re.search(r"(\d+)\s*,", _after(csq, "+CSQ:"))
             self.status.signal = int(m.group(1)) if m else None
-        creg = self.try_at("AT+CREG?", expect=("+CREG:",))
-        if creg is not None:
-            nums = re.findall(r"\d+", _after(creg, "+CREG:"))
-            # "+CREG: n,stat[,lac,ci]" as an answer; a lone number is stat.
-            self.status.registration = int(nums[1] if len(nums) >= 2 else nums[0]) if nums else None
+        for domain in Domain:
+            head = domain.command + ":"
+            lines = self.try_at(f"AT{domain.command}?", expect=(head,))
+            if lines is None:
+                self.status.registrations.pop(domain, None)
+            else:
+                self.status.registrations[domain] = parse_registration(domain, _after(lines, head))
         cops = self.try_at("AT+COPS?", expect=("+COPS:",))
         if cops is not None:
             m = re.search(r'"([^"]*)"', _after(cops, "+COPS:"))
@@ -599,7 +621,8 @@ class ModemChannel:
     kind = ChannelKind.SMS
     capacity = 1
 
-    def __init__(self, cfg: ModemConfig, sms: SmsConfig, poll_interval: float = 30.0):
+    def __init__(self, cfg: ModemConfig, sms: SmsConfig, poll_interval: float = 30.0,
+                 network_hold: float = NETWORK_HOLD_START):
         self.cfg = cfg
         self.sms = sms
         self.name = cfg.name
@@ -621,6 +644,13 @@ class ModemChannel:
         self._needs_reset = False
         self._concat_ref = random.randrange(256)
         self._parts: dict[tuple[str, int], dict[int, str]] = {}
+        # Down for the network (sends failed with network errors), not for the port:
+        self._network_failures = 0
+        self._network_down = False
+        self._network_hold_start = network_hold
+        self._network_hold = network_hold
+        self._network_retry_at = 0.0
+        self._registered_at_down: bool | None = None
 
     # ------------------------------------------------------------ protocol
 
@@ -694,6 +724,8 @@ class ModemChannel:
                 return Outcome.device_down(f"modem {self.name}: {exc}" + (" (may have been sent)" if maybe else ""),
                                            maybe_sent=maybe)
         log.debug("modem %s: %d part(s) to %s, TP-MR %s", self.name, len(pdus), redact(delivery.number), mr)
+        self._network_failures = 0          # the network took it: whatever registration said
+        self._network_hold = self._network_hold_start
         return Outcome.sent(reference=mr, segments=len(pdus))
 
     def _refused(self, exc: AtError, index: int, total: int) -> Outcome:
@@ -701,12 +733,60 @@ class ModemChannel:
         if exc.kind == "cme":
             verdict, words = "retry", f"+CME ERROR {exc.code}"
         partial = f" after {index} of {total} parts went out" if index else ""
+        network = NETWORK_CMS.get(exc.code) if exc.kind == "cms" else NETWORK_CME.get(exc.code)
+        if network:
+            return self._network_refused(f"{words.split(':')[0]}: {network}{partial}", index > 0)
+        self._network_failures = 0
         if verdict == "failed":
             return Outcome.failed(words + partial)
         if verdict == "device_down":
             self._went_down(words, reset=False)
             return Outcome.device_down(words + partial, maybe_sent=index > 0)
         return Outcome.retry(words + partial)
+
+    def _network_refused(self, words: str, maybe_sent: bool) -> Outcome:
+        """A send the network refused: retry it; after NETWORK_FAILURES_DOWN in a row the modem
+        is down for the network (its messages go to other devices) until the hold-off ends."""
+        self._network_failures += 1
+        if self._network_failures < NETWORK_FAILURES_DOWN:
+            return Outcome.retry(words)
+        session = self._session
+        st = session.status if session is not None else ModemStatus()
+        hold = self._network_hold
+        self._network_hold = min(NETWORK_HOLD_MAX, hold * 2)
+        self._network_retry_at = time.monotonic() + hold
+        self._registered_at_down = st.registered
+        self._network_down = True
+        self._set_health(state=DeviceState.DOWN, registered=st.registered,
+                         last_error=f"no network: {self._network_failures} sends in a row failed ({words}); "
+                                    f"{summary(st.registrations)}; sending is tried again in {hold:g} s")
+        return Outcome.device_down(words, maybe_sent=maybe_sent)
+
+    def _network_check(self) -> None:
+        """While down for the network: follow registration, and let sends try again once the
+        hold-off ended or a domain newly reports registered."""
+        if not self._io.acquire(timeout=0.1):
+            return
+        try:
+            session = self._session
+            if session is None:
+                return
+            try:
+                st = session.refresh_status()
+            except (AtTimeout, PortGone) as exc:
+                self._went_down(str(exc), reset=isinstance(exc, AtTimeout))
+                return
+            newly = st.registered is True and self._registered_at_down is not True
+            if not newly and time.monotonic() < self._network_retry_at:
+                self._set_health(signal=st.signal, registered=st.registered,
+                                 detail={**self._detail(session), **self._balance})
+                return
+            self._network_down = False
+            self._network_failures = NETWORK_FAILURES_DOWN - 1   # one more network failure: down again
+            self._set_health(state=DeviceState.UP, signal=st.signal, registered=st.registered, last_error="",
+                             detail={**self._detail(session), **self._balance})
+        finally:
+            self._io.release()
 
     # ------------------------------------------------------------ state
 
@@ -722,6 +802,7 @@ class ModemChannel:
 
     def _went_down(self, why: str, reset: bool) -> None:
         self._needs_reset = self._needs_reset or reset
+        self._network_down = False          # a port problem: reconnect, whatever the network did
         self._set_health(state=DeviceState.DOWN, last_error=why)
         self._wake.set()
 
@@ -751,6 +832,12 @@ class ModemChannel:
         backoff = BACKOFF_START
         last_poll = time.monotonic()
         while not self._stop.is_set():
+            if self._network_down and self._session is not None and not self._session.port.gone:
+                self._handle_urcs(timeout=0.5)
+                if time.monotonic() - last_poll >= min(self.poll_interval, 2.0):
+                    last_poll = time.monotonic()
+                    self._network_check()
+                continue
             if self._health.state is not DeviceState.UP or self._session is None or self._session.port.gone:
                 if self._connect():
                     backoff = BACKOFF_START
@@ -787,6 +874,7 @@ class ModemChannel:
                 log.exception("modem %s: set-up failed", self.name)
                 return self._failed_connect(session, f"internal error during set-up: {exc!r}")
             self._session = session
+            self._network_down = False
             st = session.status
             self._set_health(state=DeviceState.UP, signal=st.signal, registered=st.registered, last_error="",
                              detail=self._detail(session))
@@ -810,16 +898,16 @@ class ModemChannel:
         session.identify()
         session.unlock_sim(self.cfg.pin, self._pin_rejected)
         session.configure_sms(self.cfg.delivery_reports)
-        st = session.refresh_status()
-        if st.registration is not None and not st.registered:
-            raise ModemError(f"modem {self.name} is not on a network ({REGISTRATION.get(st.registration, '?')}, "
-                             f"signal {st.signal}): check the antenna, coverage and that the SIM is active")
+        session.watch_registration()
+        # Registration is evidence, not a gate: LTE sticks say "+CREG: 0,0" and send fine.
+        # A modem that is really off the network shows it in its send results.
+        session.refresh_status()
 
     @staticmethod
     def _detail(session: ModemSession) -> dict:
         st = session.status
         return {"manufacturer": st.manufacturer, "model": st.model, "operator": st.operator, "sim": st.sim,
-                "registration": REGISTRATION.get(st.registration, "unknown"),
+                "network": st.network.value, "registration": per_domain(st.registrations),
                 "keep_link": f"AT+CMMS={session.link_mode}" if session.link_mode else "no"}
 
     def _poll(self) -> None:
@@ -838,12 +926,8 @@ class ModemChannel:
                 self._went_down(str(exc), reset=isinstance(exc, AtTimeout))
                 return
             self._ask_balance(session)
-            changes = dict(signal=st.signal, registered=st.registered,
-                           detail={**self._detail(session), **self._balance})
-            if st.registration is not None and not st.registered:
-                changes.update(state=DeviceState.DOWN, last_error=f"lost the network "
-                                                                  f"({REGISTRATION.get(st.registration, '?')})")
-            self._set_health(**changes)
+            self._set_health(signal=st.signal, registered=st.registered,
+                             detail={**self._detail(session), **self._balance})
         finally:
             self._io.release()
 
@@ -903,10 +987,25 @@ class ModemChannel:
             self._deliver(urc[1])
         elif head.startswith("+CUSD:"):
             self._on_balance(head)
+        elif head.startswith(tuple(d.command + ":" for d in Domain)):
+            self._registration_urc(head)
         elif head.startswith("^RSSI:"):
             m = re.search(r"(\d+)", head)
             if m:
                 self._set_health(signal=int(m.group(1)))
+
+    def _registration_urc(self, line: str) -> None:
+        """'+CEREG: 1,"2F01",...' after AT+CxREG=1/2: the domain's state changed."""
+        head, _, rest = line.partition(":")
+        domain = next(d for d in Domain if d.command == head)
+        session = self._session
+        if session is None:
+            return
+        st = session.status
+        st.registrations[domain] = parse_registration(domain, rest, urc=True)
+        self._set_health(registered=st.registered, detail={**self._detail(session), **self._balance})
+        if self._network_down and st.registered is True and self._registered_at_down is not True:
+            self._network_retry_at = 0.0      # evidence it came back: let the supervisor try now
 
     def _status_report(self, pdu_hex: str) -> None:
         try:
@@ -1030,6 +1129,7 @@ def _doctor_steps(session: ModemSession, cfg: ModemConfig, what: str, checks: li
                              "; AT+CMMS refused: the radio link is set up for every message (slower)")))
     except ModemError as exc:
         checks.append(Check(False, f"{what} PDU mode", str(exc)))
+    session.watch_registration()
     st = session.refresh_status()
     checks.append(_signal_check(what, st.signal))
     checks.append(_registration_check(what, st))
@@ -1047,12 +1147,16 @@ def _signal_check(what: str, rssi: int | None) -> Check:
 
 
 def _registration_check(what: str, st: ModemStatus) -> Check:
-    if st.registration is None:
-        return Check(False, f"{what} network", "registration unknown (AT+CREG? refused)")
-    words = REGISTRATION.get(st.registration, f"state {st.registration}")
-    if st.registered:
-        return Check(True, f"{what} network", f"{words}, operator {st.operator or '?'}")
-    hint = {3: "the operator refuses the SIM: is it activated and not blocked?",
-            2: "still searching: wait a minute, check the antenna and coverage"}.get(
-        st.registration, "check the antenna, coverage and that the SIM is activated")
-    return Check(False, f"{what} network", f"{words}: {hint}")
+    """Registered on any domain is fine; unclear is fine too (sends decide); clear no is not."""
+    domains = summary(st.registrations)
+    v = st.network
+    if v is Verdict.REGISTERED:
+        return Check(True, f"{what} network", f"registered, operator {st.operator or '?'} ({domains})")
+    if v is Verdict.UNCLEAR:
+        return Check(True, f"{what} network", f"registration unclear ({domains}); gatewayd sends all the same "
+                                              f"and lets the result decide")
+    stats = {r.stat for r in st.registrations.values()}
+    hint = ("the operator refuses the SIM: is it activated and not blocked?" if 3 in stats else
+            "still searching: wait a minute, check the antenna and coverage" if 2 in stats else
+            "check the antenna, coverage and that the SIM is activated")
+    return Check(False, f"{what} network", f"not registered ({domains}): {hint}")

@@ -20,6 +20,7 @@ from ..config import Config
 from ..errors import InputError, NotFound
 from ..model import (Alert, AlertChannel, AlertState, Category, Language, Member, Message, MessageState,
                      member_network, utcnow)
+from ..placeholders import slots
 from .base import RECEIVED_STATES, WAITING, StoreBase, new_message_row
 
 LANGUAGES = tuple(lang.value for lang in Language)
@@ -88,6 +89,11 @@ class AlertStore(StoreBase):
                 raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}")
             if "\x00" in text:
                 raise InputError(where, "contains a NUL character")
+            left = slots(text)
+            if left:
+                # A template's "[straat]" must never reach a member: refuse rather than send it.
+                raise InputError(where, f"still holds the placeholder [{left[0]}]: fill it in "
+                                        "(or remove the brackets)")
         if not req.networks and req.parent_id is None:
             raise InputError("network", "missing; name at least one network")
         return cat

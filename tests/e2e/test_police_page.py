@@ -27,6 +27,14 @@ def login(driver, base, username):
     wait(driver).until(EC.presence_of_element_located((By.ID, "logout")))
 
 
+def type_time(driver, field_id: str, hhmm: str) -> None:
+    """Type a time into an <input type=time> as a keyboard user would (the browser's own segments)."""
+    el = driver.find_element(By.ID, field_id)
+    el.click()
+    el.send_keys(hhmm.replace(":", ""))
+    wait(driver).until(lambda d: el.get_attribute("value") == hhmm)
+
+
 def wait(driver, seconds=20):
     # A poll can land mid-navigation: a stale or missing element means "not yet", not failure.
     return WebDriverWait(driver, seconds, poll_frequency=0.2,
@@ -41,6 +49,8 @@ def test_officer_sends_urgent_alert_and_sees_it_all_sent(live, browser):
     login(browser, base, "agent")
     browser.find_element(By.ID, "tpl-burglary").click()                                    # click 1
     browser.find_element(By.XPATH, '//label[contains(., "Lindeknoppen")]/input').click()   # click 2
+    browser.find_element(By.ID, "field_burglary_0").send_keys("Lindestraat")
+    type_time(browser, "field_burglary_1", "14:00")
     text = browser.find_element(By.ID, "text_nl")
     text.clear()
     text.send_keys("BIN-alarm: inbraak in de Lindestraat rond 14u. Daders mogelijk nog in de buurt. "

@@ -10,7 +10,9 @@ implementation independent of gatewayd.sms).
 Profiles reproduce real modems' habits: `WELL_BEHAVED`, `SIM800` (slow
 +CMGS, start-up chatter), `HUAWEI` (refuses AT+CMEE/AT+CLAC/AT+CVHU, first
 bare AT answers ERROR, lists without parentheses, unsolicited lines in the
-middle of responses). A radio link latency model (`link_setup`, `link_hold`)
+middle of responses), and the registration oddities of `REGISTRATION_PROFILES`:
+`LTE_ONLY` (+CREG 0, +CEREG 1), `THREE_FIELD_CREG` ("+CREG: 1,0,1") and
+`NEEDS_CREG2` ("unknown" until AT+CREG=2). A radio link latency model (`link_setup`, `link_hold`)
 makes a +CMGS that finds the link down pay for setting it up, which AT+CMMS
 1/2 avoids for sends that follow each other; `SentSms.link_setup` says which
 sends paid. Faults are switched on from the test: `unplug()`,
@@ -31,6 +33,8 @@ from datetime import datetime, timezone
 from gsmmodem import pdu as libpdu
 
 CTRL_Z, ESC = 0x1A, 0x1B
+REG_COMMANDS = ("+CREG", "+CGREG", "+CEREG")
+REGISTERED = (1, 5, 6, 7, 9, 10)     # 27.007 <stat> values that mean registered
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,12 @@ class Profile:
     sim_inserted: bool = True
     rssi: int = 21
     registration: int = 1                # +CREG stat: 1 home, 5 roaming, 2 searching, 0 not, 3 denied
+    ps_registration: int | None = None   # +CGREG stat; None: as `registration`
+    eps_registration: int | None = None  # +CEREG stat; None: as `registration`
+    # How +CREG? is answered: "standard" (<n>,<stat>[,<lac>,<ci>,<AcT>]); "three-field"
+    # (<stat>,<lac>,<ci> without <n>, as ofono-phonesim: "+CREG: 1,0,1"); "needs-n2"
+    # ("+CREG: <n>,4", unknown, until AT+CREG=2 was set).
+    creg_form: str = "standard"
     operator: str = "Proximus"
     prompt_chatter: str = ""              # an unsolicited line right after the '> ' prompt
     auto_status_reports: bool = False    # send +CDS "delivered" after each SMS that asks for one
@@ -71,6 +81,16 @@ HUAWEI = Profile(name="huawei", manufacturer="huawei", model="E3131", refuse=("+
                  bare_at_errors=1, lists_without_parens=True,
                  chatter=("^RSSI: 17", "^MODE: 5,4", "^BOOT: 24787302,0,0,0,72", "^DSFLOWRPT: 1,2,3"),
                  chatter_every=2)
+# An LTE-only stick (3G is off): circuit-switched "not registered", attached on LTE.
+LTE_ONLY = Profile(name="lte-only", manufacturer="Quectel", model="EC25", registration=0, ps_registration=0,
+                   eps_registration=1)
+# Answers +CREG? as <stat>,<lac>,<ci> (ofono-phonesim's stock profile); no +CGREG/+CEREG.
+THREE_FIELD_CREG = Profile(name="three-field-creg", manufacturer="oFono", model="Phonesim", creg_form="three-field",
+                           refuse=("+CGREG", "+CEREG"))
+# Says "unknown" to +CREG? until AT+CREG=2 was set; no +CGREG/+CEREG.
+NEEDS_CREG2 = Profile(name="needs-creg2", manufacturer="ZTE", model="MF833", creg_form="needs-n2",
+                      refuse=("+CGREG", "+CEREG"))
+REGISTRATION_PROFILES = (LTE_ONLY, THREE_FIELD_CREG, NEEDS_CREG2)
 
 
 @dataclass
@@ -204,8 +224,23 @@ class ModemEmulator:
 
     def set_signal(self, rssi: int, registration: int | None = None) -> None:
         with self._lock:
-            self.profile = replace(self.profile, rssi=rssi,
-                                   registration=self.profile.registration if registration is None else registration)
+            self.profile = replace(self.profile, rssi=rssi)
+        if registration is not None:
+            self.set_registration(cs=registration, ps=registration, eps=registration)
+
+    def set_registration(self, cs: int | None = None, ps: int | None = None, eps: int | None = None) -> None:
+        """Change the registration states; a domain whose URC mode is on (AT+CxREG=1/2) announces it."""
+        with self._lock:
+            before = {name: self._reg_stat(name) for name in REG_COMMANDS}
+            p = self.profile
+            self.profile = replace(p, registration=p.registration if cs is None else cs,
+                                   ps_registration=self._reg_stat("+CGREG") if ps is None else ps,
+                                   eps_registration=self._reg_stat("+CEREG") if eps is None else eps)
+            changed = [name for name in REG_COMMANDS if self._reg_stat(name) != before[name]]
+        for name in changed:
+            n = self._reg_n[name]
+            if n and not any(name.startswith(r) for r in self.profile.refuse):
+                self._urc(f"{name}: {self._reg_fields(name, urc=True)}")
 
     def inject_sms(self, sender: str, text: str, notify: bool = True) -> int:
         """An SMS arrives: stored on the SIM, +CMTI announced (when CNMI asks for it). Returns its index."""
@@ -325,6 +360,7 @@ class ModemEmulator:
         self._cmms = 0
         self._link_until = 0.0
         self._cnmi = (0, 0, 0, 0, 0)
+        self._reg_n = {name: 0 for name in REG_COMMANDS}    # AT+CxREG=<n>: URC mode per domain
         self._sim_ready = not self.profile.pin
         self._bare_at_errors = self.profile.bare_at_errors
 
@@ -378,9 +414,10 @@ class ModemEmulator:
         return {
             "": self._at, "E0": self._echo_off, "E1": self._echo_on, "Z": self._atz, "&F": self._atz,
             "+CMEE": self._cmee_cmd, "+CLAC": lambda c, r: self._ok("AT+CMGS", "AT+CMGR", "AT+CSQ"),
-            "+CVHU": lambda c, r: self._ok(), "+CPIN": self._cpin, "+CSQ": self._csq, "+CREG": self._creg,
+            "+CVHU": lambda c, r: self._ok(), "+CPIN": self._cpin, "+CSQ": self._csq, "+CREG": self._reg,
             "+COPS": self._cops, "+CGMI": lambda c, r: self._ok(self.profile.manufacturer),
             "+CGMM": lambda c, r: self._ok(self.profile.model), "+CGSN": lambda c, r: self._ok("356938035643809"),
+            "+CGREG": self._reg, "+CEREG": self._reg,
             "+CIMI": self._sim_guard(lambda c, r: self._ok("206011234567890")), "+CMGF": self._cmgf_cmd,
             "+CSCS": self._cscs, "+CNMI": self._cnmi_cmd, "+CPMS": self._sim_guard(self._cpms),
             "+CSMP": lambda c, r: self._ok(), "+CMMS": self._cmms_cmd, "+CSCA": self._csca,
@@ -453,15 +490,40 @@ class ModemEmulator:
     def _csq(self, cmd, raw):
         self._ok(f"+CSQ: {self.profile.rssi},99")
 
-    def _creg(self, cmd, raw):
-        if cmd.endswith("?"):
-            stat = self.profile.registration if self._sim_ready else 0
-            self._ok(f"+CREG: 0,{stat}")
+    def _reg_stat(self, name: str) -> int:
+        p = self.profile
+        stat = {"+CREG": p.registration, "+CGREG": p.ps_registration, "+CEREG": p.eps_registration}[name]
+        return p.registration if stat is None else stat
+
+    def _reg_fields(self, name: str, urc: bool = False) -> str:
+        """What follows '+CxREG: ' in an answer (with <n>) or a URC (without)."""
+        stat = self._reg_stat(name) if self._sim_ready else 0
+        n = self._reg_n[name]
+        form = self.profile.creg_form if name == "+CREG" else "standard"
+        if form == "needs-n2" and n != 2:
+            return f"{n},4"
+        if form == "three-field":
+            return f"{stat},0,1"
+        where = ',"00C3","0010A5B1",7' if n == 2 and stat in REGISTERED else ""
+        return f"{stat}{where}" if urc else f"{n},{stat}{where}"
+
+    def _reg(self, cmd, raw):
+        """AT+CREG / AT+CGREG / AT+CEREG: =? ranges, ? the state, =<n> the URC mode."""
+        name = re.split(r"[=?]", cmd, maxsplit=1)[0]
+        if cmd.endswith("=?"):
+            self._ok(f"{name}: " + self._list("0-2"))
+        elif cmd.endswith("?"):
+            self._ok(f"{name}: {self._reg_fields(name)}")
         else:
+            arg = cmd.split("=", 1)[1].strip() or "0"
+            if arg not in ("0", "1", "2"):
+                self._error(4)
+                return
+            self._reg_n[name] = int(arg)
             self._ok()
 
     def _cops(self, cmd, raw):
-        registered = self._sim_ready and self.profile.registration in (1, 5)
+        registered = self._sim_ready and any(self._reg_stat(n) in REGISTERED for n in REG_COMMANDS)
         self._ok(f'+COPS: 0,0,"{self.profile.operator}"' if registered else "+COPS: 0")
 
     def _cmgf_cmd(self, cmd, raw):

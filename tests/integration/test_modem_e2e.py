@@ -3,17 +3,21 @@ an alert goes out as SMS, +CDS marks it delivered, STOP opts out, and a modem
 unplugged mid-campaign loses nothing and double-sends nothing unflagged."""
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 from dataclasses import replace
 
 import pytest
 
-from tests.emulators.modem import WELL_BEHAVED, ModemEmulator
+from tests.emulators.modem import REGISTRATION_PROFILES, WELL_BEHAVED, ModemEmulator
 from tests.fixtures.daemon import Gateway
 from tests.fixtures.modem import emulators  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(180)
+
+# Every end-to-end path runs on each registration oddity too (issue 12).
+PROFILES = pytest.mark.parametrize("profile", (WELL_BEHAVED, *REGISTRATION_PROFILES), ids=lambda p: p.name)
 
 TEXT = "Inbraak gemeld in de Kerkstraat. Sluit deuren en ramen; bel 101 bij verdachte situaties."
 
@@ -50,20 +54,25 @@ def done(g: Gateway, alert_id: int, states=("sent", "delivered")):
     return counts if counts and set(counts) <= set(states) else None
 
 
-def test_alert_goes_out_as_sms(tmp_path, emulators):
-    emu = emulators("modem0")
+@PROFILES
+def test_alert_goes_out_as_sms(tmp_path, emulators, profile):
+    emu = emulators("modem0", profile)
     g = gateway(tmp_path, [emu], 5)
     try:
         alert_id = send_alert(g)
         g.start()
         g.wait_for(lambda: done(g, alert_id))
         assert sorted(emu.messages()) == [(f"+32470{i:06d}", TEXT) for i in range(5)]
+        # Byte-exact: the hex PDUs on the wire record are exactly the SMS the emulator decoded.
+        wire = [b.decode() for b in re.findall(rb"AT\+CMGS=\d+\r([0-9A-F]*)\x1a", bytes(emu.wire_in))]
+        assert wire == [s.pdu for s in emu.sent]
     finally:
         g.stop()
 
 
-def test_status_report_marks_the_message_delivered(tmp_path, emulators):
-    emu = emulators("modem0")
+@PROFILES
+def test_status_report_marks_the_message_delivered(tmp_path, emulators, profile):
+    emu = emulators("modem0", profile)
     g = gateway(tmp_path, [emu], 3)
     try:
         alert_id = send_alert(g)
@@ -76,8 +85,9 @@ def test_status_report_marks_the_message_delivered(tmp_path, emulators):
         g.stop()
 
 
-def test_stop_reply_opts_the_member_out_and_confirms(tmp_path, emulators):
-    emu = emulators("modem0")
+@PROFILES
+def test_stop_reply_opts_the_member_out_and_confirms(tmp_path, emulators, profile):
+    emu = emulators("modem0", profile)
     g = gateway(tmp_path, [emu], 2)
     try:
         alert_id = send_alert(g)
@@ -125,3 +135,20 @@ def test_cli_doctor_says_when_the_modem_is_missing(tmp_path, emulators):
     emu.unplug()
     out = g.cli("doctor", check=False)
     assert out.returncode == 1 and "is the modem plugged in? see dmesg" in out.stdout
+
+
+def test_status_json_shows_each_registration_domain(tmp_path, emulators):
+    import json
+    from tests.emulators.modem import LTE_ONLY
+    emu = emulators("modem0", LTE_ONLY)
+    g = gateway(tmp_path, [emu], 1)
+    try:
+        g.start()
+        devices = g.wait_for(lambda: [d for d in json.loads(g.cli("status", "--json").stdout)["devices"]
+                                      if d["state"] == "up"])
+        assert devices[0]["registered"] is True and devices[0]["detail"]["network"] == "registered"
+        assert devices[0]["detail"]["registration"] == {
+            "cs": "not registered, not searching", "ps": "not registered, not searching",
+            "eps": "registered, home network"}
+    finally:
+        g.stop()

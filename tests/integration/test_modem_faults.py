@@ -190,12 +190,8 @@ def test_missing_sim_is_reported(modem_factory):
 
 # ---------------------------------------------------------------- signal and registration
 
-def test_registration_denied_keeps_the_device_down(modem_factory):
-    emu = modem_factory.emulator(Profile(registration=3))
-    ch, sink = modem_factory.channel(modem_config(emu.port), open_it=False)
-    with pytest.raises(ChannelError, match="registration denied"):
-        ch.open(sink)
-
+# Registration itself (denied, searching, LTE-only, unclear) never keeps a modem down:
+# see test_modem_registration.py, where network errors on sends do.
 
 def test_signal_is_polled(modem_factory):
     emu, ch, _ = modem_factory(poll_interval=0.3)
@@ -203,9 +199,14 @@ def test_signal_is_polled(modem_factory):
     wait_for(lambda: ch.health().signal == 9, 10, "signal 9 reported")
 
 
-def test_losing_the_network_marks_down_and_finding_it_brings_up(modem_factory):
+def test_losing_the_network_is_shown_and_sends_decide(modem_factory):
     emu, ch, sink = modem_factory(poll_interval=0.3)
     emu.set_signal(0, registration=2)
+    wait_for(lambda: ch.health().registered is False, 10, "registration lost shown")
+    assert ch.health().state is DeviceState.UP
+    emu.fail_next_sends(331, 331)
+    ch.send(deliver())
+    ch.send(deliver(mid=2))
     sink.wait(DeviceEvent, 10, is_state(DeviceState.DOWN))
     emu.set_signal(20, registration=1)
     wait_for(lambda: ch.health().state is DeviceState.UP, 30, "back on the network")

@@ -58,7 +58,7 @@ def test_audit_page_lists_entries(admin, world):
 
 def test_audit_page_has_no_write_forms(admin):
     html = admin.get("/audit").get_data(as_text=True)
-    assert 'method="post"' not in html.split("<main>")[1]
+    assert 'method="post"' not in html.split("<main")[1]
 
 
 # ---------------------------------------------------------------------- users
@@ -266,3 +266,17 @@ def test_api_huge_alert_id_is_not_found(admin):
     token = new_token(admin)
     resp = admin.get(f"/api/v1/alerts/{10**30}", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 404
+
+
+def test_devices_page_shows_each_registration_domain(police, world):
+    from gatewayd.channels.base import DeviceHealth, DeviceState
+    detail = {"network": "registered", "registration": {"cs": "not registered, not searching", "ps": "not supported",
+                                                         "eps": "registered, home network"}}
+    world.record_device("lte1", "sms", "n1", DeviceHealth(DeviceState.UP, registered=True, detail=detail))
+    unclear = {"network": "registration unclear", "registration": {"cs": "unknown"}}
+    world.record_device("odd1", "sms", "n1", DeviceHealth(DeviceState.UP, registered=None, detail=unclear))
+    html = police.get("/devices?fragment=1").get_data(as_text=True)
+    lte = re.sub(r"\s+", " ", re.search(r'id="registration-lte1">(.*?)</td>', html, re.S).group(1))
+    assert lte == "yes<br><small>CS: not registered, not searching · EPS: registered, home network</small>"
+    odd = re.search(r'id="registration-odd1">(.*?)</td>', html, re.S).group(1)
+    assert odd.startswith("registration unclear") and "CS: unknown" in odd

@@ -1,0 +1,71 @@
+"""Template placeholders: the "[straat]" / "[rue]" slots a dispatcher must fill before an alert goes out.
+
+A template holds the same slots in every language, in the same order ("inbraak in [straat]
+rond [uur]" / "cambriolage à [rue] vers [heure]"). The page shows each slot once, named in
+the dispatcher's language, and writes the value into every language's text; the store
+refuses any text that still holds a slot, so a half-filled template never goes out.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# One bracketed word or short phrase ("[straat]", "[merk, kleur]"); not "[1]" or "[ ]".
+SLOT = re.compile(r"\[([^\[\]\d\s][^\[\]\n]{0,39})\]")
+# Slots whose value is a time of day get a time field (24 h, as typed by the dispatcher).
+_TIME_WORDS = {"uur", "tijd", "heure", "uhr", "zeit", "time"}
+_NUMBER_WORDS = {"leeftijd", "âge", "age", "alter"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One slot of a template: its position, its name per language, the kind of input it wants."""
+
+    index: int
+    names: dict[str, str]          # language -> slot name as written in that language's text
+    kind: str = "text"             # text | time | number
+
+    def label(self, lang: str) -> str:
+        """The slot's name in LANG (else in the first language that has it), as a form label."""
+        name = self.names.get(lang) or next(iter(self.names.values()))
+        return name[:1].upper() + name[1:]
+
+
+def slots(text: str) -> list[str]:
+    """The distinct slot names in TEXT, in order of first appearance."""
+    seen: list[str] = []
+    for name in SLOT.findall(text or ""):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def fields_of(texts: dict[str, str]) -> list[Field]:
+    """The fields of a template with TEXTS (language -> text): the i-th slot of each language is field i."""
+    per_lang = {lang: slots(text) for lang, text in texts.items()}
+    count = max((len(s) for s in per_lang.values()), default=0)
+    fields = []
+    for i in range(count):
+        names = {lang: s[i] for lang, s in per_lang.items() if i < len(s)}
+        words = {n.lower() for n in names.values()}
+        kind = "time" if words & _TIME_WORDS else "number" if words & _NUMBER_WORDS else "text"
+        fields.append(Field(i, names, kind))
+    return fields
+
+
+def fill(texts: dict[str, str], template: dict[str, str], values: dict[int, str]) -> dict[str, str]:
+    """TEXTS with each slot of TEMPLATE replaced by VALUES[field index], where a value was given.
+
+    Slots are found by their name in the template's text of the same language, so filling twice
+    (the browser already did, then the server) changes nothing the second time.
+    """
+    fields = fields_of(template)
+    out = {}
+    for lang, text in texts.items():
+        for f in fields:
+            value = (values.get(f.index) or "").strip()
+            name = f.names.get(lang)
+            if value and name:
+                text = text.replace(f"[{name}]", value)
+        out[lang] = text
+    return out

@@ -1,0 +1,44 @@
+"""Template slots: found per language, paired by position, filled once into every text."""
+from __future__ import annotations
+
+from gatewayd.placeholders import fields_of, fill, slots
+
+BURGLARY = {"nl": "inbraak in [straat] rond [uur]. Bel 101.",
+            "fr": "cambriolage à [rue] vers [heure]. Appelez le 101.",
+            "en": "burglary in [street] around [time]."}
+
+
+def test_slots_are_the_bracketed_words_in_order_once_each():
+    assert slots("in [straat] bij [straat] rond [uur]") == ["straat", "uur"]
+
+
+def test_numbers_and_empty_brackets_are_not_slots():
+    assert slots("zie [1] en [ ] en []") == []
+
+
+def test_fields_pair_the_slots_of_each_language_by_position():
+    fields = fields_of(BURGLARY)
+    assert [f.names for f in fields] == [{"nl": "straat", "fr": "rue", "en": "street"},
+                                         {"nl": "uur", "fr": "heure", "en": "time"}]
+    assert [f.label("fr") for f in fields] == ["Rue", "Heure"]
+
+
+def test_a_time_slot_is_a_time_field():
+    assert [f.kind for f in fields_of(BURGLARY)] == ["text", "time"]
+
+
+def test_fill_writes_each_value_into_every_language():
+    out = fill(BURGLARY, BURGLARY, {0: "Lindestraat", 1: "14:00"})
+    assert out == {"nl": "inbraak in Lindestraat rond 14:00. Bel 101.",
+                   "fr": "cambriolage à Lindestraat vers 14:00. Appelez le 101.",
+                   "en": "burglary in Lindestraat around 14:00."}
+
+
+def test_fill_twice_changes_nothing_the_second_time():
+    once = fill(BURGLARY, BURGLARY, {0: "Kerkstraat", 1: "9:30"})
+    assert fill(once, BURGLARY, {0: "Kerkstraat", 1: "9:30"}) == once
+
+
+def test_an_empty_value_leaves_its_slot():
+    out = fill(BURGLARY, BURGLARY, {0: "Kerkstraat", 1: "  "})
+    assert slots(out["nl"]) == ["uur"]

@@ -1,0 +1,76 @@
+"""Templates with fields: filled once for every language; a text still holding a slot is refused (page and API)."""
+from __future__ import annotations
+
+import re
+
+from gatewayd.model import Alert
+
+from .conftest import csrf_token, network_id
+from .test_alerts import alert_count, confirm_token
+
+TPL = {"nl": "BIN-alarm: inbraak in [straat] rond [uur]. Daders mogelijk nog in de buurt. Niet zelf "
+             "tussenkomen; bel 101 met signalement of nummerplaat.",
+       "fr": "Alerte PLP : cambriolage à [rue] vers [heure]. Auteurs peut-être encore dans le quartier. "
+             "N'intervenez pas ; appelez le 101 avec signalement ou plaque."}
+
+
+def burglary_form(client, world, **fields):
+    form = {"csrf_token": csrf_token(client), "networks": [str(network_id(world, "Lindeknoppen"))],
+            "category": "urgent", "channel": "member", "template": "burglary",
+            "text_nl": TPL["nl"], "text_fr": TPL["fr"]}
+    form.update(fields)
+    return form
+
+
+def test_compose_shows_the_templates_fields_named_in_the_page_language(police):
+    html = police.get("/alerts/new?category=urgent&template=burglary").get_data(as_text=True)
+    assert re.search(r'<label for="field_burglary_0">Street</label>', html)
+    assert re.search(r'<input id="field_burglary_1" name="field_1"[^>]*type="time"', html)
+
+
+def test_unfilled_template_cannot_be_confirmed_and_the_error_names_the_field(police, world):
+    resp = police.post("/alerts/confirm", data=burglary_form(police, world, field_0="Lindestraat"))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert 'id="error-field_1"' in html and "Fill in “Time”" in html
+    assert 'href="#field_burglary_1"' in html          # the error summary links to the field
+    assert re.search(r'id="field_burglary_1"[^>]*aria-invalid="true" aria-describedby="error-field_1"', html)
+
+
+def test_fields_are_filled_into_every_language_once(police, world):
+    form = burglary_form(police, world, field_0="Lindestraat", field_1="14:00")
+    html = police.post("/alerts/confirm", data=form).get_data(as_text=True)
+    assert "inbraak in Lindestraat rond 14:00" in html
+    assert "cambriolage à Lindestraat vers 14:00" in html
+    police.post("/alerts/send", data={**form, "confirm_token": confirm_token(html)})
+    with world.session() as s:
+        alert = s.query(Alert).one()
+    assert "[" not in alert.texts["nl"] + alert.texts["fr"]
+
+
+def test_a_slot_left_in_free_text_is_refused_naming_the_text(police, world):
+    form = burglary_form(police, world, template="", text_fr="")
+    resp = police.post("/alerts/confirm", data=form)
+    assert resp.status_code == 400 and 'id="error-text_nl"' in resp.get_data(as_text=True)
+    assert "[straat]" in resp.get_data(as_text=True)
+    assert alert_count(world) == 0
+
+
+def test_a_language_not_ticked_is_not_sent(police, world):
+    form = burglary_form(police, world, field_0="Lindestraat", field_1="14:00", langs_chosen="1", langs=["nl"])
+    html = police.post("/alerts/confirm", data=form).get_data(as_text=True)
+    police.post("/alerts/send", data={**form, "confirm_token": confirm_token(html)})
+    with world.session() as s:
+        alert = s.query(Alert).one()
+    assert set(alert.texts) == {"nl"}
+
+
+def test_api_refuses_a_text_holding_a_placeholder(client, world):
+    from web import queries as Q
+    secret = Q.create_token(world, "cad", "", "admin")[1]
+    resp = client.post("/api/v1/alerts", headers={"Authorization": f"Bearer {secret}"},
+                       json={"networks": ["Lindeknoppen"], "category": "urgent", "text": "Inbraak in de Kerkstraat",
+                             "texts": {"fr": TPL["fr"]}})
+    body = resp.get_json()
+    assert resp.status_code == 400 and body["field"] == "text[fr]" and "[rue]" in body["error"]
+    assert alert_count(world) == 0
