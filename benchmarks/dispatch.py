@@ -20,8 +20,6 @@ from gatewayd.dispatch import Dispatcher
 from gatewayd.store import AlertRequest, Store
 
 
-
-
 def fresh_store(tmp: Path, name: str) -> tuple[Store, str]:
     url = f"sqlite:///{tmp}/{name}.db"
     migrate(url)
@@ -75,6 +73,7 @@ def bench_four_devices(tmp: Path) -> Result:
     # Dispatching time: from the first claim to the last outcome committed. The daemon's own
     # start (recovery, opening devices, first ORM use) is not dispatch and not counted.
     from sqlalchemy import func, select
+
     from gatewayd.model import Attempt
     with store.engine.connect() as c:
         first, last = c.execute(select(func.min(Attempt.started_at), func.max(Attempt.ended_at))).one()
@@ -97,7 +96,8 @@ def bench_urgent_overtakes(tmp: Path) -> Result:
     deadline = time.monotonic() + 30
     first_urgent_id = None
     with store.engine.connect() as conn:
-        from sqlalchemy import select, func
+        from sqlalchemy import func, select
+
         from gatewayd.model import Message
         first_urgent_id = conn.scalar(select(func.min(Message.id)).where(Message.alert_id == urgent))
     while time.monotonic() < deadline and not any(r.message_id >= first_urgent_id for c in chans for r in c.sent):
@@ -174,7 +174,7 @@ def bench_rss(tmp: Path) -> Result:
             status = Path(f"/proc/{proc.pid}/status").read_text()
         except FileNotFoundError:
             break
-        peak = max(peak, int(next(l for l in status.splitlines() if l.startswith("VmHWM")).split()[1]))
+        peak = max(peak, int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM")).split()[1]))
         left = con.execute("SELECT count(*) FROM message WHERE state IN ('queued','sending')").fetchone()[0]
         if left == 0:
             break

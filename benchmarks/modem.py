@@ -17,14 +17,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from gatewayd import sms
 from benchmarks.common import POLICY, Result
+from gatewayd import sms
 from gatewayd.channels.base import Delivery, OutcomeKind
 from gatewayd.channels.modem import ModemChannel
 from gatewayd.config import ModemConfig, SmsConfig
 from tests.emulators.modem import WELL_BEHAVED, ModemEmulator
-
-
 
 
 def _channel(port: str, name: str = "modem1", **kw) -> ModemChannel:

@@ -15,6 +15,7 @@ from pathlib import Path
 from .app import node_name
 from .config import Config, ConfigError, load_config
 from .errors import GatewaydError
+from .vocabulary import AlertChannel, AuditAction, Category, Language, MemberChannel, Role
 
 EXIT_BAD_INPUT = 2
 log = logging.getLogger("gatewayd")
@@ -28,6 +29,14 @@ class CliError(GatewaydError):
 def _open_store(cfg: Config, check: bool = True):
     from .app import open_store
     return open_store(cfg, check)
+
+
+# In the order the help offers them: most used first.
+_CATEGORY_CHOICES = [c.value for c in (Category.URGENT, Category.PREVENTION, Category.FEEDBACK)]
+
+
+def _values(vocabulary) -> list[str]:
+    return [v.value for v in vocabulary]
 
 
 def _print_json(data) -> None:
@@ -49,13 +58,13 @@ def cmd_run(cfg: Config, args) -> int:
 
 def cmd_web(cfg: Config, args) -> int:
     from web.server import serve
+
     from .logs import config_secrets, setup_logging
     setup_logging(cfg.logging.level, config_secrets(cfg))
     return serve(cfg) or 0
 
 
 def cmd_network_add(cfg: Config, args) -> int:
-    from .model import AuditAction
     store = _open_store(cfg)
     net = store.add_network(args.name, args.zone or "")
     store.audit("cli", AuditAction.NETWORK_ADD, {"network": net.name})
@@ -64,7 +73,6 @@ def cmd_network_add(cfg: Config, args) -> int:
 
 
 def cmd_member_add(cfg: Config, args) -> int:
-    from .model import AuditAction
     store = _open_store(cfg)
     member = store.add_member(args.network, args.phone, args.name or "", args.channel, args.lang)
     store.audit("cli", AuditAction.MEMBER_ADD, {"network": args.network, "member_id": member.id})
@@ -73,7 +81,6 @@ def cmd_member_add(cfg: Config, args) -> int:
 
 
 def cmd_member_import(cfg: Config, args) -> int:
-    from .model import AuditAction
     from .store import ImportFailed
     store = _open_store(cfg)
     try:
@@ -91,7 +98,8 @@ def cmd_member_import(cfg: Config, args) -> int:
                        "(fix them, or use --skip-bad)") from None
     for e in errors:
         print(f"skipped {e}", file=sys.stderr)
-    store.audit("cli", AuditAction.MEMBER_IMPORT, {"network": args.network, "imported": imported, "skipped": len(errors)})
+    store.audit("cli", AuditAction.MEMBER_IMPORT,
+                {"network": args.network, "imported": imported, "skipped": len(errors)})
     print(f"imported {imported} member(s)" + (f", skipped {len(errors)} bad row(s)" if errors else ""))
     return 0
 
@@ -128,7 +136,6 @@ def cmd_alert_status(cfg: Config, args) -> int:
 
 
 def cmd_alert_cancel(cfg: Config, args) -> int:
-    from .model import AuditAction
     store = _open_store(cfg)
     n = store.cancel_alert(args.id, args.author or getpass.getuser())
     store.audit(args.author or getpass.getuser(), AuditAction.ALERT_CANCEL, {"alert_id": args.id, "cancelled": n})
@@ -137,7 +144,6 @@ def cmd_alert_cancel(cfg: Config, args) -> int:
 
 
 def cmd_alert_approve(cfg: Config, args) -> int:
-    from .model import AuditAction
     store = _open_store(cfg)
     approver = args.author or getpass.getuser()
     store.approve_alert(args.id, approver)
@@ -147,7 +153,6 @@ def cmd_alert_approve(cfg: Config, args) -> int:
 
 
 def cmd_alert_correct(cfg: Config, args) -> int:
-    from .model import AuditAction
     store = _open_store(cfg)
     author = args.author or getpass.getuser()
     result = store.correct_alert(args.id, args.text, _texts(args.text_lang), author)
@@ -199,7 +204,6 @@ def _read_password() -> str:
 
 
 def cmd_user_add(cfg: Config, args) -> int:
-    from .model import AuditAction
     store = _open_store(cfg)
     user = store.add_user(args.name, _read_password(), args.role, args.zone or "", tuple(args.network or ()))
     store.audit("cli", AuditAction.USER_ADD, {"user": user.username, "role": user.role})
@@ -293,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     ma.add_argument("--network", required=True)
     ma.add_argument("--phone", required=True)
     ma.add_argument("--name")
-    ma.add_argument("--channel", choices=["sms", "voice", "sms+voice"])
-    ma.add_argument("--lang", default="nl", choices=["nl", "fr", "de", "en"])
+    ma.add_argument("--channel", choices=_values(MemberChannel))
+    ma.add_argument("--lang", default="nl", choices=_values(Language))
     ma.set_defaults(func=cmd_member_add)
     mi = mem.add_parser("import")
     mi.add_argument("--network", required=True)
@@ -305,10 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     al = sub.add_parser("alert", help="alerts").add_subparsers(dest="sub", required=True, parser_class=_Parser)
     s = al.add_parser("send")
     s.add_argument("--network", action="append", help="repeat for several networks")
-    s.add_argument("--category", required=True, choices=["urgent", "prevention", "feedback"])
+    s.add_argument("--category", required=True, choices=_CATEGORY_CHOICES)
     s.add_argument("--text", required=True)
     s.add_argument("--text-lang", action="append", metavar="LANG=TEXT", help="text for one language")
-    s.add_argument("--channel", default="member", choices=["sms", "voice", "member"])
+    s.add_argument("--channel", default="member", choices=_values(AlertChannel))
     s.add_argument("--parent", type=_positive_int, help="the alert this is feedback to")
     s.add_argument("--drill", action="store_true", help="rehearse: nothing leaves the box")
     s.add_argument("--author")
@@ -339,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     us = sub.add_parser("user", help="users").add_subparsers(dest="sub", required=True, parser_class=_Parser)
     ua = us.add_parser("add", help="password on stdin")
     ua.add_argument("name")
-    ua.add_argument("--role", required=True, choices=["police", "coordinator", "admin"])
+    ua.add_argument("--role", required=True, choices=_values(Role))
     ua.add_argument("--zone")
     ua.add_argument("--network", action="append", help="a coordinator's network (repeat)")
     ua.set_defaults(func=cmd_user_add)

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from .vocabulary import AuditAction
+
 
 def _store(cfg):
     from .app import open_store
@@ -27,7 +29,6 @@ def cmd_backup(cfg, args) -> int:
 
 def cmd_restore(cfg, args) -> int:
     """gatewayd restore FILE (refused while gatewayd run uses the database)"""
-    from .model import AuditAction
     from .backup import restore
     info = restore(cfg.database.url, args.file)
     _store(cfg).audit(args.actor or "cli", AuditAction.DATABASE_RESTORE, {"from": str(info.restored_from)})
@@ -38,7 +39,6 @@ def cmd_restore(cfg, args) -> int:
 
 def cmd_member_export(cfg, args) -> int:
     """gatewayd member export NUMBER [-o FILE]: everything held about a person, JSON."""
-    from .model import AuditAction
     from .gdpr import export_member
     store = _store(cfg)
     data = export_member(store, args.number)
@@ -66,7 +66,6 @@ def cmd_member_erase(cfg, args) -> int:
 
 def cmd_purge(cfg, args) -> int:
     """gatewayd purge [--days N]: retention, default [retention].days."""
-    from .model import AuditAction
     from .gdpr import purge
     days = cfg.retention.days if args.days is None else args.days
     store = _store(cfg)

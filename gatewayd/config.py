@@ -14,6 +14,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .vocabulary import Category
+
 
 class ConfigError(Exception):
     """The configuration is unusable; the message names file, key and what is expected."""
@@ -257,7 +259,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: [dispatch].{exc}") from None
     _check_ranges(cfg)
     for i, cat in enumerate(d.approval_categories):
-        if cat not in ("urgent", "feedback", "prevention"):
+        if cat not in {c.value for c in Category}:
             raise ConfigError(f"{src}: [dispatch].approval_categories[{i}]: {cat!r} is not urgent, feedback "
                               "or prevention")
     if cfg.selftest.every_hours < 0 or cfg.selftest.wait_minutes <= 0:

@@ -15,14 +15,22 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable
 
 from .channels.base import Channel, ChannelError
-from .outcomes import (ChannelEvent, DeliveryReport, DeviceEvent, DeviceHealth, DeviceState, InboundText, Outcome,
-                       OutcomeKind)
 from .config import DispatchConfig
 from .inbound import handle_reply
+from .outcomes import (
+    ChannelEvent,
+    DeliveryReport,
+    DeviceEvent,
+    DeviceHealth,
+    DeviceState,
+    InboundText,
+    Outcome,
+    OutcomeKind,
+)
 from .phone import redact
 from .quota import QuotaTracker
 from .ratelimit import TokenBucket

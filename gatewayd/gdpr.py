@@ -22,8 +22,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 
 from .errors import NotFound
-from .model import (Attempt, AuditAction, AuditEntry, InboundMessage, Member, Message, MessageState, member_network,
-                    utcnow)
+from .model import (
+    Attempt,
+    AuditAction,
+    AuditEntry,
+    InboundMessage,
+    Member,
+    Message,
+    MessageState,
+    member_network,
+    utcnow,
+)
 from .phone import parse_phone
 from .store import Store
 

@@ -31,7 +31,8 @@ _KEYWORDS = {
 CONFIRMATIONS = {
     ReplyKind.STOP: {
         "nl": "U ontvangt geen berichten meer van het buurtinformatienetwerk. Stuur START om opnieuw in te schrijven.",
-        "fr": "Vous ne recevrez plus de messages du réseau d'information de quartier. Envoyez START pour vous réinscrire.",
+        "fr": "Vous ne recevrez plus de messages du réseau d'information de quartier. "
+              "Envoyez START pour vous réinscrire.",
         "de": "Sie erhalten keine Nachrichten mehr vom Nachbarschaftsnetzwerk. Senden Sie START zum erneuten Anmelden.",
         "en": "You will no longer receive messages from the neighbourhood network. Send START to subscribe again.",
     },

@@ -16,12 +16,14 @@ from typing import Iterator
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from .outcomes import ChannelKind, DeviceState
 from .store import Store
+from .vocabulary import Category
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-CATEGORIES = ("urgent", "feedback", "prevention")
-CHANNELS = ("sms", "voice")
-STATES = ("starting", "up", "down")
+CATEGORIES = tuple(c.value for c in Category)
+CHANNELS = tuple(c.value for c in ChannelKind)
+STATES = tuple(s.value for s in DeviceState)
 # The daemon writes every device's state every 2 s; much older means it is not running.
 DAEMON_STALE_AFTER = 30.0
 

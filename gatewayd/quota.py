@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from .capacity import sms_devices
 from .config import Config, ModemConfig
-from .model import Alert, Message
+from .model import Alert, Category, Message
 
 __all__ = ["QuotaCheck", "QuotaLimits", "QuotaTracker", "check_alert", "sms_devices"]
 
@@ -161,4 +161,5 @@ def check_alert(tracker: QuotaTracker, cfg: Config, sms_segments: int, category:
     names = [n for n, _ in sms_devices(cfg)]
     remaining = sum(tracker.remaining(n, now) for n in names)
     fits = sms_segments <= remaining
-    return QuotaCheck(sms_segments, remaining, fits, (not fits) and category == "urgent" and tracker.urgent_may_exceed)
+    return QuotaCheck(sms_segments, remaining, fits, (not fits) and category == Category.URGENT
+                      and tracker.urgent_may_exceed)

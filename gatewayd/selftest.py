@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import SelfTestConfig
-from .model import utcnow
+from .model import MessageState, utcnow
 from .phone import parse_phone
 from .store import Store
 
 log = logging.getLogger("gatewayd.selftest")
 
 TOKEN_PREFIX = "gatewayd self-test"
-OK_STATES = {"delivered", "acknowledged"}
-BAD_STATES = {"failed", "expired", "cancelled"}
+OK_STATES = {MessageState.DELIVERED.value, MessageState.ACKNOWLEDGED.value}
+BAD_STATES = {MessageState.FAILED.value, MessageState.EXPIRED.value, MessageState.CANCELLED.value}
 
 
 @dataclass(frozen=True)

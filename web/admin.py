@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, abort, flash, g, jsonify, render_template, request, url_for, redirect
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -17,8 +17,8 @@ from gatewayd.store import LANGUAGES
 
 from . import get_cfg, get_store
 from . import queries as Q
-from .queries import to_int as _int
 from .auth import audit, roles_required
+from .queries import to_int as _int
 
 bp = Blueprint("admin", __name__)
 AUDIT_PAGE = 100

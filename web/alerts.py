@@ -17,12 +17,12 @@ from flask_babel import gettext as _
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AlertState, AuditAction, Category
 from gatewayd.placeholders import fields_of, fill, slots
-from gatewayd.store import ALERT_CHANNELS, LANGUAGES, AlertRequest
+from gatewayd.store import ALERT_CHANNELS, LANGUAGES, OUT_STATES, PENDING, WAITING, AlertRequest
 
 from . import get_cfg, get_store
 from . import queries as Q
-from .queries import to_int as _int
 from .auth import audit
+from .queries import to_int as _int
 
 bp = Blueprint("alerts", __name__)
 
@@ -104,7 +104,7 @@ def parse_compose(form) -> Compose:
             c.errors["parent_id"] = _("The alert this follows up does not exist.")
         elif parent.drill:
             c.drill = True      # feedback on a drill is part of the drill: it must not reach anyone
-        elif c.category and c.category != "feedback":
+        elif c.category and c.category != Category.FEEDBACK:
             c.errors["category"] = _("A follow-up to an alert is always feedback.")
     outside = [i for i in c.network_ids if i not in user.network_ids]
     if outside:
@@ -240,7 +240,7 @@ def _load_alert(alert_id: int):
 
 def build_preview(c: Compose) -> dict:
     """Recipients per channel, SMS encoding/segments per language, estimated time."""
-    from gatewayd.sms import plan      # the very function the modem channel encodes with
+    from gatewayd.sms import plan  # the very function the modem channel encodes with
     cfg, store = get_cfg(), get_store()
     if c.correct_id is not None:
         rp = Q.correction_recipients(store, c.correct_id)
@@ -312,7 +312,7 @@ def home():
     """Start page: one button per template for senders, recent alerts, device summary."""
     store = get_store()
     scope = None if g.user.is_admin else g.user.network_ids
-    tpls = [t for t in Q.templates(store) if t.category in g.user.send_categories and t.category != "feedback"]
+    tpls = [t for t in Q.templates(store) if t.category in g.user.send_categories and t.category != Category.FEEDBACK]
     devices = Q.device_quotas(get_cfg(), store, store.devices())
     return render_template("home.html", templates=tpls, alerts=Q.recent_alerts(store, scope, 10),
                            devices=devices, queue=store.queue_depth())
@@ -348,7 +348,7 @@ def compose():
                 abort(403)
             return render_template("compose.html", **_compose_context(c))
         if c.parent_id is not None:
-            c.category = "feedback"
+            c.category = Category.FEEDBACK.value
             c.drill = c.drill or bool(_load_alert(c.parent_id).drill)   # 404 unless it exists and is in scope
         tpl = Q.template_by_key(get_store(), c.template) if c.template else None
         if tpl is not None:
@@ -439,8 +439,8 @@ def status_payload(alert_id: int) -> dict:
     st = get_store().alert_status(alert_id)
     counts = st["messages"]
     total = sum(counts.values())
-    pending = sum(counts.get(s, 0) for s in Q.PENDING_STATES)
-    reached = sum(counts.get(s, 0) for s in ("sent", "delivered", "acknowledged"))
+    pending = sum(counts.get(s, 0) for s in PENDING)
+    reached = sum(counts.get(s, 0) for s in OUT_STATES)
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
     return {"id": alert_id, "state": st["state"], "category": st["category"], "drill": bool(st["drill"]),
             "counts": counts, "total": total, "pending": pending,
@@ -450,7 +450,7 @@ def status_payload(alert_id: int) -> dict:
 
 def _waiting_quota_warning(alert_id: int, st: dict, counts: dict) -> str:
     """While SMS of a (real) alert wait, say so when the SIMs' remaining quotas cannot carry them."""
-    if st["drill"] or not (counts.get("queued") or counts.get("retry")) or st["state"] not in (
+    if st["drill"] or not any(counts.get(s) for s in WAITING) or st["state"] not in (
             AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value):
         return ""
     cfg, store = get_cfg(), get_store()
@@ -492,7 +492,7 @@ def view(alert_id: int):
                            can_cancel=can_cancel(a), can_approve=can_approve(a),
                            can_correct=a.category in g.user.send_categories and a.superseded_by is None
                            and a.state != AlertState.PENDING_APPROVAL.value,
-                           can_feedback="feedback" in g.user.send_categories)
+                           can_feedback=Category.FEEDBACK.value in g.user.send_categories)
 
 
 @bp.get("/alerts/<int:alert_id>/status.json")

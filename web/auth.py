@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from gatewayd.model import AuditAction, LoginThrottle, Network, Role, User, utcnow
+from gatewayd.model import AuditAction, Category, LoginThrottle, Network, Role, User, utcnow
 from gatewayd.passwords import hash_password, needs_rehash, verify_password
 
 from . import LANGUAGES, get_store
@@ -30,8 +30,8 @@ LOCK_FOR = timedelta(minutes=5)
 # Verified when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = hash_password("not-a-real-password-0000")
 PUBLIC_ENDPOINTS = {"auth.login", "auth.set_language", "static", "ops.health", "ops.metrics"}
-SEND_CATEGORIES = {Role.POLICE.value: ("urgent", "prevention", "feedback"),
-                   Role.COORDINATOR.value: ("prevention", "feedback"),
+SEND_CATEGORIES = {Role.POLICE.value: (Category.URGENT.value, Category.PREVENTION.value, Category.FEEDBACK.value),
+                   Role.COORDINATOR.value: (Category.PREVENTION.value, Category.FEEDBACK.value),
                    Role.ADMIN.value: ()}
 ROLE_NAMES = {"police": _l("Police"), "coordinator": _l("Coordinator"), "admin": _l("Administrator")}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gatewayd.model import AuditAction
 from gatewayd.errors import NotFound
+from gatewayd.model import AuditAction
 
 from . import get_store
 from . import queries as Q

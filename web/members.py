@@ -8,14 +8,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gatewayd.model import AuditAction
 from gatewayd.errors import InputError, NotFound
+from gatewayd.model import AuditAction
 from gatewayd.store import LANGUAGES, MEMBER_CHANNELS
 
 from . import get_store
 from . import queries as Q
-from .queries import to_int as _int
 from .auth import audit, roles_required
+from .queries import to_int as _int
 
 bp = Blueprint("members", __name__)
 

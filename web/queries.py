@@ -13,9 +13,21 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from gatewayd.config import Config
-from gatewayd.errors import InputError, NotFound
-from gatewayd.model import (Alert, AlertTemplate, ApiToken, Category, InboundMessage, Member, Message,
-                            Network, User, alert_network, member_network, utcnow)
+from gatewayd.errors import NotFound
+from gatewayd.model import (
+    Alert,
+    AlertTemplate,
+    ApiToken,
+    Category,
+    InboundMessage,
+    Member,
+    Message,
+    Network,
+    User,
+    alert_network,
+    member_network,
+    utcnow,
+)
 from gatewayd.outcomes import ChannelKind
 from gatewayd.phone import redact
 from gatewayd.store import OUT_STATES, RECEIVED_STATES, WAITING, Store
@@ -54,7 +66,8 @@ def networks(store: Store, ids: tuple[int, ...] | None = None) -> list[Network]:
 def network_member_counts(store: Store, ids: tuple[int, ...]) -> dict[int, dict[str, int]]:
     """network id -> {"total", "active", "opted_out"} member counts."""
     with store.connection() as c:
-        rows = c.execute(select(member_network.c.network_id, func.count(), func.sum(case((Member.active.is_(True), 1), else_=0)),
+        rows = c.execute(select(member_network.c.network_id, func.count(),
+                                func.sum(case((Member.active.is_(True), 1), else_=0)),
                                 func.sum(case((Member.opted_out.is_(True), 1), else_=0)))
                          .join(Member, Member.id == member_network.c.member_id)
                          .where(member_network.c.network_id.in_(ids)).group_by(member_network.c.network_id)).all()

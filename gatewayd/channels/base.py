@@ -12,8 +12,19 @@ from typing import Protocol, runtime_checkable
 
 # The values a channel takes and gives live in gatewayd.outcomes (the store uses them too);
 # re-exported here because every channel speaks them.
-from ..outcomes import (ChannelEvent, ChannelKind, Delivery, DeliveryReport, DeviceEvent, DeviceHealth, DeviceState,
-                        EventSink, InboundText, Outcome, OutcomeKind)
+from ..outcomes import (
+    ChannelEvent,
+    ChannelKind,
+    Delivery,
+    DeliveryReport,
+    DeviceEvent,
+    DeviceHealth,
+    DeviceState,
+    EventSink,
+    InboundText,
+    Outcome,
+    OutcomeKind,
+)
 
 __all__ = ["Channel", "ChannelError", "ChannelEvent", "ChannelKind", "Check", "Delivery", "DeliveryReport",
            "DeviceEvent", "DeviceHealth", "DeviceState", "EventSink", "InboundText", "Outcome", "OutcomeKind"]

@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..config import EmulatedConfig
-from .base import (ChannelKind, Delivery, DeliveryReport, DeviceHealth, DeviceState, EventSink, Outcome,
-                   OutcomeKind)
+from .base import ChannelKind, Delivery, DeliveryReport, DeviceHealth, DeviceState, EventSink, Outcome, OutcomeKind
 
 
 @dataclass

@@ -46,10 +46,21 @@ import serial
 from .. import sms as smslib
 from ..config import ModemConfig, SmsConfig
 from ..phone import normalise, redact
+from .base import (
+    ChannelError,
+    ChannelKind,
+    Check,
+    Delivery,
+    DeliveryReport,
+    DeviceEvent,
+    DeviceHealth,
+    DeviceState,
+    EventSink,
+    InboundText,
+    Outcome,
+)
 from .registration import Domain, Registration, Verdict, per_domain, registered_flag, summary, verdict
 from .registration import parse as parse_registration
-from .base import (ChannelError, ChannelKind, Check, Delivery, DeliveryReport, DeviceEvent, DeviceHealth, DeviceState,
-                   EventSink, InboundText, Outcome)
 
 log = logging.getLogger(__name__)
 
@@ -416,7 +427,7 @@ class ModemSession:
     def sync(self, attempts: int = 3) -> None:
         """Make sure something answers. Any final result counts: some modems answer a first bare AT with ERROR."""
         per_try = max(0.5, min(2.0, self.cfg.command_timeout))
-        for i in range(attempts):
+        for _ in range(attempts):
             try:
                 self.at("AT", per_try)
                 return

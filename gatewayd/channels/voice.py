@@ -39,8 +39,18 @@ from pathlib import Path
 from asterisk.ami import Action, AMIClient
 
 from gatewayd.audio import AudioServer, AudioServerError
-from gatewayd.channels.base import (ChannelError, ChannelKind, Check, Delivery, DeviceEvent,
-                                    DeviceHealth, DeviceState, EventSink, Outcome, OutcomeKind)
+from gatewayd.channels.base import (
+    ChannelError,
+    ChannelKind,
+    Check,
+    Delivery,
+    DeviceEvent,
+    DeviceHealth,
+    DeviceState,
+    EventSink,
+    Outcome,
+    OutcomeKind,
+)
 from gatewayd.config import AsteriskConfig, TtsConfig
 from gatewayd.tts import CallAudio, SpeechRenderer, TtsError, TtsUnavailable
 

@@ -14,8 +14,17 @@ Views that only read (the page's lists, the API's lookups) use `Store.reading()`
 """
 from __future__ import annotations
 
-from .alerts import (ALERT_CHANNELS, CATEGORIES, LANGUAGES, MAX_TEXT, AlertRequest, AlertStore, EnqueueResult,
-                     Estimate, category_of)
+from .alerts import (
+    ALERT_CHANNELS,
+    CATEGORIES,
+    LANGUAGES,
+    MAX_TEXT,
+    AlertRequest,
+    AlertStore,
+    EnqueueResult,
+    Estimate,
+    category_of,
+)
 from .base import OUT_STATES, PENDING, RECEIVED_STATES, WAITING, StoreBase
 from .devices import DeviceStore
 from .people import MEMBER_CHANNELS, ImportFailed, ImportRow, PeopleStore, token_hash

@@ -18,8 +18,18 @@ from .. import schedule
 from ..capacity import Capacity, capacity, seconds_to_reach
 from ..config import Config
 from ..errors import InputError, NotFound
-from ..model import (Alert, AlertChannel, AlertState, Category, Language, Member, Message, MessageState,
-                     member_network, utcnow)
+from ..model import (
+    Alert,
+    AlertChannel,
+    AlertState,
+    Category,
+    Language,
+    Member,
+    Message,
+    MessageState,
+    member_network,
+    utcnow,
+)
 from ..placeholders import slots
 from .base import RECEIVED_STATES, WAITING, StoreBase, new_message_row
 
@@ -216,7 +226,8 @@ class AlertStore(StoreBase):
                                channel_mode=original.channel_mode, author=author, parent_id=original_id,
                                state=(AlertState.PENDING_APPROVAL.value if cat.value in self.policy.approval_categories
                                       else AlertState.ACTIVE.value) if reached else AlertState.DONE.value,
-                               drill=original.drill or self.policy.drill, created_at=now, expires_at=now + self.expiry_for(cat),
+                               drill=original.drill or self.policy.drill, created_at=now,
+                               expires_at=now + self.expiry_for(cat),
                                finished_at=None if reached else now, networks=list(original.networks))
             s.add(correction)
             s.flush()

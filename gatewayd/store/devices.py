@@ -5,8 +5,6 @@ the page and /metrics read it back.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from ..model import Device, Setting, utcnow

@@ -129,9 +129,9 @@ class PeopleStore(StoreBase):
         reader.fieldnames = cols
         rows, errors, seen = [], [], {}
         for i, raw in enumerate(reader, start=2):
-            get = lambda k: (raw.get(k) or "").strip()  # noqa: E731
+            get = {k: (v or "").strip() for k, v in raw.items() if isinstance(k, str)}.get
             try:
-                e164, name, channel, lang = self.validate_member(get("phone"), get("name"),
+                e164, name, channel, lang = self.validate_member(get("phone", ""), get("name", ""),
                                                                  get("channel") or None, get("lang") or "nl")
             except InputError as exc:
                 errors.append(f"line {i}: {exc}")
@@ -167,7 +167,7 @@ class PeopleStore(StoreBase):
     def add_user(self, username: str, password: str, role: str, zone: str = "",
                  networks: tuple[str, ...] = ()) -> User:
         username = (username or "").strip()
-        if not username or len(username) > 80 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        if not username or len(username) > 80 or not _plain_name(username):
             raise InputError("name", "expected 1-80 letters, digits, '.', '-' or '_'")
         role, zone = role_of(role).value, zone_of(zone)
         check_password(password)
@@ -321,6 +321,11 @@ def role_of(value: str) -> Role:
 def check_password(password: str) -> None:
     if len(password or "") < MIN_LENGTH:
         raise InputError("password", f"shorter than {MIN_LENGTH} characters")
+
+
+def _plain_name(username: str) -> bool:
+    """Letters and digits, with '.', '-' or '_' between them."""
+    return username.replace(".", "").replace("-", "").replace("_", "").isalnum()
 
 
 def token_hash(token: str) -> str:

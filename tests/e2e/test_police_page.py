@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from selenium.common.exceptions import (JavascriptException, NoSuchElementException,
-                                        StaleElementReferenceException)
+from selenium.common.exceptions import JavascriptException, NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait

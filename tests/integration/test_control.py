@@ -44,7 +44,7 @@ def test_bad_input_through_the_daemon_is_one_line_exit_2(gw):
     gw.start()
     gw.wait_for(lambda: gw.sock.exists())
     p = send(gw, "--network", "Nowhere")
-    errors = [l for l in p.stderr.splitlines() if not l.startswith("import time:")]
+    errors = [ln for ln in p.stderr.splitlines() if not ln.startswith("import time:")]
     assert p.returncode == 2 and errors == ["gatewayd: network 'Nowhere' does not exist"]
 
 

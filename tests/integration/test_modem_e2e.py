@@ -139,6 +139,7 @@ def test_cli_doctor_says_when_the_modem_is_missing(tmp_path, emulators):
 
 def test_status_json_shows_each_registration_domain(tmp_path, emulators):
     import json
+
     from tests.emulators.modem import LTE_ONLY
     emu = emulators("modem0", LTE_ONLY)
     g = gateway(tmp_path, [emu], 1)

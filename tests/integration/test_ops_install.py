@@ -112,7 +112,7 @@ def test_install_touches_nothing_outside_the_prefix(installed, real_before):
 
 def _exec_start(unit: Path) -> str:
     """The ExecStart= command line as systemd hands it to the program ($$ and %% unescaped)."""
-    line = next(l for l in unit.read_text().splitlines() if l.startswith("ExecStart="))
+    line = next(ln for ln in unit.read_text().splitlines() if ln.startswith("ExecStart="))
     return line.removeprefix("ExecStart=").replace("$$", "$").replace("%%", "%")
 
 

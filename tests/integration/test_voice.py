@@ -13,8 +13,17 @@ import pytest
 from gatewayd.channels.base import ChannelError, Delivery, OutcomeKind
 from gatewayd.channels.voice import VoiceChannel, doctor
 from gatewayd.config import AsteriskConfig, TtsConfig
-from tests.fixtures.asterisk import (ANSWER, BUSY, CONFIRM, CONGESTION, INVALID, NO_ANSWER, REFUSE,
-                                     AsteriskRig, asterisk_rig, hold)  # noqa: F401 (fixture)
+from tests.fixtures.asterisk import (
+    ANSWER,
+    BUSY,
+    CONFIRM,
+    CONGESTION,
+    INVALID,
+    NO_ANSWER,
+    REFUSE,
+    AsteriskRig,  # noqa: F401 (fixture)
+    hold,
+)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(120)]
 

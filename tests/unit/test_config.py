@@ -25,7 +25,8 @@ def test_full_example_config_parses():
 
 def test_unknown_key_names_file_and_key(tmp_path):
     p = write(tmp_path, "[dispatch]\nquiet_hour = '22:00-07:00'\n")
-    with pytest.raises(ConfigError, match=r"g.toml: \[dispatch\].quiet_hour: unknown key; did you mean 'quiet_hours'\?"):
+    with pytest.raises(ConfigError,
+                       match=r"g.toml: \[dispatch\].quiet_hour: unknown key; did you mean 'quiet_hours'\?"):
         load_config(p)
 
 

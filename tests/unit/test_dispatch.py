@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gatewayd.channels.base import (DeviceHealth, DeviceState, Outcome)
+from gatewayd.channels.base import DeviceHealth, DeviceState, Outcome
 from gatewayd.channels.emulated import EmulatedChannel
 from gatewayd.config import EmulatedConfig
 from gatewayd.dispatch import Dispatcher

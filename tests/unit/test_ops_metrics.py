@@ -12,6 +12,7 @@ from gatewayd.metrics import healthz, render_metrics
 from gatewayd.model import utcnow
 from gatewayd.store import AlertRequest, Store
 
+
 @pytest.fixture
 def store(any_store):
     """Every test here runs on SQLite and, under make test, on PostgreSQL."""

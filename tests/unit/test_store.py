@@ -13,6 +13,7 @@ from gatewayd.model import Attempt, Member, Message
 from gatewayd.store import AlertRequest, ImportFailed
 from tests.conftest import add_members
 
+
 @pytest.fixture
 def store(any_store):
     return any_store

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from gatewayd.config import TtsConfig
-from gatewayd.tts import (SAMPLE_RATE, SpeechRenderer, TtsError, audio_name, audio_stats, check_audible,
-                          is_audio_name)
+from gatewayd.tts import SAMPLE_RATE, SpeechRenderer, TtsError, audio_name, audio_stats, check_audible, is_audio_name
 
 TEXT = "Er werd een inbraak gemeld in de Kerkstraat."
 

@@ -14,8 +14,9 @@ ALL_ROUTES_GET = ["/", "/alerts", "/alerts/new", "/alerts/1", "/alerts/1/status.
                   "/members/1", "/members/import", "/networks", "/networks/new", "/networks/1", "/inbox",
                   "/devices", "/devices.json", "/audit", "/admin/users", "/admin/users/new", "/admin/users/1",
                   "/admin/templates", "/admin/templates/1", "/admin/tokens"]
-ALL_ROUTES_POST = ["/logout", "/alerts/preview", "/alerts/confirm", "/alerts/send", "/alerts/1/cancel", "/alerts/1/approve",
-                   "/members/new", "/members/1", "/members/1/active", "/members/import", "/networks/new",
+ALL_ROUTES_POST = ["/logout", "/alerts/preview", "/alerts/confirm", "/alerts/send", "/alerts/1/cancel",
+                   "/alerts/1/approve", "/members/new", "/members/1", "/members/1/active", "/members/import",
+                   "/networks/new",
                    "/inbox/1/handled", "/admin/users/new", "/admin/templates/1", "/admin/tokens",
                    "/admin/tokens/1/revoke"]
 

@@ -6,15 +6,18 @@ import pytest
 from .conftest import csrf_token, login_as
 
 GARBAGE = ["", "abc", "-1", "0", "99999999999999999999", "<script>x</script>", "\x00", "ë" * 2000]
-POSTS = ["/alerts/preview", "/alerts/confirm", "/alerts/send", "/alerts/new", "/alerts/1/cancel", "/alerts/1/approve", "/members/new",
+POSTS = ["/alerts/preview", "/alerts/confirm", "/alerts/send", "/alerts/new", "/alerts/1/cancel", "/alerts/1/approve",
+         "/members/new",
          "/members/1", "/members/1/active", "/members/import", "/networks/new", "/networks/1", "/inbox/1/handled",
          "/admin/users/new", "/admin/users/1", "/admin/templates/1", "/admin/tokens", "/admin/tokens/1/revoke",
          "/language", "/login"]
 FIELDS = ["networks", "category", "template", "channel", "text_nl", "text_fr", "text_de", "text_en", "parent_id",
-          "confirm_token", "correct_id", "phone", "name", "lang", "opted_out", "active", "network", "text", "step", "skip_bad",
+          "confirm_token", "correct_id", "phone", "name", "lang", "opted_out", "active", "network", "text", "step",
+          "skip_bad",
           "zone", "username", "password", "role", "title", "handled", "next", "drill"]
-GETS = ["/alerts/99999999999999999999", "/?page={}", "/alerts/1?page={}&state={}", "/members?network={}&q={}&page={}", "/inbox?page={}&all={}",
-        "/audit?page={}&actor={}&action={}", "/alerts/new?category={}&template={}&parent={}&drill={}", "/alerts/new?correct={}",
+GETS = ["/alerts/99999999999999999999", "/?page={}", "/alerts/1?page={}&state={}", "/members?network={}&q={}&page={}",
+        "/inbox?page={}&all={}", "/audit?page={}&actor={}&action={}",
+        "/alerts/new?category={}&template={}&parent={}&drill={}", "/alerts/new?correct={}",
         "/members/import?network={}", "/members/new?network={}"]
 
 

@@ -1,0 +1,122 @@
+"""The domain's words, as str Enums used directly everywhere (never spelled out as string literals).
+
+A str Enum member compares equal to its value, so `row.state == MessageState.SENT` holds for a
+state read from the database. Kept free of SQLAlchemy: the CLI's fast path imports it.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class Category(str, enum.Enum):
+    URGENT = "urgent"
+    FEEDBACK = "feedback"
+    PREVENTION = "prevention"
+
+    @property
+    def priority(self) -> int:
+        """Serving order: a higher number goes first."""
+        return _PRIORITY[self]
+
+    @classmethod
+    def of_priority(cls, priority: int) -> "Category | None":
+        """The category whose messages carry PRIORITY, or None (no such priority)."""
+        return next((c for c, p in _PRIORITY.items() if p == priority), None)
+
+
+_PRIORITY = {Category.URGENT: 3, Category.FEEDBACK: 2, Category.PREVENTION: 1}
+
+
+class Language(str, enum.Enum):
+    """The languages members read and hear alerts in (Belgium's three, and English)."""
+
+    NL = "nl"
+    FR = "fr"
+    DE = "de"
+    EN = "en"
+
+
+class MemberChannel(str, enum.Enum):
+    """How a member wants alerts: a landline can only take voice."""
+
+    SMS = "sms"
+    VOICE = "voice"
+    SMS_VOICE = "sms+voice"
+
+
+class AlertChannel(str, enum.Enum):
+    """How an alert goes out: each member's own preference, or one channel for all."""
+
+    MEMBER = "member"
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class MessageState(str, enum.Enum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    RETRY = "retry"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({MessageState.DELIVERED, MessageState.ACKNOWLEDGED, MessageState.FAILED,
+                             MessageState.EXPIRED, MessageState.CANCELLED})
+# `sent` is final for dispatch (nothing more to do) though a delivery report may still move it on.
+DONE_STATES = TERMINAL_STATES | {MessageState.SENT}
+
+
+class AlertState(str, enum.Enum):
+    PENDING_APPROVAL = "pending_approval"
+    ACTIVE = "active"        # messages still to send
+    DONE = "done"            # every message reached a final state
+    CANCELLED = "cancelled"
+
+
+class Role(str, enum.Enum):
+    POLICE = "police"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+class AuditAction(str, enum.Enum):
+    """What an audit entry records; one spelling whoever acts (CLI, page, API, daemon)."""
+
+    ALERT_SEND = "alert.send"
+    ALERT_CORRECT = "alert.correct"
+    ALERT_CANCEL = "alert.cancel"
+    ALERT_APPROVE = "alert.approve"
+    NETWORK_ADD = "network.add"
+    NETWORK_EDIT = "network.edit"
+    MEMBER_ADD = "member.add"
+    MEMBER_EDIT = "member.edit"
+    MEMBER_ACTIVATE = "member.activate"
+    MEMBER_DEACTIVATE = "member.deactivate"
+    MEMBER_IMPORT = "member.import"
+    MEMBER_EXPORT = "member.export"
+    MEMBER_ERASE = "member.erase"
+    USER_ADD = "user.add"
+    USER_EDIT = "user.edit"
+    TEMPLATE_EDIT = "template.edit"
+    TOKEN_CREATE = "token.create"
+    TOKEN_REVOKE = "token.revoke"
+    INBOX_HANDLED = "inbox.handled"
+    INBOX_REOPENED = "inbox.reopened"
+    LOGIN = "login"
+    LOGIN_FAILED = "login.failed"
+    LOGIN_REFUSED_LOCKED = "login.refused_locked"
+    LOGOUT = "logout"
+    DATABASE_RESTORE = "database.restore"
+    RETENTION_PURGE = "retention.purge"
+
+
+__all__ = ["DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction", "Category", "Language",
+           "MemberChannel", "MessageState", "Role"]
