@@ -14,8 +14,16 @@ from sqlalchemy.types import TypeDecorator
 # The domain vocabulary lives in gatewayd.vocabulary (no SQLAlchemy, so the CLI's fast path can
 # use it); it is re-exported here, where the stored model is.
 from .vocabulary import (
+    DONE_STATES,
+    TERMINAL_STATES,
+    AlertChannel,
     AlertState,
+    AuditAction,
+    Category,
+    Language,
+    MemberChannel,
     MessageState,
+    Role,
 )
 
 
@@ -264,3 +272,9 @@ class AlertTemplate(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     updated_by: Mapped[str] = mapped_column(String(80), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+__all__ = ["Alert", "AlertChannel", "AlertState", "AlertTemplate", "ApiToken", "Attempt", "AuditAction",
+           "AuditEntry", "Base", "Category", "DONE_STATES", "Device", "InboundMessage", "Language", "LoginThrottle",
+           "Member", "MemberChannel", "Message", "MessageState", "Network", "Role", "Setting", "TERMINAL_STATES",
+           "UTCDateTime", "User", "alert_network", "member_network", "user_network", "utcnow"]
