@@ -56,7 +56,7 @@ def queue_alert(store: Store, req: AlertRequest, ip: str = "", **audit: Any) -> 
     return result
 
 
-def send_alert(store: Store, request: dict) -> dict:
+def send_alert(store: Store, request: dict[str, Any]) -> dict[str, Any]:
     """Queue one alert from a plain REQUEST (the CLI's fields); the answer as the control socket gives it."""
     from .errors import GatewaydError
     from .store import AlertRequest
@@ -73,7 +73,7 @@ def send_alert(store: Store, request: dict) -> dict:
     return {"ok": True, "alert_id": result.alert_id, "messages": result.messages, "skipped": result.skipped}
 
 
-def handle_control(store: Store, message: dict) -> dict:
+def handle_control(store: Store, message: dict[str, Any]) -> dict[str, Any]:
     """What the daemon does with one control-socket request."""
     if message.get("op") == "alert.send" and isinstance(message.get("request"), dict):
         return send_alert(store, message["request"])

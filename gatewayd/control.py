@@ -41,7 +41,7 @@ class _Handler(socketserver.StreamRequestHandler):
         except ValueError:
             answer = {"ok": False, "error": "control: not a JSON request"}
         else:
-            answer = self.server.handle(message)
+            answer = self.server.handle(message)  # type: ignore[attr-defined]  # set by ControlServer.start
         self.wfile.write(json.dumps(answer).encode() + b"\n")
 
 
@@ -68,7 +68,7 @@ class ControlServer:
             log.warning("no control socket at %s (%s): `gatewayd alert send` will write to the database "
                         "itself", self.path, exc.strerror)
             return False
-        server.handle = self._safe_handle
+        server.handle = self._safe_handle  # type: ignore[attr-defined]  # the handler asks the server
         self._server = server
         threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
         log.info("control socket at %s", self.path)

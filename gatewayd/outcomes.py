@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 
 class ChannelKind(str, enum.Enum):
@@ -80,7 +80,7 @@ class DeviceHealth:
     signal: int | None = None          # 0..31 (+CSQ) or None when unknown
     registered: bool | None = None
     last_error: str = ""
-    detail: dict = field(default_factory=dict)   # manufacturer, model, operator, ...
+    detail: dict[str, Any] = field(default_factory=dict)   # manufacturer, model, operator, ...
 
 
 def _now() -> datetime:

@@ -195,7 +195,9 @@ def _split(text: str, units, single: int, part: int) -> list[str]:
     never cutting a character (UNITS(ch) gives its size)."""
     if sum(units(ch) for ch in text) <= single:
         return [text]
-    parts, cur, used = [], [], 0
+    parts: list[str] = []
+    cur: list[str] = []
+    used = 0
     for ch in text:
         n = units(ch)
         if used + n > part:

@@ -177,7 +177,7 @@ def _ui_lang() -> str:
 def _prepare_correction(c: Compose) -> None:
     """A correction keeps the original's category and channel and addresses no network itself."""
     try:
-        original = Q.alert(get_store(), c.correct_id)
+        original = Q.alert(get_store(), c.correct_id) if c.correct_id is not None else None
     except NotFound:
         original = None
     if original is None or not can_view(original):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from gatewayd.config import Config
 from gatewayd.errors import NotFound
@@ -97,7 +98,7 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
         if q:
             q = q.strip()
             digits = "".join(ch for ch in q if ch.isdigit())
-            match = Member.name.ilike(f"%{q}%")
+            match: ColumnElement[bool] = Member.name.ilike(f"%{q}%")
             if digits:       # numbers are stored as +32..., so look for the digits only
                 match = or_(match, Member.phone.like(f"%{digits.lstrip('0')}%"))
             base = base.where(match)
@@ -160,7 +161,8 @@ def recent_alerts(store: Store, network_ids: tuple[int, ...] | None, limit: int 
         for aid, state, n in s.execute(select(Message.alert_id, Message.state, func.count())
                                        .where(Message.alert_id.in_(ids))
                                        .group_by(Message.alert_id, Message.state)):
-            counts.setdefault(aid, {})[state] = n
+            if aid is not None:
+                counts.setdefault(aid, {})[state] = n
     return [{"alert": a, "counts": counts.get(a.id, {})} for a in alerts]
 
 
@@ -243,7 +245,8 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
         if network_ids is not None:
             in_members = select(member_network.c.member_id).where(member_network.c.network_id.in_(network_ids))
             in_alerts = select(alert_network.c.alert_id).where(alert_network.c.network_id.in_(network_ids))
-            conds = [InboundMessage.member_id.in_(in_members), InboundMessage.alert_id.in_(in_alerts)]
+            conds: list[ColumnElement[bool]] = [InboundMessage.member_id.in_(in_members),
+                                                InboundMessage.alert_id.in_(in_alerts)]
             if include_unlinked:
                 conds.append(and_(InboundMessage.member_id.is_(None), InboundMessage.alert_id.is_(None)))
             base = base.where(or_(*conds))

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
 from .. import schedule
 from ..capacity import Capacity, capacity, seconds_to_reach
@@ -30,6 +33,7 @@ from ..model import (
     member_network,
     utcnow,
 )
+from ..outcomes import ChannelKind
 from ..placeholders import slots
 from .base import RECEIVED_STATES, WAITING, StoreBase, new_message_row
 
@@ -38,6 +42,11 @@ ALERT_CHANNELS = tuple(c.value for c in AlertChannel)
 CATEGORIES = tuple(c.value for c in Category)
 MAX_TEXT = 1000
 MAX_TITLE = 120
+if TYPE_CHECKING:
+    # (member id, phone, channel preference, language, opted out, active) of one member addressed.
+    _Recipient = Row[int, str, str, str, bool, bool]
+    # (message rows, counts per channel, members skipped per reason): what a send would queue.
+    _Planned = tuple[list[dict[str, Any]], dict[str, int], dict[str, int]]
 
 
 
@@ -118,7 +127,8 @@ class AlertStore(StoreBase):
                 parent = s.get(Alert, req.parent_id)
                 if parent is None:
                     raise NotFound("alert", req.parent_id)
-            nets = [self.network(s, n) for n in req.networks] if req.networks else list(parent.networks)
+            nets = [self.network(s, n) for n in req.networks] if req.networks or parent is None \
+                else list(parent.networks)
             needs_approval = cat.value in self.policy.approval_categories
             alert = Alert(category=cat.value, priority=cat.priority, text=req.text.strip(),
                           texts={k: v.strip() for k, v in req.texts.items() if v.strip()},
@@ -138,7 +148,7 @@ class AlertStore(StoreBase):
                 alert.state, alert.finished_at = AlertState.DONE.value, now
         return EnqueueResult(alert.id, counts, skipped)
 
-    def planned_messages(self, network_ids: list[int], mode: str, parent_id: int | None = None):
+    def planned_messages(self, network_ids: list[int], mode: str, parent_id: int | None = None) -> _Planned:
         """(rows, counts per channel, skipped per reason) that enqueue_alert would write, for a preview.
         Same rules as the send, nothing written."""
         with self.session() as s:
@@ -149,21 +159,23 @@ class AlertStore(StoreBase):
         preview = Alert(id=0, texts={}, text="", priority=0)
         return self._message_rows(preview, recipients, mode, utcnow())
 
-    def _network_recipients(self, s: Session, network_ids: list[int]) -> list[tuple]:
+    def _network_recipients(self, s: Session, network_ids: list[int]) -> list[_Recipient]:
         q = (select(Member.id, Member.phone, Member.channel, Member.language, Member.opted_out, Member.active)
              .join(member_network, member_network.c.member_id == Member.id)
              .where(member_network.c.network_id.in_(network_ids)).distinct().order_by(Member.id))
         return list(s.execute(q))
 
-    def _parent_recipients(self, s: Session, parent_id: int) -> list[tuple]:
+    def _parent_recipients(self, s: Session, parent_id: int) -> list[_Recipient]:
         """The members the parent alert addressed, with their current preferences."""
         ids = select(Message.member_id).where(Message.alert_id == parent_id, Message.member_id.is_not(None))
         q = (select(Member.id, Member.phone, Member.channel, Member.language, Member.opted_out, Member.active)
              .where(Member.id.in_(ids)).order_by(Member.id))
         return list(s.execute(q))
 
-    def _message_rows(self, alert: Alert, recipients, mode: str, now: datetime):
-        rows, counts, skipped = [], {"sms": 0, "voice": 0}, {}
+    def _message_rows(self, alert: Alert, recipients: list[_Recipient], mode: str, now: datetime) -> _Planned:
+        rows: list[dict[str, Any]] = []
+        counts = {k.value: 0 for k in ChannelKind}
+        skipped: dict[str, int] = {}
         for member_id, phone, pref, lang, opted_out, active in recipients:
             if not active:
                 skipped["inactive"] = skipped.get("inactive", 0) + 1
@@ -247,11 +259,13 @@ class AlertStore(StoreBase):
                                language=lang, text=(alert.texts or {}).get(lang, alert.text), priority=alert.priority,
                                now=now)
 
-    def alert_report(self, alert_id: int) -> dict:
+    def alert_report(self, alert_id: int) -> dict[str, Any]:
         """Everything about one alert, per recipient: what went (or, in a drill, would have gone) to whom."""
         status = self.alert_status(alert_id)
         with self.session() as s:
             alert = s.get(Alert, alert_id)
+            if alert is None:       # deleted between the two reads (GDPR purge): as if never there
+                raise NotFound("alert", alert_id)
             rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
                                     Message.sent_at, Message.reason, Message.possible_duplicate)
                              .where(Message.alert_id == alert_id).order_by(Message.id)).all()
@@ -268,7 +282,7 @@ class AlertStore(StoreBase):
         })
         return status
 
-    def alert_status(self, alert_id: int) -> dict:
+    def alert_status(self, alert_id: int) -> dict[str, Any]:
         """{"id", "state", "category", "drill", "messages": {state: count}} for one alert."""
         with self.engine.connect() as c:
             row = c.execute(select(Alert.state, Alert.category, Alert.drill, Alert.expires_at)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ..config import DispatchConfig
 from ..db import session_factory
-from ..model import AuditAction, AuditEntry, Category, MessageState
+from ..model import AuditAction, AuditEntry, Category, MessageState, Network
 
 QUEUED, RETRY, SENDING = MessageState.QUEUED.value, MessageState.RETRY.value, MessageState.SENDING.value
 WAITING = (QUEUED, RETRY)                  # not yet handed to a device
@@ -59,12 +59,18 @@ class StoreBase:
         with self.engine.connect() as c:
             yield c
 
+    if TYPE_CHECKING:
+        # Parts of the store that others build on (the Store class has them all).
+        def network(self, s: Session, name: str) -> Network: ...
+        def devices(self) -> list[dict[str, Any]]: ...
+        def queue_depth(self, now: datetime | None = None) -> dict[str, Any]: ...
+
     def check_schema(self) -> None:
         """Refuse a database whose schema is missing or older than this code (GatewaydError: run init-db)."""
         from ..db import check_schema
         check_schema(self.engine)
 
-    def audit(self, actor: str, action: AuditAction, detail: dict | None = None, ip: str = "") -> None:
+    def audit(self, actor: str, action: AuditAction, detail: dict[str, Any] | None = None, ip: str = "") -> None:
         """Record who did what; ACTION is one spelling for the CLI, the page and the API."""
         with self.session.begin() as s:
             s.add(AuditEntry(actor=actor, action=AuditAction(action).value, detail=detail or {}, ip=ip))

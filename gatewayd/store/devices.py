@@ -5,6 +5,8 @@ the page and /metrics read it back.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from ..model import Device, Setting, utcnow
@@ -28,7 +30,7 @@ class DeviceStore(StoreBase):
             dev.failed_count = (dev.failed_count or 0) + failed
             s.add(dev)
 
-    def devices(self) -> list[dict]:
+    def devices(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
             rows = c.execute(select(Device).order_by(Device.name)).mappings().all()
         out = []
@@ -38,12 +40,12 @@ class DeviceStore(StoreBase):
             out.append(d)
         return out
 
-    def get_setting(self, key: str) -> dict:
+    def get_setting(self, key: str) -> dict[str, Any]:
         with self.session() as s:
             row = s.get(Setting, key)
             return dict(row.value) if row is not None and isinstance(row.value, dict) else {}
 
-    def put_setting(self, key: str, value: dict) -> None:
+    def put_setting(self, key: str, value: dict[str, Any]) -> None:
         with self.session.begin() as s:
             row = s.get(Setting, key)
             if row is None:

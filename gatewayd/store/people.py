@@ -127,7 +127,9 @@ class PeopleStore(StoreBase):
         if "phone" not in cols:
             raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang")
         reader.fieldnames = cols
-        rows, errors, seen = [], [], {}
+        rows: list[ImportRow] = []
+        errors: list[str] = []
+        seen: dict[str, int] = {}
         for i, raw in enumerate(reader, start=2):
             get = {k: (v or "").strip() for k, v in raw.items() if isinstance(k, str)}.get
             try:
@@ -235,9 +237,10 @@ class PeopleStore(StoreBase):
                 m = Member(phone=e164, consent_at=utcnow())
                 s.add(m)
             else:
-                m = s.get(Member, member_id)
-                if m is None:
+                found = s.get(Member, member_id)
+                if found is None:
                     raise NotFound("member", member_id)
+                m = found
             m.phone, m.name, m.channel, m.language = e164, name, channel, lang
             if opted_out is not None and opted_out != m.opted_out:
                 m.opted_out, m.opted_out_at = opted_out, (utcnow() if opted_out else None)

@@ -21,7 +21,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, literal, select, union_all, update
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.elements import ColumnElement
 
 from .. import schedule
 from ..model import Alert, AlertState, Attempt, Category, Message, MessageState, utcnow
@@ -78,7 +80,7 @@ class _Source:
 
 
 # Hot-path statements, built once: the dispatcher runs them for every message.
-def _picks(owner) -> tuple:
+def _picks(owner: ColumnElement[bool]) -> tuple[Select[Any], ...]:
     """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest."""
     channel = Message.channel == bindparam("kind")
     due_retry = (select(Message.id).where(owner, channel, Message.state == RETRY,
@@ -87,7 +89,7 @@ def _picks(owner) -> tuple:
     return due_retry, fresh
 
 
-def _one_pick(picks: tuple) -> tuple:
+def _one_pick(picks: tuple[Select[Any], ...]) -> tuple[Select[Any], ...]:
     """Both picks as one statement (SQLite): saves a round trip on every claim."""
     due_retry, fresh = (p.add_columns(literal(k).label("k")).subquery() for k, p in enumerate(picks))
     both = union_all(select(due_retry.c.id, due_retry.c.k), select(fresh.c.id, fresh.c.k)).subquery()
@@ -132,7 +134,7 @@ _TAKE_PICKED = {
 
 
 @functools.lru_cache(maxsize=None)
-def _finish_statement(columns: frozenset) -> Update:
+def _finish_statement(columns: frozenset[str]) -> Update:
     """The guarded update that records an outcome, one per set of columns written."""
     return (update(Message).where(Message.id == bindparam("message"), Message.state == SENDING,
                                   Message.device == bindparam("owner"))
@@ -177,7 +179,7 @@ class QueueStore(StoreBase):
         return (row.state, row.reason) if row else None
 
 
-    def queue_depth(self, now: datetime | None = None) -> dict:
+    def queue_depth(self, now: datetime | None = None) -> dict[str, Any]:
         """Queued (and retrying) messages by category and channel, plus the oldest one's age."""
         now = now or utcnow()
         waiting = Message.state.in_(WAITING)
@@ -282,7 +284,7 @@ class QueueStore(StoreBase):
     def complete(self, claimed: Claimed, device: str, outcome: Outcome, now: datetime | None = None) -> str:
         """Record OUTCOME of a claimed message; returns the message's new state."""
         now = now or utcnow()
-        values: dict = {"updated_at": now}
+        values: dict[str, Any] = {"updated_at": now}
         k = outcome.kind
         if k is OutcomeKind.SENT:
             values.update(state=MessageState.SENT.value, sent_at=now, reference=outcome.reference,
@@ -310,9 +312,9 @@ class QueueStore(StoreBase):
                     values["state"] = MessageState.CANCELLED.value
         if not changed:
             raise LostClaim(claimed.message_id)
-        return values["state"]
+        return str(values["state"])
 
-    def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict:
+    def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict[str, Any]:
         """A device failure is not the recipient's: another device takes the message."""
         if outcome.maybe_sent and claimed.possible_duplicate:
             return {"state": MessageState.FAILED.value,

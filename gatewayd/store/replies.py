@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -74,7 +75,7 @@ class RepliesStore(StoreBase):
         rows = c.execute(select(Message.id, Message.reference, Message.number, Message.sent_at).where(
             Message.device == device, Message.reference.in_({r.reference for r in reps}),
             Message.state == MessageState.SENT.value, Message.sent_at >= since)).all()
-        candidates: dict[tuple[int, str], list] = {}
+        candidates: dict[tuple[int, str], list[Any]] = {}
         for row in sorted(rows, key=lambda r: (r.sent_at, r.id), reverse=True):
             candidates.setdefault((row.reference, row.number), []).append(row)
         for i, r in zip(idx, reps):
