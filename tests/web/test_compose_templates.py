@@ -66,8 +66,7 @@ def test_a_language_not_ticked_is_not_sent(police, world):
 
 
 def test_api_refuses_a_text_holding_a_placeholder(client, world):
-    from web import queries as Q
-    secret = Q.create_token(world, "cad", "", "admin")[1]
+    secret = world.create_token("cad", "", "admin")[1]
     resp = client.post("/api/v1/alerts", headers={"Authorization": f"Bearer {secret}"},
                        json={"networks": ["Lindeknoppen"], "category": "urgent", "text": "Inbraak in de Kerkstraat",
                              "texts": {"fr": TPL["fr"]}})

@@ -413,7 +413,7 @@ def test_audit_page_shows_who_approved(approval):
     login_as(c, store, "agent2")
     c.post(f"/alerts/{aid}/approve", data={"csrf_token": csrf_token(c)})
     login_as(c, store, "admin")
-    html = c.get("/audit?action=alert_approve").get_data(as_text=True)
+    html = c.get(f"/audit?action={AuditAction.ALERT_APPROVE.value}").get_data(as_text=True)
     assert "agent2" in html
 
 
