@@ -9,6 +9,7 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -439,7 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Files the daemon, the page and the CLI create (the database and its -wal/-shm, backups,
+# exports, the lock) hold members' personal data: never readable by other local users,
+# whatever the caller's umask. A stricter umask is kept.
+PRIVATE_UMASK = 0o027
+
+
+def keep_files_private() -> None:
+    os.umask(os.umask(0) | PRIVATE_UMASK)
+
+
 def main(argv: list[str] | None = None) -> int:
+    keep_files_private()
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config)
