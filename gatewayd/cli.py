@@ -67,6 +67,12 @@ def cmd_run(cfg: Config, args) -> int:
     channels = build_channels(cfg)
     if not channels:
         raise ConfigError(f"{cfg.source}: no devices configured; add [[modems]], [asterisk] or [[emulated]]")
+    if cfg.asterisk is not None:
+        from .callback import CallbackDesk
+        from .channels.voice import VoiceChannel
+        for ch in channels:
+            if isinstance(ch, VoiceChannel):
+                ch.desk = CallbackDesk(store, cfg.asterisk)   # key presses and the callback line
     notifier = Notifier()
     from .quota import QuotaTracker
     dispatcher = Dispatcher(cfg.dispatch, store, channels, node_name(cfg),

@@ -55,6 +55,7 @@ class MessageState(str, enum.Enum):
     SENT = "sent"
     DELIVERED = "delivered"
     ACKNOWLEDGED = "acknowledged"
+    VOICEMAIL = "voicemail"      # an answering machine took the call: a short message was left
     RETRY = "retry"
     FAILED = "failed"
     EXPIRED = "expired"
@@ -65,8 +66,8 @@ class MessageState(str, enum.Enum):
         return self in TERMINAL_STATES
 
 
-TERMINAL_STATES = frozenset({MessageState.DELIVERED, MessageState.ACKNOWLEDGED, MessageState.FAILED,
-                             MessageState.EXPIRED, MessageState.CANCELLED})
+TERMINAL_STATES = frozenset({MessageState.DELIVERED, MessageState.ACKNOWLEDGED, MessageState.VOICEMAIL,
+                             MessageState.FAILED, MessageState.EXPIRED, MessageState.CANCELLED})
 # `sent` is final for dispatch (nothing more to do) though a delivery report may still move it on.
 DONE_STATES = TERMINAL_STATES | {MessageState.SENT}
 
@@ -82,6 +83,13 @@ class Role(str, enum.Enum):
     POLICE = "police"
     COORDINATOR = "coordinator"
     ADMIN = "admin"
+
+
+class AuditAction(str, enum.Enum):
+    """What an audit entry records (the daemon's own entries; the page's are spelled in web/)."""
+
+    CALLBACK = "callback"                  # someone phoned the box's callback line
+    CALLBACK_CONFIRM = "callback.confirm"  # a member pressed 1 for an alert on the callback line
 
 
 member_network = Table(

@@ -26,11 +26,11 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select, u
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from .channels.base import Delivery, DeliveryReport, DeviceHealth, Outcome, OutcomeKind
+from .channels.base import Delivery, DeliveryReport, DeviceHealth, KeyPress, Outcome, OutcomeKind
 from .config import DispatchConfig
 from .db import session_factory
 from .errors import InputError, NotFound
-from .model import (Alert, AlertState, Attempt, AuditEntry, Category, Device, InboundMessage, Member,
+from .model import (Alert, AlertState, Attempt, AuditAction, AuditEntry, Category, Device, InboundMessage, Member,
                     Message, MessageState, Network, Role, Setting, User, member_network, utcnow)
 from .phone import normalise, parse_phone
 from .placeholders import slots
@@ -43,6 +43,8 @@ LANGUAGES = ("nl", "fr", "de", "en")
 MEMBER_CHANNELS = ("sms", "voice", "sms+voice")
 ALERT_CHANNELS = ("member", "sms", "voice")
 MAX_TEXT = 1000
+# handled_by of the inbox rows the voice channel's callers leave (they need no one to handle them).
+BY_CALLBACK_LINE, BY_CALLBACK_KEY, BY_CALL_KEY = "callback line", "callback line key", "alert call key"
 
 
 @dataclass(frozen=True)
@@ -516,7 +518,7 @@ class Store:
         with self.session() as s:
             alert = s.get(Alert, alert_id)
             rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
-                                    Message.sent_at, Message.reason, Message.possible_duplicate)
+                                    Message.sent_at, Message.reason, Message.possible_duplicate, Message.attempts)
                              .where(Message.alert_id == alert_id).order_by(Message.id)).all()
         first = min((r.sent_at for r in rows if r.sent_at), default=None)
         last = max((r.sent_at for r in rows if r.sent_at), default=None)
@@ -527,9 +529,27 @@ class Store:
             "took_seconds": round((last - first).total_seconds(), 1) if first and last else None,
             "recipients": [{"number": r.number, "channel": r.channel, "state": r.state, "segments": r.segments,
                             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "reason": r.reason,
-                            "possible_duplicate": r.possible_duplicate} for r in rows],
+                            "possible_duplicate": r.possible_duplicate, "attempts": r.attempts} for r in rows],
+            "callbacks": [{**c, "at": c["at"].isoformat()} for c in self.callbacks_of(alert_id)],
         })
         return status
+
+    def callbacks_of(self, alert_id: int) -> list[dict]:
+        """Who heard this alert on the callback line, when, and whether they pressed 1."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(InboundMessage.number, InboundMessage.received_at, InboundMessage.handled_by)
+                             .where(InboundMessage.alert_id == alert_id,
+                                    InboundMessage.handled_by.in_((BY_CALLBACK_LINE, BY_CALLBACK_KEY)))
+                             .order_by(InboundMessage.received_at, InboundMessage.id)).all()
+        out: list[dict] = []
+        for r in rows:
+            if r.handled_by == BY_CALLBACK_LINE:
+                out.append({"number": r.number, "at": r.received_at, "confirmed": False})
+                continue
+            match = next((o for o in reversed(out) if o["number"] == r.number), None)
+            if match is not None:
+                match["confirmed"] = True
+        return out
 
     def enqueue_system_sms(self, number: str, text: str, language: str = "nl",
                            member_id: int | None = None, channel: str = "sms") -> int:
@@ -637,7 +657,8 @@ class Store:
             c.rollback()
             raise
         return Claimed(row.id, attempt_id, alert_id, category, row.attempts, row.possible_duplicate,
-                       Delivery(row.id, row.number, row.text, row.language, category, alert_id, bool(drill)))
+                       Delivery(row.id, row.number, row.text, row.language, category, alert_id, bool(drill),
+                                row.attempts))
 
     # ------------------------------------------------------------------ dispatch: outcome
     def max_attempts(self, category: str) -> int:
@@ -662,13 +683,18 @@ class Store:
             values.update(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
         elif k is OutcomeKind.FAILED:
             values.update(state=MessageState.FAILED.value, reason=outcome.detail)
+        elif k is OutcomeKind.VOICEMAIL:
+            values.update(self._voicemail_values(claimed, outcome, now))
         elif k is OutcomeKind.RETRY:
             if claimed.attempts >= self.max_attempts(claimed.category):
-                values.update(state=MessageState.FAILED.value,
-                              reason=f"no success after {claimed.attempts} attempts; last: {outcome.detail}")
+                last = f"no success after {claimed.attempts} attempts; last: {outcome.detail}"
+                # A machine took an earlier call: the member has the short message, which says more than "failed".
+                state = MessageState.VOICEMAIL if self._had_voicemail(claimed.message_id) else MessageState.FAILED
+                values.update(state=state.value, reason=last)
             else:
-                values.update(state=MessageState.RETRY.value, not_before=now + self.backoff(claimed.attempts),
-                              reason=outcome.detail)
+                wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
+                        else self.backoff(claimed.attempts))
+                values.update(state=MessageState.RETRY.value, not_before=now + wait, reason=outcome.detail)
         elif k is OutcomeKind.DEVICE_DOWN:
             values.update(self._requeue_values(claimed, outcome, device))
         with self.engine.begin() as c:
@@ -682,6 +708,28 @@ class Store:
         if not changed:
             raise LostClaim(claimed.message_id)
         return values["state"]
+
+    def voicemail_recall(self, category: str) -> timedelta | None:
+        """How long after a voicemail the member is called again (once), or None for never."""
+        p = self.policy
+        minutes = {"urgent": p.voicemail_recall_minutes_urgent, "feedback": p.voicemail_recall_minutes_feedback,
+                   "prevention": p.voicemail_recall_minutes_prevention}.get(category, 0.0)
+        return timedelta(minutes=minutes) if minutes > 0 else None
+
+    def _had_voicemail(self, message_id: int) -> bool:
+        with self.engine.connect() as c:
+            return c.scalar(select(Attempt.id).where(Attempt.message_id == message_id,
+                                                     Attempt.result == OutcomeKind.VOICEMAIL.value).limit(1)) is not None
+
+    def _voicemail_values(self, claimed: Claimed, outcome: Outcome, now: datetime) -> dict:
+        """An answering machine took the call: call again once (per category policy), else final."""
+        recall = self.voicemail_recall(claimed.category)
+        detail = f"voicemail: {outcome.detail}"
+        if (recall is not None and claimed.attempts < self.max_attempts(claimed.category)
+                and not self._had_voicemail(claimed.message_id)):
+            return {"state": MessageState.RETRY.value, "not_before": now + recall, "sent_at": now,
+                    "reason": f"{detail}; calling again after {recall.total_seconds() / 60:g} min"}
+        return {"state": MessageState.VOICEMAIL.value, "sent_at": now, "reason": detail}
 
     def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict:
         """A device failure is not the recipient's: another device takes the message."""
@@ -876,6 +924,63 @@ class Store:
                                  member_id=member_id, alert_id=alert_id)
             s.add(row)
         return row.id
+
+    # ------------------------------------------------------------------ calls coming in (voice)
+    def callback_alerts(self, member_id: int, since: datetime) -> list[tuple[int, str, str, datetime]]:
+        """(alert id, text in the member's language, category, created) of the alerts of the member's
+        networks since SINCE, newest first: what the callback line reads. No drills, nothing cancelled,
+        waiting for approval or corrected (the correction is read instead)."""
+        with self.session() as s:
+            member = s.get(Member, member_id)
+            nets = [n.id for n in member.networks] if member is not None else []
+            if not nets:
+                return []
+            from .model import alert_network
+            rows = s.execute(select(Alert).join(alert_network, alert_network.c.alert_id == Alert.id)
+                             .where(alert_network.c.network_id.in_(nets), Alert.created_at >= since,
+                                    Alert.drill.is_(False), Alert.superseded_by.is_(None),
+                                    Alert.state.in_((AlertState.ACTIVE.value, AlertState.DONE.value)))
+                             .distinct().order_by(Alert.created_at.desc(), Alert.id.desc())).scalars().all()
+            return [(a.id, (a.texts or {}).get(member.language, a.text), a.category, a.created_at) for a in rows]
+
+    def record_callback(self, device: str, number: str, member_id: int | None, alert_ids: list[int],
+                        at: datetime, kind: str) -> None:
+        """A call to the box, in one transaction: the audit entry and, per alert it hears, an inbox row
+        (handled: nothing to do) that puts the callback on the alert's page. A stranger's number is
+        kept redacted."""
+        from .phone import redact
+        shown = number if member_id is not None else redact(number)
+        with self.session.begin() as s:
+            s.add(AuditEntry(actor=f"callback:{shown}", action=AuditAction.CALLBACK.value, at=at,
+                             detail={"member_id": member_id, "alerts": list(alert_ids), "device": device}))
+            for alert_id in alert_ids or [None]:
+                s.add(InboundMessage(device=device, number=shown, text="called the callback line", kind=kind,
+                                     received_at=at, member_id=member_id, alert_id=alert_id, handled=True,
+                                     handled_by=BY_CALLBACK_LINE))
+
+    def record_key_press(self, press: KeyPress, kind: str) -> None:
+        """A 1 pressed on a call, written before the caller is thanked. On an alert call the inbox row
+        is the record (the call's outcome follows when it ends); on the callback line it also
+        acknowledges the member's message of that alert, whatever became of it."""
+        with self.session.begin() as s:
+            member = s.scalar(select(Member).where(Member.phone == press.number))
+            alert_id = press.alert_id
+            if press.message_id is not None:
+                alert_id = s.scalar(select(Message.alert_id).where(Message.id == press.message_id))
+                text = f"key {press.digit} during the alert call"
+            else:
+                text = f"key {press.digit} on the callback line"
+                s.add(AuditEntry(actor=f"callback:{press.number}", action=AuditAction.CALLBACK_CONFIRM.value,
+                                 at=press.at, detail={"alert_id": alert_id, "member_id": member.id if member else None}))
+                s.execute(update(Message).where(
+                    Message.alert_id == alert_id, Message.number == press.number,
+                    Message.state.in_((MessageState.SENT.value, MessageState.DELIVERED.value,
+                                       MessageState.VOICEMAIL.value, MessageState.RETRY.value)))
+                    .values(state=MessageState.ACKNOWLEDGED.value, updated_at=utcnow(),
+                            reason="confirmed by the member on the callback line"))
+            s.add(InboundMessage(device=press.device, number=press.number, text=text, kind=kind, received_at=press.at,
+                                 member_id=member.id if member else None, alert_id=alert_id, handled=True,
+                                 handled_by=BY_CALL_KEY if press.message_id is not None else BY_CALLBACK_KEY))
 
     def record_inbound(self, device: str, number: str, text: str, kind: str, at: datetime,
                        member_id: int | None, alert_id: int | None) -> int:
