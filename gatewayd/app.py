@@ -118,6 +118,12 @@ class _Daemon:
         self.channels = build_channels(cfg)
         if not self.channels:
             raise ConfigError(f"{cfg.source}: no devices configured; add [[modems]], [asterisk] or [[emulated]]")
+        if cfg.asterisk is not None:
+            from .callback import CallbackDesk
+            from .channels.voice import VoiceChannel
+            for ch in self.channels:
+                if isinstance(ch, VoiceChannel):
+                    ch.desk = CallbackDesk(self.store, cfg.asterisk)   # key presses and the callback line
         self.notifier = Notifier()
         self.dispatcher = Dispatcher(cfg.dispatch, self.store, self.channels, self.node,
                                      quota=QuotaTracker.from_config(self.store, cfg))

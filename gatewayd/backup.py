@@ -163,7 +163,7 @@ def backup_file(db: Path, dest: Path) -> BackupInfo:
             messages = _check(out, f"the new backup {dest.name}")
         finally:
             out.close()
-        os.chmod(tmp, 0o600)   # it holds members' personal data
+        os.chmod(tmp, 0o640)   # members' personal data: the gatewayd user and group only
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, dest)

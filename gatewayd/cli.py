@@ -9,6 +9,7 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -260,6 +261,16 @@ def cmd_doctor(cfg: Config, args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_modems_scan(cfg: Config, args) -> int:
+    from . import modemscan
+    if not 0 < args.timeout <= 30:
+        raise CliError(f"--timeout: expected seconds above 0 and at most 30, got {args.timeout:g}")
+    reports = modemscan.scan(args.by_id or modemscan.BY_ID_GLOB, tuple(args.tty or modemscan.TTY_GLOBS),
+                             args.timeout)
+    print(modemscan.as_json(reports) if args.json else modemscan.render(reports), end="")
+    return 0 if modemscan.usable(reports) else 1
+
+
 # ---------------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -352,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     stt.add_argument("--json", action="store_true")
     stt.set_defaults(func=cmd_status)
     sub.add_parser("doctor", help="probe modems and Asterisk, say what is wrong").set_defaults(func=cmd_doctor)
+    mo = sub.add_parser("modems", help="USB modems").add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    sc = mo.add_parser("scan", help="probe every serial port: which is the modem (sends no SMS, enters no PIN)")
+    sc.add_argument("--json", action="store_true")
+    sc.add_argument("--by-id", metavar="GLOB", help="stable port names (default /dev/serial/by-id/*)")
+    sc.add_argument("--tty", action="append", metavar="GLOB",
+                    help="other ports, repeat (default /dev/ttyUSB* and /dev/ttyACM*)")
+    sc.add_argument("--timeout", type=float, default=1.0, help="seconds per AT command (default 1)")
+    sc.set_defaults(func=cmd_modems_scan)
 
     from . import cli_ops
     cli_ops.register(sub, _Parser)
@@ -359,7 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Files the daemon, the page and the CLI create (the database and its -wal/-shm, backups,
+# exports, the lock) hold members' personal data: never readable by other local users,
+# whatever the caller's umask. A stricter umask is kept.
+PRIVATE_UMASK = 0o027
+
+
+def keep_files_private() -> None:
+    os.umask(os.umask(0) | PRIVATE_UMASK)
+
+
 def main(argv: list[str] | None = None) -> int:
+    keep_files_private()
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config)

@@ -65,6 +65,12 @@ class AsteriskConfig:
     audio_listen: str = "127.0.0.1:8090"   # where gatewayd serves rendered audio
     caller_id: str = ""
     confirm_wait: float = 5.0          # seconds to wait for the member's "1" after the prompt
+    max_repeats: int = 2               # how often "press 0" replays the message in one call
+    amd: bool = True                   # answering-machine detection (app_amd; tuning in amd.conf)
+    quick_recall_seconds: float = 120.0   # unanswered first call: one re-call this soon; 0 = normal backoff
+    callback_number: str = ""          # the box's number members call back (said on answering machines)
+    callback_hours: float = 24.0       # a caller on the callback line hears their networks' alerts of these hours
+    callback_language: str = "nl"      # language of the neutral sentence a stranger hears on the callback line
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,10 @@ class DispatchConfig:
     urgent_may_exceed_quota: bool = False   # urgent alerts may go past a SIM's fair-use quota
     approval_categories: tuple[str, ...] = ()   # categories needing a second user's approval
     control_socket: str = ""           # UNIX socket on which the daemon takes `alert send`; "" = none
+    # Voice: an answering machine took the call -> call again once, this many minutes later (0 = never).
+    voicemail_recall_minutes_urgent: float = 30.0
+    voicemail_recall_minutes_feedback: float = 0.0
+    voicemail_recall_minutes_prevention: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -285,9 +295,23 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{src}: [asterisk].audio_url: must contain {{file}}")
         if not a.secret:
             raise ConfigError(f"{src}: [asterisk].secret: missing, the AMI user's secret is required")
+        if a.callback_language not in ("nl", "fr", "de", "en"):
+            raise ConfigError(f"{src}: [asterisk].callback_language: expected nl, fr, de or en")
+        if a.callback_number:
+            _check_phone(a.callback_number, f"{src}: [asterisk]", "callback_number")
     if not cfg.database.url:
         raise ConfigError(f"{src}: [database].url: missing")
     _validate_ops(cfg)
+
+
+def _check_phone(value: str, where: str, key: str) -> None:
+    """A phone number in the config: ConfigError naming WHERE.KEY when it is not one."""
+    from .errors import InputError
+    from .phone import parse_phone
+    try:
+        parse_phone(value, field=key)
+    except InputError as exc:
+        raise ConfigError(f"{where}.{exc}") from None
 
 
 def _validate_ops(cfg: Config) -> None:
@@ -299,12 +323,7 @@ def _validate_ops(cfg: Config) -> None:
         if getattr(k, key) < 0:
             raise ConfigError(f"{src}: [keeper].{key}: expected 0 or more")
     if k.sms_to:
-        from .errors import InputError
-        from .phone import parse_phone
-        try:
-            parse_phone(k.sms_to, field="sms_to")
-        except InputError as exc:
-            raise ConfigError(f"{src}: [keeper].{exc}") from None
+        _check_phone(k.sms_to, f"{src}: [keeper]", "sms_to")
     if k.email_to and not k.smtp_host:
         raise ConfigError(f"{src}: [keeper].smtp_host: missing; e-mail to {k.email_to} needs an SMTP host")
 
@@ -317,14 +336,17 @@ _RANGES = {
     "dispatch": {"poll_interval": _POSITIVE, "max_attempts_urgent": _AT_LEAST_1,
                  "max_attempts_feedback": _AT_LEAST_1, "max_attempts_prevention": _AT_LEAST_1,
                  "backoff_base": _POSITIVE, "backoff_max": _POSITIVE, "expiry_urgent_minutes": _AT_LEAST_1,
-                 "expiry_feedback_minutes": _AT_LEAST_1, "expiry_prevention_minutes": _AT_LEAST_1},
+                 "expiry_feedback_minutes": _AT_LEAST_1, "expiry_prevention_minutes": _AT_LEAST_1,
+                 "voicemail_recall_minutes_urgent": _NOT_NEGATIVE, "voicemail_recall_minutes_feedback": _NOT_NEGATIVE,
+                 "voicemail_recall_minutes_prevention": _NOT_NEGATIVE},
     "modems": {"baudrate": _POSITIVE, "command_timeout": _POSITIVE, "send_timeout": _POSITIVE,
                "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
                "quota_recipients_per_month": _NOT_NEGATIVE, "balance_min": _NOT_NEGATIVE,
                "balance_every_minutes": _POSITIVE},
     "emulated": {"latency": _NOT_NEGATIVE, "rate_per_minute": _POSITIVE, "capacity": _AT_LEAST_1},
     "asterisk": {"port": (lambda v: 0 < v < 65536, "a TCP port, 1 to 65535"), "calls_per_minute": _POSITIVE,
-                 "ring_timeout": _POSITIVE},
+                 "ring_timeout": _POSITIVE, "max_repeats": (lambda v: 0 <= v <= 9, "0 to 9"),
+                 "quick_recall_seconds": _NOT_NEGATIVE, "callback_hours": _POSITIVE},
     "sms": {"max_segments": (lambda v: 1 <= v <= 255, "1 to 255")},
     "tts": {"rate": (lambda v: 50 <= v <= 400, "50 to 400 words a minute")},
 }

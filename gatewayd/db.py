@@ -19,6 +19,19 @@ class DatabaseError(GatewaydError):
     """The database cannot be used; the message says what to check."""
 
 
+class DriverMissing(DatabaseError):
+    """The database URL names a driver this installation does not have."""
+
+
+def require_postgres_driver() -> None:
+    """PostgreSQL's driver is an extra: a box on SQLite does not carry it."""
+    from importlib.util import find_spec
+    if find_spec("psycopg") is None:
+        raise DriverMissing("[database].url is PostgreSQL, but its driver (psycopg) is not installed: "
+                            "run scripts/install again (it adds it for a postgresql URL) or "
+                            "pip install 'gatewayd[postgres]' into gatewayd's venv")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for URL; SQLite gets WAL, a busy timeout and foreign keys."""
     u = make_url(url)
@@ -38,6 +51,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
         return engine
+    if u.get_backend_name() == "postgresql":
+        require_postgres_driver()
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
@@ -56,6 +71,8 @@ def alembic_config(url: str):
 def migrate(url: str) -> None:
     """Create or upgrade the schema to the newest migration."""
     from alembic import command
+    if make_url(url).get_backend_name() == "postgresql":
+        require_postgres_driver()
     command.upgrade(alembic_config(url), "head")
 
 

@@ -237,7 +237,7 @@ class Dispatcher:
         state = self._record_outcome(claimed, ch, outcome)
         if state is None:
             return Step.SENT
-        if outcome.kind in (OutcomeKind.SENT, OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
+        if outcome.kind in (OutcomeKind.SENT, OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED, OutcomeKind.VOICEMAIL):
             stats.sent += 1
             if self.quota is not None and not claimed.delivery.drill:
                 self.quota.record(ch.name, claimed.delivery.number, outcome.segments, now)

@@ -19,6 +19,7 @@ class ReplyKind(str, enum.Enum):
     ACK = "ack"
     REPORT = "report"
     SELFTEST = "selftest"     # the box's own loopback proof; not for the inbox
+    CALLBACK = "callback"     # a call to the box's callback line (one row per alert it heard)
 
 
 # Keywords in nl, fr, de, en. Matched on the whole (trimmed, accent-folded) text.

@@ -22,6 +22,7 @@ class OutcomeKind(str, enum.Enum):
     SENT = "sent"                  # accepted by the network (SMS: +CMGS answered); a report may follow
     DELIVERED = "delivered"        # reached the person (voice: answered and the message played)
     ACKNOWLEDGED = "acknowledged"  # voice: delivered and the member pressed 1
+    VOICEMAIL = "voicemail"        # voice: an answering machine took the call; a short message was left
     RETRY = "retry"                # transient for this recipient (busy, no answer, network congestion)
     FAILED = "failed"              # permanent for this recipient (invalid number, barred)
     DEVICE_DOWN = "device_down"    # the device failed, not the recipient: requeue for another device
@@ -37,14 +38,17 @@ class Outcome:
     # (e.g. the port vanished after the PDU was written): the message is flagged.
     maybe_sent: bool = False
     segments: int = 1
+    # RETRY: the channel asks for the next try this many seconds from now instead of
+    # the normal backoff (voice: one quick re-call after an unanswered first call).
+    retry_after: float | None = None
 
     @classmethod
     def sent(cls, reference: int | None = None, segments: int = 1, detail: str = "") -> "Outcome":
         return cls(OutcomeKind.SENT, detail, reference=reference, segments=segments)
 
     @classmethod
-    def retry(cls, detail: str) -> "Outcome":
-        return cls(OutcomeKind.RETRY, detail)
+    def retry(cls, detail: str, after: float | None = None) -> "Outcome":
+        return cls(OutcomeKind.RETRY, detail, retry_after=after)
 
     @classmethod
     def failed(cls, detail: str) -> "Outcome":
@@ -66,6 +70,7 @@ class Delivery:
     category: str = "urgent"
     alert_id: int | None = None
     drill: bool = False    # drill: run everything but put nothing on the air
+    attempt: int = 1       # 1 for the first try of this message, 2 for the next ...
 
 
 class DeviceState(str, enum.Enum):
@@ -116,6 +121,36 @@ class DeviceEvent:
 
     device: str
     health: DeviceHealth
+
+
+@dataclass(frozen=True)
+class KeyPress:
+    """A key a person pressed on a call: written (CallDesk.key_pressed) before it is thanked for."""
+
+    device: str
+    number: str
+    digit: str
+    message_id: int | None = None   # pressed during this alert call
+    alert_id: int | None = None     # pressed on the callback line, about this alert
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class CallbackItem:
+    """One alert read to a member who phoned the box."""
+
+    alert_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CallbackPlan:
+    """What a caller on the callback line hears: a member their alerts, anyone else a neutral sentence."""
+
+    member: bool
+    language: str
+    items: tuple[CallbackItem, ...] = ()
+    hours: float = 24.0
 
 
 ChannelEvent = Union[DeliveryReport, InboundText, DeviceEvent]

@@ -4,7 +4,9 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+# RFC 9106's low-memory profile, spelled out: argon2-cffi's defaults changed in 21.2, and
+# 32-bit ARM boxes run Debian's 21.1 (scripts/armhf-debian-packages); every box hashes alike.
+_hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4, hash_len=32, salt_len=16)
 
 MIN_LENGTH = 10
 

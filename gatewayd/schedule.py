@@ -41,6 +41,14 @@ def max_attempts(policy: DispatchConfig, category: str) -> int:
     return policy.max_attempts_urgent
 
 
+def voicemail_recall(policy: DispatchConfig, category: str) -> timedelta | None:
+    """How long after a voicemail the member is called again (once), or None for never."""
+    minutes = {Category.URGENT.value: policy.voicemail_recall_minutes_urgent,
+               Category.FEEDBACK.value: policy.voicemail_recall_minutes_feedback,
+               Category.PREVENTION.value: policy.voicemail_recall_minutes_prevention}.get(category, 0.0)
+    return timedelta(minutes=minutes) if minutes > 0 else None
+
+
 def backoff(policy: DispatchConfig, attempts: int) -> timedelta:
     """The wait after the ATTEMPTS-th failed try. Exponential: base, 2*base, 4*base ... capped at backoff_max."""
     return timedelta(seconds=min(policy.backoff_max, policy.backoff_base * 2 ** max(0, attempts - 1)))

@@ -1,14 +1,16 @@
 """Text to speech for alert calls: espeak-ng -> 8 kHz 16-bit mono WAV.
 
-A call is two audio files, both cached by text + voice + rate under an opaque
+A call is a few audio files, each cached by text + voice + rate under an opaque
 hash name in `TtsConfig.cache_dir`:
 
-  main     the spoken header ("Dringend bericht ...") followed by the message
-  confirm  the message again followed by "press 1 to confirm"
+  main       the spoken header ("Dringend bericht ...") followed by the message
+  prompt     "press 1 to confirm, press 0 to hear the message again"
+  thanks     "thank you, your confirmation is recorded" (after a 1 was written)
+  voicemail  the short message left on an answering machine: where to get the full text
 
 The dialplan plays `main` with Playback (its PLAYBACKSTATUS proves the member
-heard the message) and `confirm` as the prompt of Read, so a member can press 1
-while the repeat still plays.
+heard the message), then `prompt` as the prompt of Read, so a member can press
+a key while it still plays; 0 replays `main` + `prompt`.
 
 espeak-ng speaks (see `_Espeak` for why its CLI and not pyttsx3's file
 output). sox converts to 8 kHz mono (what Asterisk's
@@ -37,11 +39,53 @@ log = logging.getLogger(__name__)
 # espeak-ng voice per member language (Belgian French where espeak has it).
 VOICES = {"nl": "gmw/nl", "fr": "roa/fr-be", "de": "gmw/de", "en": "gmw/en"}
 
-CONFIRM_PROMPTS = {
-    "nl": "Druk op 1 om te bevestigen dat u dit bericht gehoord hebt.",
-    "fr": "Appuyez sur 1 pour confirmer que vous avez entendu ce message.",
-    "de": "Drücken Sie die 1, um zu bestätigen, dass Sie diese Nachricht gehört haben.",
-    "en": "Press 1 to confirm that you have heard this message.",
+# Said after the message; both keys announced in the member's language.
+PROMPTS = {
+    "nl": "Druk op 1 om te bevestigen dat u dit bericht gehoord hebt. Druk op 0 om het opnieuw te horen.",
+    "fr": "Appuyez sur 1 pour confirmer que vous avez entendu ce message. Appuyez sur 0 pour le réécouter.",
+    "de": "Drücken Sie die 1, um zu bestätigen, dass Sie diese Nachricht gehört haben. "
+          "Drücken Sie die 0, um sie noch einmal zu hören.",
+    "en": "Press 1 to confirm that you have heard this message. Press 0 to hear it again.",
+}
+THANKS = {
+    "nl": "Dank u. Uw bevestiging is genoteerd.",
+    "fr": "Merci. Votre confirmation est enregistrée.",
+    "de": "Danke. Ihre Bestätigung ist gespeichert.",
+    "en": "Thank you. Your confirmation has been recorded.",
+}
+# Left on an answering machine: never the alert itself (a machine may be heard by
+# anyone in the house, and half a message is worse than none), only where to get it.
+VOICEMAIL_CALL_BACK = {
+    "nl": "Bel {number} om het volledige bericht te beluisteren.",
+    "fr": "Appelez le {number} pour écouter le message complet.",
+    "de": "Rufen Sie {number} an, um die ganze Nachricht zu hören.",
+    "en": "Call {number} to hear the full message.",
+}
+# The callback line (calls to the box). A stranger hears only the neutral sentence:
+# nothing about any alert, network or member.
+CALLBACK_NEUTRAL = {
+    "nl": "U belt naar een automatische berichtendienst. Tot ziens.",
+    "fr": "Vous appelez un service de messages automatique. Au revoir.",
+    "de": "Sie rufen einen automatischen Nachrichtendienst an. Auf Wiederhören.",
+    "en": "You have reached an automatic message service. Goodbye.",
+}
+CALLBACK_BYE = {
+    "nl": "Dat waren alle berichten. Tot ziens.",
+    "fr": "C'étaient tous les messages. Au revoir.",
+    "de": "Das waren alle Nachrichten. Auf Wiederhören.",
+    "en": "Those were all the messages. Goodbye.",
+}
+CALLBACK_NONE = {
+    "nl": "Er zijn geen berichten van de laatste {hours} uur. Tot ziens.",
+    "fr": "Il n'y a pas de message des {hours} dernières heures. Au revoir.",
+    "de": "Es gibt keine Nachrichten aus den letzten {hours} Stunden. Auf Wiederhören.",
+    "en": "There are no messages from the last {hours} hours. Goodbye.",
+}
+VOICEMAIL_LATER = {
+    "nl": "Wij bellen u later opnieuw.",
+    "fr": "Nous vous rappellerons plus tard.",
+    "de": "Wir rufen Sie später noch einmal an.",
+    "en": "We will call you again later.",
 }
 
 SAMPLE_RATE = 8000
@@ -63,9 +107,27 @@ class TtsUnavailable(TtsError):
 class CallAudio:
     """The rendered files of one call, by opaque name (`<hex>.wav` in the cache dir)."""
 
-    main: str       # header + message
-    confirm: str    # message again + "press 1 to confirm"
-    seconds: float  # total duration of both
+    main: str        # header + message
+    prompt: str      # "press 1 to confirm, 0 to repeat"
+    thanks: str      # "thank you, recorded"
+    voicemail: str   # the short message for an answering machine
+    seconds: float   # duration of main + prompt (what a person hears at least)
+
+    @property
+    def files(self) -> tuple[str, str, str, str]:
+        return self.main, self.prompt, self.thanks, self.voicemail
+
+
+def spoken_number(e164: str) -> str:
+    """'+3211000000' -> '0 1 1, 0 0, 0 0, 0 0': the national form, digit by digit, in its groups."""
+    import phonenumbers
+    try:
+        national = phonenumbers.format_number(phonenumbers.parse(e164, "BE"),
+                                              phonenumbers.PhoneNumberFormat.NATIONAL)
+    except phonenumbers.NumberParseException:
+        national = e164
+    groups = [g for g in national.replace("/", " ").replace(".", " ").split() if g]
+    return ", ".join(" ".join(ch for ch in g if ch.isdigit()) for g in groups)
 
 
 def audio_name(text: str, voice: str, rate: int) -> str:
@@ -182,15 +244,22 @@ class SpeechRenderer:
     def header(self, language: str) -> str:
         return getattr(self.cfg, f"header_{language}", "") if language in VOICES else ""
 
-    def render_call(self, text: str, language: str) -> CallAudio:
-        """Render (or reuse) both files of one call; raise TtsError on any failure."""
+    def render_call(self, text: str, language: str, callback_number: str = "") -> CallAudio:
+        """Render (or reuse) the files of one call; raise TtsError on any failure."""
         text = " ".join(text.split())
         if not text:
             raise TtsError("the message text is empty: nothing to say")
         main = self.render(f"{self.header(language)} {text}".strip(), language)
-        confirm = self.render(f"{text} {CONFIRM_PROMPTS[language]}", language)
-        secs = sum(audio_stats(self.path(n)).seconds for n in (main, confirm))
-        return CallAudio(main, confirm, secs)
+        prompt = self.render(PROMPTS[language], language)
+        secs = sum(audio_stats(self.path(n)).seconds for n in (main, prompt))
+        return CallAudio(main, prompt, self.render(THANKS[language], language),
+                         self.render(self.voicemail_text(language, callback_number), language), secs)
+
+    def voicemail_text(self, language: str, callback_number: str = "") -> str:
+        """What an answering machine gets: the header and where to hear the full message."""
+        where = (VOICEMAIL_CALL_BACK[language].format(number=spoken_number(callback_number))
+                 if callback_number else VOICEMAIL_LATER[language])
+        return f"{self.header(language)} {where}".strip()
 
     def render(self, text: str, language: str) -> str:
         """Render one text to a cached WAV; return its opaque name."""

@@ -58,6 +58,7 @@ class MessageState(str, enum.Enum):
     SENT = "sent"
     DELIVERED = "delivered"
     ACKNOWLEDGED = "acknowledged"
+    VOICEMAIL = "voicemail"      # an answering machine took the call: a short message was left
     RETRY = "retry"
     FAILED = "failed"
     EXPIRED = "expired"
@@ -68,8 +69,8 @@ class MessageState(str, enum.Enum):
         return self in TERMINAL_STATES
 
 
-TERMINAL_STATES = frozenset({MessageState.DELIVERED, MessageState.ACKNOWLEDGED, MessageState.FAILED,
-                             MessageState.EXPIRED, MessageState.CANCELLED})
+TERMINAL_STATES = frozenset({MessageState.DELIVERED, MessageState.ACKNOWLEDGED, MessageState.VOICEMAIL,
+                             MessageState.FAILED, MessageState.EXPIRED, MessageState.CANCELLED})
 # `sent` is final for dispatch (nothing more to do) though a delivery report may still move it on.
 DONE_STATES = TERMINAL_STATES | {MessageState.SENT}
 
@@ -116,6 +117,8 @@ class AuditAction(str, enum.Enum):
     LOGOUT = "logout"
     DATABASE_RESTORE = "database.restore"
     RETENTION_PURGE = "retention.purge"
+    CALLBACK = "callback"                  # someone phoned the box's callback line
+    CALLBACK_CONFIRM = "callback.confirm"  # a member pressed 1 for an alert on the callback line
 
 
 __all__ = ["DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction", "Category", "Language",

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AlertState, AuditAction, Category
+from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
 from gatewayd.store import ALERT_CHANNELS, LANGUAGES, OUT_STATES, PENDING, WAITING, AlertRequest
 
@@ -486,8 +487,11 @@ def view(alert_id: int):
         parent = Q.alert(store, a.parent_id)
         if parent.superseded_by == a.id:
             corrects = parent.id
+    callbacks = store.callbacks_of(alert_id)
+    if not g.user.is_admin:
+        callbacks = [{**c, "number": redact(c["number"])} for c in callbacks]
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
-                           corrects=corrects,
+                           corrects=corrects, callbacks=callbacks,
                            drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,
                            can_cancel=can_cancel(a), can_approve=can_approve(a),
                            can_correct=a.category in g.user.send_categories and a.superseded_by is None

@@ -8,7 +8,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 STATES = {"queued": _l("queued"), "sending": _l("sending"), "sent": _l("sent"), "delivered": _l("delivered"),
-          "acknowledged": _l("acknowledged"), "retry": _l("retry"), "failed": _l("failed"),
+          "acknowledged": _l("acknowledged"), "voicemail": _l("answering machine"), "retry": _l("retry"),
+          "failed": _l("failed"),
           "expired": _l("expired"), "cancelled": _l("cancelled")}
 CATEGORIES = {"urgent": _l("Urgent"), "prevention": _l("Prevention"), "feedback": _l("Feedback")}
 CHANNELS = {"member": _l("as each member prefers"), "sms": _l("SMS"), "voice": _l("voice call"),

@@ -8,11 +8,14 @@ an `Outcome`; things that happen later (delivery reports, replies) go to the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 # The values a channel takes and gives live in gatewayd.outcomes (the store uses them too);
 # re-exported here because every channel speaks them.
 from ..outcomes import (
+    CallbackItem,
+    CallbackPlan,
     ChannelEvent,
     ChannelKind,
     Delivery,
@@ -22,12 +25,29 @@ from ..outcomes import (
     DeviceState,
     EventSink,
     InboundText,
+    KeyPress,
     Outcome,
     OutcomeKind,
 )
 
-__all__ = ["Channel", "ChannelError", "ChannelEvent", "ChannelKind", "Check", "Delivery", "DeliveryReport",
-           "DeviceEvent", "DeviceHealth", "DeviceState", "EventSink", "InboundText", "Outcome", "OutcomeKind"]
+__all__ = ["CallDesk", "CallbackItem", "CallbackPlan", "Channel", "ChannelError", "ChannelEvent", "ChannelKind",
+           "Check", "Delivery", "DeliveryReport", "DeviceEvent", "DeviceHealth", "DeviceState", "EventSink",
+           "InboundText", "KeyPress", "Outcome", "OutcomeKind"]
+
+
+
+class CallDesk(Protocol):
+    """What a voice channel asks of the rest of gatewayd about calls and keys coming in.
+
+    Both methods write before they return and raise when they could not: the
+    caller is thanked (or told anything) only after the write.
+    """
+
+    def key_pressed(self, press: KeyPress) -> None:
+        """Record a key press (1 = confirmed)."""
+
+    def callback(self, device: str, number: str, at: datetime) -> CallbackPlan:
+        """Record a call to the box from NUMBER and say what the caller may hear."""
 
 
 class ChannelError(Exception):

@@ -8,9 +8,17 @@ One `send()` is one phone call:
    the dialplan context shipped in `asterisk/` (answer, play, "press 1");
 3. the outcome is read from AMI events: `OriginateResponse` (answered, busy,
    no answer, congestion...), `Hangup` (cause code) and the dialplan's
-   `UserEvent`s `GatewaydPlayed` (PLAYBACKSTATUS: a failed Playback still ends
-   in a normal hang-up, so only this proves the message was heard) and
-   `GatewaydDigit` (the member pressed 1).
+   `UserEvent`s `GatewaydAmd` (a person or an answering machine answered),
+   `GatewaydPlayed` (PLAYBACKSTATUS: a failed Playback still ends in a normal
+   hang-up, so only this proves the message was heard), `GatewaydDigit` (1 =
+   confirmed, 0 = repeat) and `GatewaydVoicemail` (the short message left on a
+   machine). A 1 is written through the `CallDesk` before the dialplan thanks
+   the member (AMI Setvar GATEWAYD_STORED=1 releases its WaitForCondition).
+
+Calls *to* the box land in the dialplan's [bin-callback] context, which sends
+`GatewaydCallback`: the desk records the call and says what the caller hears
+(gatewayd.callback), the channel renders it and hands it over as channel
+variables.
 
 AMI goes through the `asterisk-ami` library, wrapped (`_SafeClient`) where it
 is brittle: it keeps a 3 s timeout on the socket its reader thread blocks on
@@ -34,12 +42,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from asterisk.ami import Action, AMIClient
 
 from gatewayd.audio import AudioServer, AudioServerError
 from gatewayd.channels.base import (
+    CallbackPlan,
+    CallDesk,
     ChannelError,
     ChannelKind,
     Check,
@@ -48,11 +59,21 @@ from gatewayd.channels.base import (
     DeviceHealth,
     DeviceState,
     EventSink,
+    KeyPress,
     Outcome,
     OutcomeKind,
 )
 from gatewayd.config import AsteriskConfig, TtsConfig
-from gatewayd.tts import CallAudio, SpeechRenderer, TtsError, TtsUnavailable
+from gatewayd.tts import (
+    CALLBACK_BYE,
+    CALLBACK_NEUTRAL,
+    CALLBACK_NONE,
+    PROMPTS,
+    THANKS,
+    SpeechRenderer,
+    TtsError,
+    TtsUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +325,10 @@ class CallFacts:
     cause: int | None = None           # Hangup Cause (Q.850)
     cause_txt: str = ""
     played: str | None = None          # PLAYBACKSTATUS from the GatewaydPlayed UserEvent
-    digit: str | None = None           # from the GatewaydDigit UserEvent
+    digit: str | None = None           # the last key from the GatewaydDigit UserEvents
+    repeats: int = 0                   # how often the member had the message again (key 0)
+    amd: str | None = None             # AMDSTATUS from GatewaydAmd: HUMAN | MACHINE | NOTSURE | HANGUP
+    voicemail: str | None = None       # PLAYBACKSTATUS of the message left on a machine
     hung_up: bool = False
     link_lost: str = ""                # why the AMI link went away mid-call ("" = it did not)
 
@@ -325,11 +349,14 @@ def _cause_outcome(f: CallFacts) -> Outcome | None:
 
 def classify(f: CallFacts) -> Outcome:
     """Map the observed facts of one call to the dispatcher's Outcome."""
+    if f.amd == "MACHINE":
+        return _machine_outcome(f)
     if f.played == "SUCCESS":
+        again = f", heard again {f.repeats}x (key 0)" if f.repeats else ""
         if f.digit == "1":
-            return Outcome(OutcomeKind.ACKNOWLEDGED, "answered, message played, member pressed 1")
+            return Outcome(OutcomeKind.ACKNOWLEDGED, f"answered, message played{again}, member pressed 1")
         note = "" if not f.link_lost else "; AMI dropped afterwards, so no confirmation was read"
-        return Outcome(OutcomeKind.DELIVERED, "answered and message played" + note)
+        return Outcome(OutcomeKind.DELIVERED, f"answered and message played{again}{note}")
     if f.played is not None:
         return Outcome.retry(f"answered but the message did not play (PLAYBACKSTATUS={f.played}); "
                              f"check that Asterisk can fetch the audio (audio_url / audio_dir)")
@@ -354,6 +381,24 @@ def classify(f: CallFacts) -> Outcome:
                          f"if every call fails like this, check [asterisk].channel and the trunk")
 
 
+def _machine_outcome(f: CallFacts) -> Outcome:
+    if f.voicemail == "SUCCESS":
+        return Outcome(OutcomeKind.VOICEMAIL, "an answering machine took the call; the short message was left")
+    if f.voicemail is not None:
+        return Outcome.retry(f"answering machine; the short message did not play (PLAYBACKSTATUS={f.voicemail})")
+    if f.link_lost:
+        return Outcome.device_down(f"{f.link_lost} while leaving a message on an answering machine",
+                                   maybe_sent=True)
+    return Outcome.retry("answering machine; the call ended before the short message was left")
+
+
+def unanswered(f: CallFacts) -> bool:
+    """The call rang out (nobody, and no machine, picked up)."""
+    if f.originate == "Success" or f.link_lost:
+        return False
+    return f.reason == REASON_RINGING or f.cause in NO_ANSWER_CAUSES
+
+
 # ---------------------------------------------------------------------------- one call
 @dataclass
 class _Call:
@@ -363,10 +408,21 @@ class _Call:
     answered: threading.Event = field(default_factory=threading.Event)   # OriginateResponse seen
     ended: threading.Event = field(default_factory=threading.Event)      # Hangup seen or link lost
     channel: str = ""
+    number: str = ""
+    message_id: int | None = None
 
     def wake(self) -> None:
         self.answered.set()
         self.ended.set()
+
+
+@dataclass
+class _Callback:
+    """A call to the box in progress: who called and what they are hearing."""
+
+    number: str
+    channel: str
+    plan: CallbackPlan
 
 
 # ---------------------------------------------------------------------------- the channel
@@ -375,9 +431,13 @@ class VoiceChannel:
 
     kind = ChannelKind.VOICE
 
-    def __init__(self, cfg: AsteriskConfig, tts: TtsConfig, name: str = "asterisk"):
+    def __init__(self, cfg: AsteriskConfig, tts: TtsConfig, name: str = "asterisk", desk: CallDesk | None = None):
         self.cfg = cfg
         self.name = name
+        # Writes key presses and callbacks before they are answered; None: nothing to write
+        # (a 1 is then only in the call's outcome, and the callback line stays silent).
+        self.desk = desk
+        self._callbacks: dict[str, _Callback] = {}
         self.rate_per_minute = cfg.calls_per_minute
         self.capacity = cfg.max_calls
         self.renderer = SpeechRenderer(tts)
@@ -534,13 +594,111 @@ class VoiceChannel:
                 call.facts.hung_up = True
                 call.ended.set()
         elif name == "UserEvent":
+            kind = k.get("UserEvent")
+            if kind in ("GatewaydCallback", "GatewaydCallbackDigit"):
+                self._callback_event(kind, k)
+                return
             call = self._calls.get(k.get("GatewaydCall", ""))
             if call is None:
                 return
-            if k.get("UserEvent") == "GatewaydPlayed":
+            if kind == "GatewaydPlayed":
                 call.facts.played = k.get("Status", "").strip() or "UNKNOWN"
-            elif k.get("UserEvent") == "GatewaydDigit":
-                call.facts.digit = k.get("Digit", "").strip()
+            elif kind == "GatewaydAmd":
+                call.facts.amd = k.get("Status", "").strip() or "UNKNOWN"
+            elif kind == "GatewaydVoicemail":
+                call.facts.voicemail = k.get("Status", "").strip() or "UNKNOWN"
+            elif kind == "GatewaydDigit":
+                self._digit(call, k.get("Digit", "").strip(), _int(k.get("Repeats")) or 0)
+        if name == "Hangup":
+            self._callbacks.pop(k.get("Uniqueid", ""), None)
+
+    def _digit(self, call: "_Call", digit: str, repeats_before: int) -> None:
+        call.facts.digit = digit
+        if digit == "0" and repeats_before < self.cfg.max_repeats:
+            call.facts.repeats = repeats_before + 1
+        elif digit == "1":
+            # Not on the AMI reader thread: the write and the Setvar's response need it free.
+            threading.Thread(target=self._confirm, args=(call,), name=f"{self.name}-key", daemon=True).start()
+
+    def _confirm(self, call: "_Call") -> None:
+        """Write the 1, then let the dialplan thank the member for it."""
+        if self.desk is not None:
+            try:
+                self.desk.key_pressed(KeyPress(self.name, call.number, "1", message_id=call.message_id))
+            except Exception:
+                log.exception("%s: could not record the confirmation of message %s; not thanking for it",
+                              self.name, call.message_id)
+                return
+        self._setvar(call.channel, {"GATEWAYD_STORED": "1"})
+
+    def _setvar(self, channel: str, values: dict[str, str]) -> bool:
+        link = self._link
+        if not channel or link is None or not link.connected:
+            return False
+        try:
+            for key, value in values.items():
+                resp = link.action("Setvar", {"Channel": channel, "Variable": key, "Value": value})
+                if resp is None or resp.is_error():
+                    log.warning("%s: Setvar %s on %s refused: %s", self.name, key, channel,
+                                resp.keys.get("Message", "") if resp is not None else "no answer")
+                    return False
+        except AmiError as exc:
+            log.warning("%s: Setvar on %s failed: %s", self.name, channel, exc)
+            return False
+        return True
+
+    # -- the callback line -----------------------------------------------------
+    def _callback_event(self, kind: str, k: dict) -> None:
+        target = self._answer_callback if kind == "GatewaydCallback" else self._callback_digit
+        threading.Thread(target=target, args=(dict(k),), name=f"{self.name}-callback", daemon=True).start()
+
+    def _answer_callback(self, k: dict) -> None:
+        """A call to the box: record it, then tell the dialplan what to play."""
+        uid, channel, number = k.get("Uniqueid", ""), k.get("Channel", ""), k.get("Number", "").strip()
+        if self.desk is None:
+            log.warning("%s: a call to the box from %s, but no desk is attached; ending it", self.name, number)
+            return
+        try:
+            plan = self.desk.callback(self.name, number, datetime.now(timezone.utc))
+        except Exception:
+            log.exception("%s: could not record the callback from %s; the call ends unanswered", self.name, number)
+            return
+        try:
+            values = self._callback_values(plan)
+        except (TtsError, OSError, AmiValueError) as exc:
+            log.error("%s: cannot prepare the callback audio: %s", self.name, exc)
+            return
+        self._callbacks[uid] = _Callback(number, channel, plan)
+        self._setvar(channel, values)
+
+    def _callback_values(self, plan: CallbackPlan) -> dict[str, str]:
+        r, lang = self.renderer, plan.language
+        if not plan.member:
+            return {"GATEWAYD_NEUTRAL": self._publish([r.render(CALLBACK_NEUTRAL[lang], lang)])[0],
+                    "GATEWAYD_READY": "stranger"}
+        items = [r.render(item.text, lang) for item in plan.items]
+        bye = (CALLBACK_BYE if items else CALLBACK_NONE)[lang].format(hours=f"{plan.hours:g}")
+        fixed = [r.render(PROMPTS[lang], lang), r.render(THANKS[lang], lang), r.render(bye, lang)]
+        urls = self._publish(fixed + items)
+        values = {"GATEWAYD_PROMPT": urls[0], "GATEWAYD_THANKS": urls[1], "GATEWAYD_BYE": urls[2],
+                  "GATEWAYD_COUNT": str(len(items)), "GATEWAYD_CONFIRM_WAIT": f"{self.cfg.confirm_wait:g}",
+                  "GATEWAYD_MAX_REPEATS": str(self.cfg.max_repeats)}
+        values.update({f"GATEWAYD_ITEM_{i + 1}": url for i, url in enumerate(urls[3:])})
+        values["GATEWAYD_READY"] = "member"   # last: the dialplan starts as soon as it sees this
+        return values
+
+    def _callback_digit(self, k: dict) -> None:
+        cb = self._callbacks.get(k.get("Uniqueid", ""))
+        item, digit = _int(k.get("Item")), k.get("Digit", "").strip()
+        if cb is None or digit != "1" or item is None or not 1 <= item <= len(cb.plan.items):
+            return
+        if self.desk is not None:
+            try:
+                self.desk.key_pressed(KeyPress(self.name, cb.number, "1", alert_id=cb.plan.items[item - 1].alert_id))
+            except Exception:
+                log.exception("%s: could not record a confirmation on the callback line", self.name)
+                return
+        self._setvar(cb.channel, {f"GATEWAYD_STORED_{item}": "1"})
 
     # -- sending ---------------------------------------------------------------
     def send(self, delivery: Delivery) -> Outcome:
@@ -548,7 +706,7 @@ class VoiceChannel:
         if not _NUMBER_RE.fullmatch(delivery.number or ""):
             return Outcome.failed(f"invalid number for a voice call: {delivery.number[:30]!r}")
         try:
-            audio = self.renderer.render_call(delivery.text, delivery.language)
+            audio = self.renderer.render_call(delivery.text, delivery.language, self.cfg.callback_number)
         except TtsUnavailable as exc:
             return Outcome.device_down(f"speech rendering unavailable: {exc}")
         except TtsError as exc:
@@ -556,17 +714,17 @@ class VoiceChannel:
         if delivery.drill:
             return Outcome(OutcomeKind.DELIVERED, f"drill: speech rendered ({audio.seconds:.1f}s), no call placed")
         try:
-            urls = self._publish(audio)
+            urls = self._publish(audio.files)
         except OSError as exc:
             return Outcome.device_down(f"cannot write audio into audio_dir {self.cfg.audio_dir}: {exc}")
         except AmiValueError as exc:
             return Outcome.failed(str(exc))
         with self._slots:
-            return self._call(delivery, urls)
+            outcome = self._call(delivery, urls)
+        return outcome
 
-    def _publish(self, audio: CallAudio) -> tuple[str, str]:
-        """Where Asterisk finds the two files: URLs, or paths (no extension) in audio_dir."""
-        names = (audio.main, audio.confirm)
+    def _publish(self, names) -> list[str]:
+        """Where Asterisk finds the files: URLs, or paths (no extension) in audio_dir."""
         if self.cfg.audio_dir:
             out = []
             for n in names:
@@ -578,40 +736,49 @@ class VoiceChannel:
                     tmp.replace(dst)
                 # Asterisk picks the format from the extension it adds itself.
                 out.append(str(dst.with_suffix("")))
-            return out[0], out[1]
+            return out
         if self._audio is None:
             raise OSError("the audio server is not running (channel not open)")
-        return tuple(self._audio.url(n, self.cfg.audio_url) for n in names)   # type: ignore[return-value]
+        return [self._audio.url(n, self.cfg.audio_url) for n in names]
 
-    def _call(self, delivery: Delivery, urls: tuple[str, str]) -> Outcome:
+    def _call(self, delivery: Delivery, urls: list[str]) -> Outcome:
         link = self._link
         if link is None or not link.connected:
             if not self._up.wait(DOWN_WAIT):
                 return Outcome.device_down(f"Asterisk AMI is down: {self._health.last_error or 'not connected'}")
             link = self._link
-        call = _Call(action_id=f"gwd-{delivery.message_id}-{uuid.uuid4().hex[:8]}", channel_id=str(uuid.uuid4()))
+        call = _Call(action_id=f"gwd-{delivery.message_id}-{uuid.uuid4().hex[:8]}", channel_id=str(uuid.uuid4()),
+                     number=delivery.number, message_id=delivery.message_id)
         with self._lock:
             self._calls[call.action_id] = call
             self._by_channel[call.channel_id] = call
         try:
-            return self._place(link, call, delivery, urls)
+            outcome = self._place(link, call, delivery, urls)
+            if (outcome.kind is OutcomeKind.RETRY and delivery.attempt == 1 and self.cfg.quick_recall_seconds > 0
+                    and unanswered(call.facts)):
+                # Phones silence unknown callers, but let a second call within minutes ring through.
+                outcome = replace(outcome, retry_after=self.cfg.quick_recall_seconds,
+                                  detail=f"{outcome.detail}; quick re-call in {self.cfg.quick_recall_seconds:g} s")
+            return outcome
         finally:
             with self._lock:
                 self._calls.pop(call.action_id, None)
                 self._by_channel.pop(call.channel_id, None)
 
-    def _originate_fields(self, call: _Call, number: str, urls: tuple[str, str]) -> tuple[dict, dict]:
+    def _originate_fields(self, call: _Call, number: str, urls: list[str]) -> tuple[dict, dict]:
         c = self.cfg
         keys = {"Channel": c.channel.replace("{number}", number), "Context": c.context,
                 "Exten": c.extension, "Priority": "1", "Timeout": str(int(c.ring_timeout * 1000)),
                 "Async": "true", "ActionID": call.action_id, "ChannelId": call.channel_id}
         if c.caller_id:
             keys["CallerID"] = c.caller_id
-        variables = {"GATEWAYD_CALL": call.action_id, "GATEWAYD_AUDIO": urls[0],
-                     "GATEWAYD_CONFIRM": urls[1], "GATEWAYD_CONFIRM_WAIT": f"{c.confirm_wait:g}"}
+        variables = {"GATEWAYD_CALL": call.action_id, "GATEWAYD_AUDIO": urls[0], "GATEWAYD_PROMPT": urls[1],
+                     "GATEWAYD_THANKS": urls[2], "GATEWAYD_VOICEMAIL": urls[3],
+                     "GATEWAYD_CONFIRM_WAIT": f"{c.confirm_wait:g}", "GATEWAYD_MAX_REPEATS": str(c.max_repeats),
+                     "GATEWAYD_AMD": "yes" if c.amd else "no"}
         return keys, variables
 
-    def _place(self, link: AmiLink, call: _Call, delivery: Delivery, urls: tuple[str, str]) -> Outcome:
+    def _place(self, link: AmiLink, call: _Call, delivery: Delivery, urls: list[str]) -> Outcome:
         keys, variables = self._originate_fields(call, delivery.number, urls)
         try:
             resp = link.action("Originate", keys, variables)
@@ -663,7 +830,9 @@ _TECH_MODULES = {"pjsip": "chan_pjsip", "sip": "chan_sip", "iax2": "chan_iax2", 
 
 
 def _required_modules(cfg: AsteriskConfig) -> list[str]:
-    mods = ["app_playback", "app_read", "app_userevent"]
+    mods = ["app_playback", "app_read", "app_userevent", "app_waitforcond"]
+    if cfg.amd:
+        mods += ["app_amd", "app_waitforsilence"]
     if not cfg.audio_dir:
         mods.append("res_http_media_cache")
     tech = cfg.channel.split("/", 1)[0].lower()

@@ -7,6 +7,7 @@ Cut by what it is, one module each, over one engine and session factory (base.py
     templates.py  the alert templates (seeded by init-db, edited on the page)
     people.py     networks, members, CSV import, users, logins, API tokens
     replies.py    delivery reports, replies, opt-outs, the inbox
+    calls.py      calls coming in: keys pressed, the callback line
     devices.py    device state and counters, settings
 
 Views that only read (the page's lists, the API's lookups) use `Store.reading()` or
@@ -26,6 +27,7 @@ from .alerts import (
     category_of,
 )
 from .base import OUT_STATES, PENDING, RECEIVED_STATES, WAITING, StoreBase
+from .calls import CallsStore
 from .devices import DeviceStore
 from .people import MEMBER_CHANNELS, ImportFailed, ImportRow, PeopleStore, token_hash
 from .queue import DEVICE_FAILURE_ALLOWANCE, SYSTEM_CHECK_PERIOD, Claimed, LostClaim, QueueStore, RecoveryReport
@@ -33,7 +35,7 @@ from .replies import RepliesStore
 from .templates import DEFAULT_TEMPLATES, TemplateStore
 
 
-class Store(QueueStore, AlertStore, TemplateStore, PeopleStore, RepliesStore, DeviceStore):
+class Store(QueueStore, AlertStore, TemplateStore, PeopleStore, RepliesStore, CallsStore, DeviceStore):
     """All reads and writes gatewayd does, over one SQLAlchemy engine (see the module list above)."""
 
 

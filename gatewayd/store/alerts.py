@@ -267,7 +267,7 @@ class AlertStore(StoreBase):
             if alert is None:       # deleted between the two reads (GDPR purge): as if never there
                 raise NotFound("alert", alert_id)
             rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
-                                    Message.sent_at, Message.reason, Message.possible_duplicate)
+                                    Message.sent_at, Message.reason, Message.possible_duplicate, Message.attempts)
                              .where(Message.alert_id == alert_id).order_by(Message.id)).all()
         first = min((r.sent_at for r in rows if r.sent_at), default=None)
         last = max((r.sent_at for r in rows if r.sent_at), default=None)
@@ -278,7 +278,8 @@ class AlertStore(StoreBase):
             "took_seconds": round((last - first).total_seconds(), 1) if first and last else None,
             "recipients": [{"number": r.number, "channel": r.channel, "state": r.state, "segments": r.segments,
                             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "reason": r.reason,
-                            "possible_duplicate": r.possible_duplicate} for r in rows],
+                            "possible_duplicate": r.possible_duplicate, "attempts": r.attempts} for r in rows],
+            "callbacks": [{**c, "at": c["at"].isoformat()} for c in self.callbacks_of(alert_id)],
         })
         return status
 

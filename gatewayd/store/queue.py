@@ -272,7 +272,7 @@ class QueueStore(StoreBase):
             raise
         return Claimed(row.id, attempt_id, source.alert_id, source.category, row.attempts, row.possible_duplicate,
                        Delivery(row.id, row.number, row.text, row.language, source.category, source.alert_id,
-                                source.drill))
+                                source.drill, row.attempts))
 
     # ------------------------------------------------------------------ outcome
     def max_attempts(self, category: str) -> int:
@@ -293,13 +293,18 @@ class QueueStore(StoreBase):
             values.update(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
         elif k is OutcomeKind.FAILED:
             values.update(state=MessageState.FAILED.value, reason=outcome.detail)
+        elif k is OutcomeKind.VOICEMAIL:
+            values.update(self._voicemail_values(claimed, outcome, now))
         elif k is OutcomeKind.RETRY:
             if claimed.attempts >= self.max_attempts(claimed.category):
-                values.update(state=MessageState.FAILED.value,
-                              reason=f"no success after {claimed.attempts} attempts; last: {outcome.detail}")
+                last = f"no success after {claimed.attempts} attempts; last: {outcome.detail}"
+                # A machine took an earlier call: the member has the short message, which says more than "failed".
+                state = MessageState.VOICEMAIL if self._had_voicemail(claimed.message_id) else MessageState.FAILED
+                values.update(state=state.value, reason=last)
             else:
-                values.update(state=RETRY, not_before=now + self.backoff(claimed.attempts),
-                              reason=outcome.detail)
+                wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
+                        else self.backoff(claimed.attempts))
+                values.update(state=RETRY, not_before=now + wait, reason=outcome.detail)
         elif k is OutcomeKind.DEVICE_DOWN:
             values.update(self._requeue_values(claimed, outcome, device))
         with self.engine.begin() as c:
@@ -313,6 +318,24 @@ class QueueStore(StoreBase):
         if not changed:
             raise LostClaim(claimed.message_id)
         return str(values["state"])
+
+    def voicemail_recall(self, category: str) -> timedelta | None:
+        return schedule.voicemail_recall(self.policy, category)
+
+    def _had_voicemail(self, message_id: int) -> bool:
+        with self.engine.connect() as c:
+            return c.scalar(select(Attempt.id).where(
+                Attempt.message_id == message_id, Attempt.result == OutcomeKind.VOICEMAIL.value).limit(1)) is not None
+
+    def _voicemail_values(self, claimed: Claimed, outcome: Outcome, now: datetime) -> dict[str, Any]:
+        """An answering machine took the call: call again once (per category policy), else final."""
+        recall = self.voicemail_recall(claimed.category)
+        detail = f"voicemail: {outcome.detail}"
+        if (recall is not None and claimed.attempts < self.max_attempts(claimed.category)
+                and not self._had_voicemail(claimed.message_id)):
+            return {"state": RETRY, "not_before": now + recall, "sent_at": now,
+                    "reason": f"{detail}; calling again after {recall.total_seconds() / 60:g} min"}
+        return {"state": MessageState.VOICEMAIL.value, "sent_at": now, "reason": detail}
 
     def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict[str, Any]:
         """A device failure is not the recipient's: another device takes the message."""

@@ -72,6 +72,9 @@ class Profile:
     link_setup: float = 0.0
     link_hold: float = 3.0
     balance_text: str = ""               # answer to a balance USSD; "" = the modem refuses AT+CUSD
+    imei: str = "356938035643809"        # AT+CGSN; two emulators with one IMEI are two ports of one modem
+    iccid: str = "8932003101234567891"   # AT+CCID (SIM serial)
+    imsi: str = "206011234567890"        # AT+CIMI
 
 
 WELL_BEHAVED = Profile()
@@ -416,9 +419,10 @@ class ModemEmulator:
             "+CMEE": self._cmee_cmd, "+CLAC": lambda c, r: self._ok("AT+CMGS", "AT+CMGR", "AT+CSQ"),
             "+CVHU": lambda c, r: self._ok(), "+CPIN": self._cpin, "+CSQ": self._csq, "+CREG": self._reg,
             "+COPS": self._cops, "+CGMI": lambda c, r: self._ok(self.profile.manufacturer),
-            "+CGMM": lambda c, r: self._ok(self.profile.model), "+CGSN": lambda c, r: self._ok("356938035643809"),
+            "+CGMM": lambda c, r: self._ok(self.profile.model), "+CGSN": lambda c, r: self._ok(self.profile.imei),
             "+CGREG": self._reg, "+CEREG": self._reg,
-            "+CIMI": self._sim_guard(lambda c, r: self._ok("206011234567890")), "+CMGF": self._cmgf_cmd,
+            "+CIMI": self._sim_guard(lambda c, r: self._ok(self.profile.imsi)),
+            "+CCID": self._ccid, "+CMGF": self._cmgf_cmd,
             "+CSCS": self._cscs, "+CNMI": self._cnmi_cmd, "+CPMS": self._sim_guard(self._cpms),
             "+CSMP": lambda c, r: self._ok(), "+CMMS": self._cmms_cmd, "+CSCA": self._csca,
             "+CFUN": self._cfun, "+CMGS": self._sim_guard(self._cmgs), "+CMGR": self._sim_guard(self._cmgr),
@@ -486,6 +490,10 @@ class ModemEmulator:
             else:
                 self._pin_attempts -= 1
                 self._error(16)
+
+    def _ccid(self, cmd, raw):
+        # The SIM's serial is readable before the PIN is entered, as on real SIMs.
+        self._ok(f"+CCID: {self.profile.iccid}") if self.profile.sim_inserted else self._error(10)
 
     def _csq(self, cmd, raw):
         self._ok(f"+CSQ: {self.profile.rssi},99")

@@ -1,10 +1,14 @@
 """scripts/install --prefix: a complete test install, twice (idempotent)."""
 from __future__ import annotations
 
+import itertools
 import os
+import pwd
 import shutil
 import sqlite3
+import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,10 +53,15 @@ def real_before():
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory, real_before):
-    """(source, prefix, first run) after one install."""
+    """(source, prefix, first run) after one install.
+
+    The prefix lies in a world-traversable directory (pytest's own is 0700), so what a
+    second local user can read is decided by the install's modes alone."""
     src = _source_copy(tmp_path_factory.mktemp("src"))
-    prefix = tmp_path_factory.mktemp("root")
-    return src, prefix, _install(src, prefix)
+    prefix = Path(tempfile.mkdtemp(prefix="gatewayd-install-", dir="/var/tmp"))
+    prefix.chmod(0o755)
+    yield src, prefix, _install(src, prefix)
+    shutil.rmtree(prefix, ignore_errors=True)
 
 
 def _conf(prefix: Path) -> Path:
@@ -132,3 +141,92 @@ def test_installed_purge_timer_command_runs(installed):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "purged" in p.stdout
+
+
+# ---------------------------------------------------------------------- the members' data stays private
+OTHER_USER = "nobody"   # a second local account, in none of gatewayd's groups
+_networks = itertools.count(1)
+
+
+def _data(prefix: Path) -> Path:
+    return prefix / "var" / "lib" / "gatewayd"
+
+
+def _open_to_others(root: Path) -> list[str]:
+    """Everything under ROOT (ROOT included) that grants anything to 'other'."""
+    found = []
+    for p in [root, *root.rglob("*")]:
+        mode = p.lstat().st_mode
+        if not stat.S_ISLNK(mode) and mode & 0o007:
+            found.append(f"{p.relative_to(root.parent)} {oct(mode & 0o777)}")
+    return found
+
+
+def _readable_by_other(paths: list[Path]) -> list[str]:
+    """The paths the other user can really open (real permissions, as that user)."""
+    pwd.getpwnam(OTHER_USER)
+    readable = []
+    for p in paths:
+        probe = ["test", "-r", str(p)] if p.is_file() else ["ls", str(p)]
+        r = subprocess.run(["runuser", "-u", OTHER_USER, "--", *probe], capture_output=True, timeout=30)
+        if r.returncode == 0:
+            readable.append(str(p))
+    return readable
+
+
+def _member_data_written(prefix: Path) -> None:
+    network = f"BIN Privé {next(_networks)}"
+    assert _gatewayd(prefix, "network", "add", network).returncode == 0
+    p = _gatewayd(prefix, "member", "add", "--network", network, "--phone", "0470123456", "--name", "Anna")
+    assert p.returncode == 0, p.stderr
+    for unit in ("gatewayd-backup.service", "gatewayd-purge.service"):
+        cmd = _exec_start(prefix / "etc" / "systemd" / "system" / unit)
+        argv = ["/bin/sh", "-c", cmd[len("/bin/sh -c '"):-1]] if cmd.startswith("/bin/sh -c '") else cmd.split()
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ})
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
+def test_a_second_local_user_reads_nothing_after_install_backup_and_purge(installed):
+    _src, prefix, _ = installed
+    os.umask(0o022)   # the operator's ordinary umask: privacy must not depend on it
+    _member_data_written(prefix)
+    data = _data(prefix)
+    assert _open_to_others(data) == []
+    assert _open_to_others(prefix / "etc" / "gatewayd") == []
+    files = [p for p in data.rglob("*") if p.is_file()] + [data, data / "backups"]
+    assert any(p.name.endswith(".db") and p.parent.name == "backups" for p in files)
+    assert _readable_by_other(files + [_conf(prefix)]) == []
+
+
+def test_database_and_backups_are_0640_in_a_0750_directory(installed):
+    _src, prefix, _ = installed
+    data = _data(prefix)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o750
+    assert stat.S_IMODE((data / "backups").stat().st_mode) == 0o750
+    _member_data_written(prefix)
+    for db in [data / "gatewayd.db", *(data / "backups").glob("*.db")]:
+        assert stat.S_IMODE(db.stat().st_mode) == 0o640, db
+
+
+def test_reinstall_repairs_an_install_that_was_open_to_everyone(installed):
+    """Installs made before this fix have a 0755 directory and a 0644 database."""
+    src, prefix, _ = installed
+    data = _data(prefix)
+    data.chmod(0o755)
+    (data / "backups").chmod(0o755)
+    (data / "gatewayd.db").chmod(0o644)
+    _install(src, prefix)
+    assert _open_to_others(data) == []
+    assert stat.S_IMODE((data / "gatewayd.db").stat().st_mode) == 0o640
+
+
+def test_a_box_without_the_postgres_extra_says_how_to_add_it(installed, tmp_path):
+    _src, prefix, _ = installed
+    conf = tmp_path / "pg.toml"
+    conf.write_text('[database]\nurl = "postgresql+psycopg://gatewayd@127.0.0.1:1/gatewayd"\n')
+    exe = prefix / "opt" / "gatewayd" / "venv" / "bin" / "gatewayd"
+    for cmd in (["status"], ["init-db"]):
+        p = subprocess.run([str(exe), "-c", str(conf), *cmd], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2, p.stderr
+        assert "gatewayd[postgres]" in p.stderr and "Traceback" not in p.stderr

@@ -18,10 +18,14 @@ from tests.fixtures.asterisk import (
     BUSY,
     CONFIRM,
     CONGESTION,
+    HUMAN,
     INVALID,
+    MACHINE,
     NO_ANSWER,
-    REFUSE,
-    AsteriskRig,  # noqa: F401 (fixture)
+    REFUSE,  # noqa: F401
+    REPEAT_THEN_CONFIRM,
+    REPEATER,
+    AsteriskRig,
     hold,
 )
 
@@ -65,8 +69,55 @@ def test_busy_is_retried(voice):
 
 
 def test_unanswered_is_retried_as_no_answer(voice):
+    out = call(voice, NO_ANSWER, attempt=2)
+    assert (out.kind, out.detail, out.retry_after) == (OutcomeKind.RETRY, "no answer", None)
+
+
+def test_unanswered_first_call_asks_for_a_quick_re_call(voice):
     out = call(voice, NO_ANSWER)
-    assert (out.kind, out.detail) == (OutcomeKind.RETRY, "no answer")
+    assert out.kind is OutcomeKind.RETRY and out.retry_after == voice.cfg.quick_recall_seconds
+
+
+def test_busy_first_call_waits_the_normal_backoff(voice):
+    assert call(voice, BUSY).retry_after is None
+
+
+# ---------------------------------------------------------------- answering machines, keys
+def test_person_saying_hallo_gets_the_message(voice):
+    assert call(voice, HUMAN).kind is OutcomeKind.DELIVERED
+
+
+def test_answering_machine_gets_the_short_message_and_counts_as_voicemail(voice):
+    out = call(voice, MACHINE)
+    assert (out.kind, out.detail) == (OutcomeKind.VOICEMAIL,
+                                      "an answering machine took the call; the short message was left")
+
+
+def test_without_amd_a_machine_is_read_the_message(asterisk_rig, tmp_path_factory):
+    ch = VoiceChannel(rig_config(asterisk_rig, amd=False), short_tts(tmp_path_factory))
+    ch.open(lambda event: None)
+    try:
+        assert ch.send(Delivery(9100, MACHINE, "Hallo.")).kind is OutcomeKind.DELIVERED
+    finally:
+        ch.close()
+
+
+def test_key_0_repeats_at_most_max_repeats_times(voice):
+    out = call(voice, REPEATER)
+    assert (out.kind, out.detail) == (OutcomeKind.DELIVERED,
+                                      f"answered and message played, heard again {voice.cfg.max_repeats}x (key 0)")
+
+
+def test_key_0_then_1_repeats_once_then_acknowledges(asterisk_rig, tmp_path_factory):
+    # The callee presses 0 during the first prompt and 1 during the repeat that follows.
+    ch = VoiceChannel(rig_config(asterisk_rig, confirm_wait=4.0), short_tts(tmp_path_factory))
+    ch.open(lambda event: None)
+    try:
+        out = ch.send(Delivery(9101, REPEAT_THEN_CONFIRM, "Hallo."))
+    finally:
+        ch.close()
+    assert (out.kind, out.detail) == (OutcomeKind.ACKNOWLEDGED,
+                                      "answered, message played, heard again 1x (key 0), member pressed 1")
 
 
 def test_congestion_is_retried(voice):

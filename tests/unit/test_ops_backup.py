@@ -32,8 +32,9 @@ def test_backup_then_restore_brings_back_the_old_contents(sqlite_url, db, tmp_pa
 
 
 def test_backup_file_is_private(sqlite_url, db, tmp_path):
+    """0640: the gatewayd user and group, like the database itself; nothing for other users."""
     info = backup(sqlite_url, tmp_path / "b.db")
-    assert info.path.stat().st_mode & 0o077 == 0
+    assert info.path.stat().st_mode & 0o777 == 0o640
 
 
 def test_backup_into_a_missing_directory_is_refused(sqlite_url, db, tmp_path):

@@ -76,3 +76,31 @@ def test_web_unit_has_no_devices():
     s = _service("gatewayd-web.service")["Service"]
     assert s["PrivateDevices"] == "yes" and s["DevicePolicy"] == "closed"
     assert s["ExecStart"].endswith(" web")
+
+
+SERVICES = [u for u in UNITS if u.endswith(".service")]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_unit_touching_the_state_directory_keeps_it_private(name):
+    """systemd creates and chmods a StateDirectory= to 0755 unless told otherwise: a backup
+    unit without StateDirectoryMode= opened the member database to every local user."""
+    s = _service(name)["Service"]
+    assert "/var/lib/gatewayd" in (SYSTEMD / name).read_text()
+    assert s.get("StateDirectory"), f"{name}: no StateDirectory= (systemd would not fix the directory's owner)"
+    assert s.get("StateDirectoryMode") == "0750", f"{name}: StateDirectoryMode= is not 0750"
+    assert s.get("UMask") == "0027", f"{name}: UMask= is not 0027 (files it writes would be other-readable)"
+
+
+def _exposure(unit: Path) -> float:
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True,
+                       text=True, timeout=120)
+    line = next(l for l in p.stdout.splitlines() if "Overall exposure level" in l)
+    return float(line.split(":", 1)[1].split()[0])
+
+
+@needs_systemd
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_is_hardened_to_an_exposure_of_at_most_2_5(tmp_path, name):
+    units = {u.name: u for u in _install_units(tmp_path)}
+    assert _exposure(units[name]) <= 2.5

@@ -1,4 +1,4 @@
-"""Speech rendering with the real espeak-ng (through pyttsx3) and sox."""
+"""Speech rendering with the real espeak-ng and sox."""
 from __future__ import annotations
 
 import wave
@@ -50,11 +50,35 @@ def test_call_main_file_starts_with_the_configured_header(renderer, tmp_path):
     assert other.render_call(TEXT, "nl").main != renderer.render_call(TEXT, "nl").main
 
 
-def test_call_has_message_and_repeat_with_prompt(renderer):
+def test_call_has_message_prompt_thanks_and_voicemail(renderer):
     audio = renderer.render_call(TEXT, "nl")
-    main = audio_stats(renderer.path(audio.main)).seconds
-    confirm = audio_stats(renderer.path(audio.confirm)).seconds
-    assert main > 2 and confirm > main   # the repeat carries "press 1" as well
+    assert len(set(audio.files)) == 4
+    assert all(audio_stats(renderer.path(n)).seconds > 1 for n in audio.files)
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de", "en"])
+def test_prompt_announces_both_keys_in_the_members_language(lang):
+    from gatewayd.tts import PROMPTS
+    assert "1" in PROMPTS[lang] and "0" in PROMPTS[lang]
+    assert len({PROMPTS[k] for k in PROMPTS}) == 4
+
+
+def test_voicemail_says_where_to_call_not_the_alert(renderer):
+    text = renderer.voicemail_text("nl", "+3211000000")
+    assert "0 1 1, 0 0, 0 0, 0 0" in text and "Bel" in text
+
+
+def test_voicemail_message_is_short_and_carries_no_alert_text(renderer):
+    long_text = TEXT + " Sluit ramen en deuren en bel 101 bij verdachte situaties in de buurt van de kerk."
+    audio = renderer.render_call(long_text, "nl", "+3211000000")
+    left = audio_stats(renderer.path(audio.voicemail)).seconds
+    assert left < audio_stats(renderer.path(audio.main)).seconds
+    # The same short message whatever the alert said: nothing of the text is left on a machine.
+    assert audio.voicemail == renderer.render_call("Iets anders.", "nl", "+3211000000").voicemail
+
+
+def test_voicemail_without_a_callback_number_says_we_call_again(renderer):
+    assert "opnieuw" in renderer.voicemail_text("nl", "")
 
 
 def test_empty_text_is_an_error(renderer):

@@ -1,0 +1,99 @@
+"""`gatewayd modems scan` on ptys: several emulated modems at once, one silent port, two ports of
+one stick, a PIN-locked SIM, a tty without a by-id name. It sends no SMS and enters no PIN."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from dataclasses import replace
+
+import pytest
+
+from gatewayd.config import parse_config
+from tests.emulators.modem import LTE_ONLY, NEEDS_CREG2, THREE_FIELD_CREG, WELL_BEHAVED, ModemEmulator
+
+pytestmark = pytest.mark.timeout(120)
+
+EC25_IMEI = "861536030196001"
+
+
+@pytest.fixture
+def ports(tmp_path):
+    by_id, tty = tmp_path / "by-id", tmp_path / "tty"
+    by_id.mkdir()
+    tty.mkdir()
+    specs = {
+        by_id / "usb-Quectel_EC25-if01-port0": replace(WELL_BEHAVED, imei=EC25_IMEI),      # the GPS port: silent
+        by_id / "usb-Quectel_EC25-if02-port0": replace(LTE_ONLY, imei=EC25_IMEI),
+        by_id / "usb-Quectel_EC25-if03-port0": replace(LTE_ONLY, imei=EC25_IMEI),          # same modem again
+        by_id / "usb-ZTE_MF833-if00-port0": replace(NEEDS_CREG2, imei="867520041234561", pin="2580"),
+        tty / "ttyUSB7": replace(THREE_FIELD_CREG, imei="490154203237518", iccid="89320420000012345678"),
+    }
+    emus = {p.name: ModemEmulator(str(p), prof).start() for p, prof in specs.items()}
+    emus["usb-Quectel_EC25-if01-port0"].freeze(600, reset_clears=False)
+    yield by_id, tty, emus
+    for e in emus.values():
+        e.stop()
+
+
+def run_scan(by_id, tty, *extra):
+    return subprocess.run([sys.executable, "-m", "gatewayd", "modems", "scan", "--by-id", f"{by_id}/*",
+                           "--tty", f"{tty}/ttyUSB*", "--timeout", "1", *extra],
+                          capture_output=True, text=True, timeout=90, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_scan_reports_every_port(ports):
+    by_id, tty, emus = ports
+    out = run_scan(by_id, tty, "--json")
+    assert out.returncode == 0, out.stderr
+    found = {p["path"].rsplit("/", 1)[-1]: p for p in json.loads(out.stdout)["ports"]}
+    assert set(found) == set(emus)
+    silent = found["usb-Quectel_EC25-if01-port0"]
+    assert not silent["answers"] and "no answer to AT" in silent["problem"] and not silent["use"]
+    lte = found["usb-Quectel_EC25-if02-port0"]
+    assert (lte["answers"], lte["manufacturer"], lte["model"], lte["imei"], lte["sim"]) == \
+        (True, "Quectel", "EC25", EC25_IMEI, "READY")
+    assert (lte["iccid"], lte["imsi"]) == ("8932*************91", "20601********90")
+    assert lte["registration"] == {"cs": "not registered, not searching", "ps": "not registered, not searching",
+                                   "eps": "registered, home network"}
+    assert (lte["network"], lte["operator"], lte["signal"]) == ("registered", "Proximus", 21)
+    assert found["ttyUSB7"]["registration"]["cs"] == "registered, home network"
+    assert found["ttyUSB7"]["iccid"] == "8932**************78"
+    zte = found["usb-ZTE_MF833-if00-port0"]
+    assert zte["sim"] == "SIM PIN" and zte["imsi"] == ""      # no PIN entered: the IMSI stays locked
+
+
+def test_scan_recommends_one_port_per_modem(ports):
+    by_id, tty, emus = ports
+    found = {p["path"].rsplit("/", 1)[-1]: p for p in json.loads(run_scan(by_id, tty, "--json").stdout)["ports"]}
+    assert {n for n, p in found.items() if p["use"]} == {"usb-Quectel_EC25-if02-port0", "usb-ZTE_MF833-if00-port0",
+                                                         "ttyUSB7"}
+    assert "same modem" in found["usb-Quectel_EC25-if03-port0"]["note"]
+
+
+def test_scan_prints_a_ready_config_block(ports):
+    by_id, tty, emus = ports
+    out = run_scan(by_id, tty)
+    assert out.returncode == 0
+    text = out.stdout
+    assert "silent: no answer to AT" in text and "-> use this port" in text
+    block = text.split("survives re-plugging):\n", 1)[1]
+    cfg = parse_config(tomllib.loads(block), "scan output")
+    assert [m.port for m in cfg.modems] == [str(by_id / "usb-Quectel_EC25-if02-port0"),
+                                           str(by_id / "usb-ZTE_MF833-if00-port0"), str(tty / "ttyUSB7")]
+    assert "the SIM asks for a PIN" in text
+
+
+def test_scan_sends_no_sms_enters_no_pin_resets_nothing(ports):
+    by_id, tty, emus = ports
+    run_scan(by_id, tty)
+    for e in emus.values():
+        said = [c.upper() for c in e.commands]
+        assert not [c for c in said if c.startswith(("AT+CMGS", "AT+CPIN=", "AT+CFUN", "AT+CMGD", "AT+CUSD"))]
+        assert not e.sent
+
+
+def test_scan_without_any_port_says_what_to_check(tmp_path):
+    out = run_scan(tmp_path / "none", tmp_path / "none")
+    assert out.returncode == 1 and "no serial ports found" in out.stdout and "HiLink" in out.stdout
