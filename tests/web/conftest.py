@@ -137,3 +137,8 @@ def coordinator(client, world):
 @pytest.fixture
 def admin(client, world):
     return login_as(client, world, "admin")
+
+
+# Scenario fixtures (an app per config, an alert waiting for approval, one half sent); imported last:
+# scenarios.py builds on the helpers above.
+from .scenarios import approval, half_sent, make  # noqa: E402, F401, I001
