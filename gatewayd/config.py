@@ -137,9 +137,15 @@ class TtsConfig:
 @dataclass(frozen=True)
 class WebConfig:
     listen: str = "127.0.0.1:8080"
-    secret_key: str = ""
-    secure_cookies: bool = False       # set true behind HTTPS
+    secret_key: str = ""               # `gatewayd secret-key` writes one; `web` refuses a weak one
+    secure_cookies: bool = False       # true behind HTTPS (cookies are Secure on HTTPS requests anyway)
     default_language: str = "nl"
+    session_idle_minutes: int = 120    # a session unused this long ends
+    session_hours: float = 12.0        # and every session ends this long after its login, used or not
+    trusted_proxy: str = ""            # address of the reverse proxy (e.g. nginx on 127.0.0.1) whose
+                                       # X-Forwarded-For/-Proto are believed; "" = none
+    metrics_token: str = ""            # bearer token that opens /metrics and /healthz's details
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")   # addresses/networks allowed without the token
 
 
 @dataclass(frozen=True)
@@ -283,6 +289,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: [logging].level: expected one of DEBUG, INFO, WARNING, ERROR")
     if cfg.web.default_language not in ("nl", "fr", "en"):
         raise ConfigError(f"{src}: [web].default_language: expected nl, fr or en")
+    _validate_web(cfg)
     a = cfg.asterisk
     if a is not None:
         if "{number}" not in a.channel:
@@ -310,6 +317,30 @@ def _check_phone(value: str, where: str, key: str) -> None:
         parse_phone(value, field=key)
     except InputError as exc:
         raise ConfigError(f"{where}.{exc}") from None
+
+
+def _validate_web(cfg: Config) -> None:
+    """[web]: session limits in range, addresses that parse."""
+    import ipaddress
+    src, w = cfg.source, cfg.web
+    if w.session_idle_minutes < 1:
+        raise ConfigError(f"{src}: [web].session_idle_minutes: expected 1 or more")
+    if not 0 < w.session_hours <= 24 * 30:
+        raise ConfigError(f"{src}: [web].session_hours: expected a number above 0 and at most 720")
+    if w.trusted_proxy:
+        try:
+            ipaddress.ip_address(w.trusted_proxy)
+        except ValueError:
+            raise ConfigError(f"{src}: [web].trusted_proxy: {w.trusted_proxy!r} is not an IP address "
+                              "(the proxy's own address, e.g. 127.0.0.1)") from None
+    for v in w.metrics_allow:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ConfigError(f"{src}: [web].metrics_allow: {v!r} is not an IP address or network") from None
+    if w.metrics_token and len(w.metrics_token) < 16:
+        raise ConfigError(f"{src}: [web].metrics_token: shorter than 16 characters; "
+                          "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
 def _validate_ops(cfg: Config) -> None:

@@ -514,6 +514,9 @@ def update_user(store: Store, user_id: int, role: str, zone: str, network_ids: l
         u = s.get(User, user_id)
         if u is None:
             raise NotFound("user", user_id)
+        # A new password, another role or a deactivation ends the sessions opened before it.
+        if password or role != u.role or (u.active and not active):
+            u.session_version = (u.session_version or 0) + 1
         u.role, u.zone, u.active = role, (zone or "").strip(), active
         u.networks = list(s.scalars(select(Network).where(Network.id.in_(network_ids))))
         if password:
