@@ -388,6 +388,9 @@ def cmd_doctor(cfg: Config, args) -> int:
     for m in cfg.modems:
         from .channels.modem import doctor as modem_doctor
         checks += modem_doctor(m)
+    for h in cfg.hilink:
+        from .channels.hilink import doctor as hilink_doctor
+        checks += hilink_doctor(h)
     if cfg.asterisk is not None:
         from .channels.voice import doctor as voice_doctor
         checks += voice_doctor(cfg.asterisk)

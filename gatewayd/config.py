@@ -47,6 +47,24 @@ class ModemConfig:
 
 
 @dataclass(frozen=True)
+class HilinkConfig:
+    """A Huawei LTE dongle in HiLink mode (E3372h and kin): a network card with a web API, no AT port."""
+
+    name: str
+    url: str = "http://192.168.8.1/"
+    username: str = "admin"
+    password: str = ""                 # the dongle's web login; never logged
+    sms_per_minute: float = 20.0
+    delivery_reports: bool = True      # ask for status reports (the dongle stores them in its inbox)
+    timeout: float = 10.0              # seconds for one API call
+    send_timeout: float = 60.0         # seconds to wait for the dongle to report a send done
+    poll_interval: float = 5.0         # seconds between looks at the inbox, signal and registration
+    quota_per_day: int = 0
+    quota_per_month: int = 0
+    quota_recipients_per_month: int = 0
+
+
+@dataclass(frozen=True)
 class AsteriskConfig:
     host: str = "127.0.0.1"
     port: int = 5038
@@ -181,6 +199,7 @@ class KeeperConfig:
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     modems: tuple[ModemConfig, ...] = ()
+    hilink: tuple[HilinkConfig, ...] = ()
     asterisk: AsteriskConfig | None = None
     emulated: tuple[EmulatedConfig, ...] = ()
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
@@ -192,6 +211,11 @@ class Config:
     keeper: KeeperConfig = field(default_factory=KeeperConfig)
     selftest: SelfTestConfig = field(default_factory=SelfTestConfig)
     source: str = "<defaults>"
+
+    @property
+    def sims(self) -> tuple[ModemConfig | HilinkConfig, ...]:
+        """Every SIM the box sends SMS through (AT modems and HiLink dongles): rates and quotas."""
+        return self.modems + self.hilink
 
 
 _QUIET_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -257,6 +281,13 @@ def _validate(cfg: Config) -> None:
         if m.name in names:
             raise ConfigError(f"{where}.name: '{m.name}' is used twice; device names must be unique")
         names.add(m.name)
+    for i, h in enumerate(cfg.hilink):
+        where = f"{src}: [[hilink]] #{i + 1}"
+        if not re.match(r"^https?://[^/\s]+", h.url):
+            raise ConfigError(f"{where}.url: expected the dongle's address, e.g. http://192.168.8.1/")
+        if h.name in names:
+            raise ConfigError(f"{where}.name: '{h.name}' is used twice; device names must be unique")
+        names.add(h.name)
     for i, e in enumerate(cfg.emulated):
         where = f"{src}: [[emulated]] #{i + 1}"
         if e.kind not in _CHOICES[("emulated", "kind")]:
@@ -372,6 +403,9 @@ _RANGES = {
                "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
                "quota_recipients_per_month": _NOT_NEGATIVE, "balance_min": _NOT_NEGATIVE,
                "balance_every_minutes": _POSITIVE},
+    "hilink": {"sms_per_minute": _POSITIVE, "timeout": _POSITIVE, "send_timeout": _POSITIVE,
+               "poll_interval": _POSITIVE, "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
+               "quota_recipients_per_month": _NOT_NEGATIVE},
     "emulated": {"latency": _NOT_NEGATIVE, "rate_per_minute": _POSITIVE, "capacity": _AT_LEAST_1},
     "asterisk": {"port": (lambda v: 0 < v < 65536, "a TCP port, 1 to 65535"), "calls_per_minute": _POSITIVE,
                  "ring_timeout": _POSITIVE, "max_repeats": (lambda v: 0 <= v <= 9, "0 to 9"),
@@ -413,7 +447,7 @@ def parse_config(raw: dict, source: str = "<string>") -> Config:
     for name, cls in singles.items():
         if name in raw:
             kwargs[name] = _build(cls, raw[name], f"{source}: [{name}]")
-    for name, cls in (("modems", ModemConfig), ("emulated", EmulatedConfig)):
+    for name, cls in (("modems", ModemConfig), ("hilink", HilinkConfig), ("emulated", EmulatedConfig)):
         if name in raw:
             items = raw[name]
             if not isinstance(items, list):

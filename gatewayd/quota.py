@@ -60,7 +60,7 @@ class QuotaTracker:
 
     @classmethod
     def from_config(cls, store, cfg: Config) -> "QuotaTracker":
-        return cls(store, {m.name: QuotaLimits.of(m) for m in cfg.modems}, cfg.dispatch.timezone,
+        return cls(store, {m.name: QuotaLimits.of(m) for m in cfg.sims}, cfg.dispatch.timezone,
                    cfg.dispatch.urgent_may_exceed_quota)
 
     def _keys(self, now: datetime) -> tuple[str, str, datetime, datetime]:
@@ -141,7 +141,7 @@ class QuotaTracker:
 
 def sms_devices(cfg: Config) -> list[tuple[str, float]]:
     """(name, sends per second) of every SMS device configured."""
-    out = [(m.name, m.sms_per_minute / 60.0) for m in cfg.modems]
+    out = [(m.name, m.sms_per_minute / 60.0) for m in cfg.sims]
     out += [(e.name, min(e.rate_per_minute / 60.0, e.capacity / max(e.latency, 1e-3)))
             for e in cfg.emulated if e.kind == "sms"]
     return out

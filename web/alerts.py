@@ -454,7 +454,7 @@ def _waiting_quota_warning(alert_id: int, st: dict, counts: dict) -> str:
             AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value):
         return ""
     cfg, store = get_cfg(), get_store()
-    if not any(m.quota_per_day or m.quota_per_month or m.quota_recipients_per_month for m in cfg.modems):
+    if not any(m.quota_per_day or m.quota_per_month or m.quota_recipients_per_month for m in cfg.sims):
         return ""       # no SIM has a quota: nothing to count
     needed = Q.pending_sms_segments(cfg, store, alert_id)
     check = Q.quota_check(cfg, store, needed, st["category"]) if needed else None

@@ -381,7 +381,7 @@ def capacity(cfg: Config, store: Store) -> Capacity:
     """Messages per minute the configured devices can send, leaving out devices the daemon reports down."""
     down = {d["name"] for d in store.devices() if d.get("state") == "down"}
     cap = Capacity()
-    for m in cfg.modems:
+    for m in cfg.sims:
         if m.name not in down:
             cap.sms_per_minute += m.sms_per_minute
             cap.devices.append(m.name)
