@@ -120,6 +120,7 @@ class DispatchConfig:
     urgent_may_exceed_quota: bool = False   # urgent alerts may go past a SIM's fair-use quota
     approval_categories: tuple[str, ...] = ()   # categories needing a second user's approval
     control_socket: str = ""           # UNIX socket on which the daemon takes `alert send`; "" = none
+    sender_first: bool = False         # SMS and calls start with who and when ("Politie zone Noord, 14 uur 5")
     # Voice: an answering machine took the call -> call again once, this many minutes later (0 = never).
     voicemail_recall_minutes_urgent: float = 30.0
     voicemail_recall_minutes_feedback: float = 0.0

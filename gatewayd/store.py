@@ -200,6 +200,14 @@ _END_ATTEMPT = (update(Attempt).where(Attempt.id == bindparam("attempt"))
                 .values(ended_at=bindparam("ended_at"), result=bindparam("result"), error=bindparam("error")))
 
 
+def sender_of(networks) -> str:
+    """Who an alert is from, as said first: the first network's police zone, else its name."""
+    for net in networks or ():
+        if net.zone:
+            return net.zone
+    return networks[0].name if networks else ""
+
+
 class Store:
     """All reads and writes gatewayd does, over one SQLAlchemy engine."""
 
@@ -508,9 +516,23 @@ class Store:
 
     def _row(self, alert: Alert, member_id, number: str, channel: str, lang: str, now: datetime) -> dict:
         return {"alert_id": alert.id, "member_id": member_id, "number": number, "channel": channel,
-                "language": lang, "text": (alert.texts or {}).get(lang, alert.text), "priority": alert.priority,
+                "language": lang, "text": self._message_text(alert, channel, lang, now), "priority": alert.priority,
                 "state": Q, "not_before": now, "attempts": 0, "created_at": now, "updated_at": now,
                 "segments": 0, "possible_duplicate": False, "reason": ""}
+
+    def _message_text(self, alert: Alert, channel: str, lang: str, now: datetime) -> str:
+        """The alert's text in LANG; with [dispatch] sender_first, who and when in front (spoken for a call)."""
+        text = (alert.texts or {}).get(lang, alert.text)
+        if not self.policy.sender_first:
+            return text
+        from .heading import with_heading
+        return with_heading(text, sender_of(alert.networks), alert.created_at or now, lang, self.policy.timezone,
+                            spoken=channel == "voice")
+
+    def sender_of_networks(self, network_ids: list[int]) -> str:
+        """The sender said first for an alert to these networks (see sender_of)."""
+        with self.session() as s:
+            return sender_of(list(s.scalars(select(Network).where(Network.id.in_(network_ids)).order_by(Network.id))))
 
     def alert_report(self, alert_id: int) -> dict:
         """Everything about one alert, per recipient: what went (or, in a drill, would have gone) to whom."""
@@ -941,7 +963,8 @@ class Store:
                                     Alert.drill.is_(False), Alert.superseded_by.is_(None),
                                     Alert.state.in_((AlertState.ACTIVE.value, AlertState.DONE.value)))
                              .distinct().order_by(Alert.created_at.desc(), Alert.id.desc())).scalars().all()
-            return [(a.id, (a.texts or {}).get(member.language, a.text), a.category, a.created_at) for a in rows]
+            return [(a.id, self._message_text(a, "voice", member.language, a.created_at), a.category, a.created_at)
+                    for a in rows]
 
     def record_callback(self, device: str, number: str, member_id: int | None, alert_ids: list[int],
                         at: datetime, kind: str) -> None:
