@@ -25,7 +25,7 @@ class Capacity:
 
 def sms_devices(cfg: Config) -> list[tuple[str, float]]:
     """(name, sends per second) of every SMS device configured."""
-    out = [(m.name, m.sms_per_minute / 60.0) for m in cfg.modems]
+    out = [(m.name, m.sms_per_minute / 60.0) for m in cfg.sims]
     out += [(e.name, _emulated_per_second(e.rate_per_minute, e.capacity, e.latency))
             for e in cfg.emulated if e.kind == ChannelKind.SMS]
     return out

@@ -49,6 +49,58 @@ def cmd_init_db(cfg: Config, args) -> int:
     from .app import init_database
     init_database(cfg)
     print("database ready")
+    _ensure_secret_key(cfg)
+    return 0
+
+
+def _ensure_secret_key(cfg: Config) -> None:
+    """Give the page a random [web].secret_key when the config file has none (or a weak one)."""
+    from . import secret_key
+    if secret_key.problem(cfg.web.secret_key) is None:
+        return
+    if not Path(cfg.source).is_file():
+        print(f"gatewayd: no config file to write [web].secret_key into; {secret_key.HOW_TO_MAKE}",
+              file=sys.stderr)
+        return
+    secret_key.ensure(cfg.source, cfg.web.secret_key)
+    print(f"wrote a new random [web].secret_key into {cfg.source}")
+
+
+def cmd_secret_key(cfg: Config, args) -> int:
+    """Write a random [web].secret_key into the config unless it already has a good one."""
+    from . import secret_key
+    if not Path(cfg.source).is_file():
+        raise CliError("secret-key: give the config file with -c FILE (or $GATEWAYD_CONFIG)")
+    if secret_key.problem(cfg.web.secret_key) is None and not args.renew:
+        print(f"{cfg.source}: [web].secret_key is already a good key; kept (--renew replaces it and "
+              "logs everyone out)")
+        return 0
+    from .config_edit import set_keys
+    set_keys(cfg.source, {("web", "secret_key"): secret_key.generate()})
+    print(f"wrote a new random [web].secret_key into {cfg.source}")
+    return 0
+
+
+def cmd_config_set(cfg: Config, args) -> int:
+    """Set SECTION.KEY=VALUE pairs in the config file (checked as a whole before it is written)."""
+    import tomllib
+
+    from .config_edit import set_keys
+    if not Path(cfg.source).is_file():
+        raise CliError("config-set: give the config file with -c FILE (or $GATEWAYD_CONFIG)")
+    values = {}
+    for pair in args.pairs:
+        name, sep, text = pair.partition("=")
+        section, dot, key = name.partition(".")
+        if not sep or not dot or not section or not key:
+            raise CliError(f"config-set: expected SECTION.KEY=VALUE, got {pair!r}")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text                 # a bare word is a string
+        values[(section, key)] = value
+    set_keys(cfg.source, values)
+    print(f"{cfg.source}: set {', '.join(f'[{s}].{k}' for s, k in values)}")
     return 0
 
 
@@ -251,6 +303,9 @@ def cmd_doctor(cfg: Config, args) -> int:
     for m in cfg.modems:
         from .channels.modem import doctor as modem_doctor
         checks += modem_doctor(m)
+    for h in cfg.hilink:
+        from .channels.hilink import doctor as hilink_doctor
+        checks += hilink_doctor(h)
     if cfg.asterisk is not None:
         from .channels.voice import doctor as voice_doctor
         checks += voice_doctor(cfg.asterisk)
@@ -296,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("init-db", help="create or migrate the schema").set_defaults(func=cmd_init_db)
     sub.add_parser("run", help="the daemon, foreground").set_defaults(func=cmd_run)
     sub.add_parser("web", help="the police page").set_defaults(func=cmd_web)
+    sk = sub.add_parser("secret-key", help="write a random [web].secret_key into the config when it has none")
+    sk.add_argument("--renew", action="store_true", help="replace even a good key (logs everyone out)")
+    sk.set_defaults(func=cmd_secret_key)
+    cs = sub.add_parser("config-set", help="set SECTION.KEY=VALUE in the config file (e.g. web.secure_cookies=true)")
+    cs.add_argument("pairs", nargs="+", metavar="SECTION.KEY=VALUE")
+    cs.set_defaults(func=cmd_config_set)
 
     net = sub.add_parser("network", help="networks").add_subparsers(dest="sub", required=True, parser_class=_Parser)
     na = net.add_parser("add")

@@ -49,6 +49,24 @@ class ModemConfig:
 
 
 @dataclass(frozen=True)
+class HilinkConfig:
+    """A Huawei LTE dongle in HiLink mode (E3372h and kin): a network card with a web API, no AT port."""
+
+    name: str
+    url: str = "http://192.168.8.1/"
+    username: str = "admin"
+    password: str = ""                 # the dongle's web login; never logged
+    sms_per_minute: float = 20.0
+    delivery_reports: bool = True      # ask for status reports (the dongle stores them in its inbox)
+    timeout: float = 10.0              # seconds for one API call
+    send_timeout: float = 60.0         # seconds to wait for the dongle to report a send done
+    poll_interval: float = 5.0         # seconds between looks at the inbox, signal and registration
+    quota_per_day: int = 0
+    quota_per_month: int = 0
+    quota_recipients_per_month: int = 0
+
+
+@dataclass(frozen=True)
 class AsteriskConfig:
     host: str = "127.0.0.1"
     port: int = 5038
@@ -104,6 +122,7 @@ class DispatchConfig:
     urgent_may_exceed_quota: bool = False   # urgent alerts may go past a SIM's fair-use quota
     approval_categories: tuple[str, ...] = ()   # categories needing a second user's approval
     control_socket: str = ""           # UNIX socket on which the daemon takes `alert send`; "" = none
+    sender_first: bool = False         # SMS and calls start with who and when ("Politie zone Noord, 14 uur 5")
     # Voice: an answering machine took the call -> call again once, this many minutes later (0 = never).
     voicemail_recall_minutes_urgent: float = 30.0
     voicemail_recall_minutes_feedback: float = 0.0
@@ -139,9 +158,15 @@ class TtsConfig:
 @dataclass(frozen=True)
 class WebConfig:
     listen: str = "127.0.0.1:8080"
-    secret_key: str = ""
-    secure_cookies: bool = False       # set true behind HTTPS
+    secret_key: str = ""               # `gatewayd secret-key` writes one; `web` refuses a weak one
+    secure_cookies: bool = False       # true behind HTTPS (cookies are Secure on HTTPS requests anyway)
     default_language: str = "nl"
+    session_idle_minutes: int = 120    # a session unused this long ends
+    session_hours: float = 12.0        # and every session ends this long after its login, used or not
+    trusted_proxy: str = ""            # address of the reverse proxy (e.g. nginx on 127.0.0.1) whose
+                                       # X-Forwarded-For/-Proto are believed; "" = none
+    metrics_token: str = ""            # bearer token that opens /metrics and /healthz's details
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")   # addresses/networks allowed without the token
 
 
 @dataclass(frozen=True)
@@ -177,6 +202,7 @@ class KeeperConfig:
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     modems: tuple[ModemConfig, ...] = ()
+    hilink: tuple[HilinkConfig, ...] = ()
     asterisk: AsteriskConfig | None = None
     emulated: tuple[EmulatedConfig, ...] = ()
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
@@ -188,6 +214,11 @@ class Config:
     keeper: KeeperConfig = field(default_factory=KeeperConfig)
     selftest: SelfTestConfig = field(default_factory=SelfTestConfig)
     source: str = "<defaults>"
+
+    @property
+    def sims(self) -> tuple[ModemConfig | HilinkConfig, ...]:
+        """Every SIM the box sends SMS through (AT modems and HiLink dongles): rates and quotas."""
+        return self.modems + self.hilink
 
 
 _QUIET_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -253,6 +284,13 @@ def _validate(cfg: Config) -> None:
         if m.name in names:
             raise ConfigError(f"{where}.name: '{m.name}' is used twice; device names must be unique")
         names.add(m.name)
+    for i, h in enumerate(cfg.hilink):
+        where = f"{src}: [[hilink]] #{i + 1}"
+        if not re.match(r"^https?://[^/\s]+", h.url):
+            raise ConfigError(f"{where}.url: expected the dongle's address, e.g. http://192.168.8.1/")
+        if h.name in names:
+            raise ConfigError(f"{where}.name: '{h.name}' is used twice; device names must be unique")
+        names.add(h.name)
     for i, e in enumerate(cfg.emulated):
         where = f"{src}: [[emulated]] #{i + 1}"
         if e.kind not in _CHOICES[("emulated", "kind")]:
@@ -285,6 +323,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{src}: [logging].level: expected one of DEBUG, INFO, WARNING, ERROR")
     if cfg.web.default_language not in ("nl", "fr", "en"):
         raise ConfigError(f"{src}: [web].default_language: expected nl, fr or en")
+    _validate_web(cfg)
     a = cfg.asterisk
     if a is not None:
         if "{number}" not in a.channel:
@@ -312,6 +351,30 @@ def _check_phone(value: str, where: str, key: str) -> None:
         parse_phone(value, field=key)
     except InputError as exc:
         raise ConfigError(f"{where}.{exc}") from None
+
+
+def _validate_web(cfg: Config) -> None:
+    """[web]: session limits in range, addresses that parse."""
+    import ipaddress
+    src, w = cfg.source, cfg.web
+    if w.session_idle_minutes < 1:
+        raise ConfigError(f"{src}: [web].session_idle_minutes: expected 1 or more")
+    if not 0 < w.session_hours <= 24 * 30:
+        raise ConfigError(f"{src}: [web].session_hours: expected a number above 0 and at most 720")
+    if w.trusted_proxy:
+        try:
+            ipaddress.ip_address(w.trusted_proxy)
+        except ValueError:
+            raise ConfigError(f"{src}: [web].trusted_proxy: {w.trusted_proxy!r} is not an IP address "
+                              "(the proxy's own address, e.g. 127.0.0.1)") from None
+    for v in w.metrics_allow:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ConfigError(f"{src}: [web].metrics_allow: {v!r} is not an IP address or network") from None
+    if w.metrics_token and len(w.metrics_token) < 16:
+        raise ConfigError(f"{src}: [web].metrics_token: shorter than 16 characters; "
+                          "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
 
 def _validate_ops(cfg: Config) -> None:
@@ -343,6 +406,9 @@ _RANGES = {
                "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
                "quota_recipients_per_month": _NOT_NEGATIVE, "balance_min": _NOT_NEGATIVE,
                "balance_every_minutes": _POSITIVE},
+    "hilink": {"sms_per_minute": _POSITIVE, "timeout": _POSITIVE, "send_timeout": _POSITIVE,
+               "poll_interval": _POSITIVE, "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
+               "quota_recipients_per_month": _NOT_NEGATIVE},
     "emulated": {"latency": _NOT_NEGATIVE, "rate_per_minute": _POSITIVE, "capacity": _AT_LEAST_1},
     "asterisk": {"port": (lambda v: 0 < v < 65536, "a TCP port, 1 to 65535"), "calls_per_minute": _POSITIVE,
                  "ring_timeout": _POSITIVE, "max_repeats": (lambda v: 0 <= v <= 9, "0 to 9"),
@@ -384,7 +450,7 @@ def parse_config(raw: dict, source: str = "<string>") -> Config:
     for name, cls in singles.items():
         if name in raw:
             kwargs[name] = _build(cls, raw[name], f"{source}: [{name}]")
-    for name, cls in (("modems", ModemConfig), ("emulated", EmulatedConfig)):
+    for name, cls in (("modems", ModemConfig), ("hilink", HilinkConfig), ("emulated", EmulatedConfig)):
         if name in raw:
             items = raw[name]
             if not isinstance(items, list):

@@ -89,7 +89,7 @@ def config_secrets(cfg) -> tuple[str, ...]:
     from sqlalchemy.engine import make_url
     found = [cfg.web.secret_key, cfg.keeper.smtp_password]
     found += [cfg.asterisk.secret] if cfg.asterisk is not None else []
-    found += [m.pin for m in cfg.modems]
+    found += [m.pin for m in cfg.modems] + [h.password for h in cfg.hilink]
     try:
         found.append(make_url(cfg.database.url).password or "")
     except Exception:

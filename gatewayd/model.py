@@ -106,6 +106,9 @@ class User(Base):
     zone: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Sessions carry the version they were opened under; bumping it (logout, password,
+    # role or deactivation, "log out everywhere") ends every session of this user at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     networks: Mapped[list[Network]] = relationship(secondary=user_network)
 
 
@@ -251,10 +254,10 @@ class ApiToken(Base):
 
 
 class LoginThrottle(Base):
-    """Failed logins per username + address; a lock when there were too many."""
+    """Login attempts per account, address or both (store/throttle.py); a lock when there were too many."""
 
     __tablename__ = "login_throttle"
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)     # "username|ip"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)     # "ua:user|ip", "a:ip", "u:user", "k:user|ip"
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from .capacity import sms_devices
-from .config import Config, ModemConfig
+from .config import Config, HilinkConfig, ModemConfig
 from .model import Alert, Category, Message
 
 __all__ = ["QuotaCheck", "QuotaLimits", "QuotaTracker", "check_alert", "sms_devices"]
@@ -30,7 +30,7 @@ class QuotaLimits:
     recipients_per_month: int = 0
 
     @classmethod
-    def of(cls, modem: ModemConfig) -> "QuotaLimits":
+    def of(cls, modem: ModemConfig | HilinkConfig) -> "QuotaLimits":
         return cls(modem.quota_per_day, modem.quota_per_month, modem.quota_recipients_per_month)
 
     @property
@@ -60,7 +60,7 @@ class QuotaTracker:
 
     @classmethod
     def from_config(cls, store, cfg: Config) -> "QuotaTracker":
-        return cls(store, {m.name: QuotaLimits.of(m) for m in cfg.modems}, cfg.dispatch.timezone,
+        return cls(store, {m.name: QuotaLimits.of(m) for m in cfg.sims}, cfg.dispatch.timezone,
                    cfg.dispatch.urgent_may_exceed_quota)
 
     def _keys(self, now: datetime) -> tuple[str, str, datetime, datetime]:

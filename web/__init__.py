@@ -11,6 +11,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask, g, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.routing import IntegerConverter
@@ -65,7 +66,7 @@ def configure_settings(app: Flask, cfg: Config) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg.web.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=cfg.web.session_idle_minutes),   # idle limit
         WTF_CSRF_TIME_LIMIT=None,          # the token lives as long as the session
         WTF_CSRF_SSL_STRICT=cfg.web.secure_cookies,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,  # a member CSV of ~40,000 rows
@@ -73,6 +74,7 @@ def configure_settings(app: Flask, cfg: Config) -> None:
         BABEL_TRANSLATION_DIRECTORIES="translations",
         TEMPLATES_AUTO_RELOAD=False,
     )
+    app.session_interface = _SessionInterface()
 
 
 def configure_extensions(app: Flask) -> None:
@@ -115,9 +117,7 @@ def configure_hooks(app: Flask, cfg: Config) -> None:
 
     app.before_request(auth.require_login)
     app.after_request(_security_headers)
-    if cfg.web.secure_cookies:
-        # Served over HTTPS (that is what secure cookies mean): tell browsers to stay on it.
-        app.after_request(_hsts)
+    app.after_request(_hsts)
 
 
 def configure_errorhandlers(app: Flask) -> None:
@@ -191,8 +191,19 @@ def _security_headers(resp):
 
 
 def _hsts(resp):
-    resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    """Served over HTTPS (or configured as such): tell browsers to stay on it."""
+    from flask import current_app
+    if request.is_secure or current_app.config["SESSION_COOKIE_SECURE"]:
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return resp
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure on every HTTPS request, whatever [web].secure_cookies says:
+    a cookie first set over HTTPS must never travel over plain HTTP."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(super().get_cookie_secure(app) or request.is_secure)
 
 
 def get_store() -> Store:

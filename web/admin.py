@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -117,13 +117,29 @@ def user_edit(user_id: int):
     if user.id == g.user.id and (not v["active"] or v["role"] != "admin"):
         return _user_form(v, {"role": _("You cannot demote or deactivate yourself.")}, user, 400)
     try:
-        store.update_user(user_id, v["role"], v["zone"], v["network_ids"], v["active"], v["password"])
+        saved = store.update_user(user_id, v["role"], v["zone"], v["network_ids"], v["active"], v["password"])
     except InputError as exc:
         return _user_form(v, {exc.field: exc.reason}, user, 400)
+    if saved.id == g.user.id:
+        session["ver"] = saved.session_version   # one's own new password ends the other sessions, not this one
     audit(AuditAction.USER_EDIT, {"user": user.username, "role": v["role"], "zone": v["zone"], "active": v["active"],
                         "networks": v["network_ids"], "password_changed": bool(v["password"])})
     flash(_("User saved."), "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/logout")
+@roles_required("admin")
+def user_logout_everywhere(user_id: int):
+    """End every session the user has open, on every device (a lost phone, a shared PC)."""
+    from .auth import bump_session_version
+    user = next((u for u in Q.users(get_store()) if u.id == user_id), None)
+    if user is None:
+        abort(404)
+    bump_session_version(user_id)
+    audit(AuditAction.USER_LOGOUT_EVERYWHERE, {"user": user.username})
+    flash(_("%(user)s is logged out everywhere.", user=user.username), "info")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
 
 
 # ---------------------------------------------------------------------- templates

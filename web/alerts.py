@@ -133,7 +133,9 @@ def parse_compose(form) -> Compose:
         c.errors[_FIELD_MAP.get(exc.field, exc.field)] = exc.reason
         return c
     if c.channel != "voice":
-        c.errors.update(_too_long(filled))
+        sms_texts = (_with_heading(filled, get_store().sender_of_networks(c.network_ids))
+                     if get_cfg().dispatch.sender_first else filled)
+        c.errors.update(_too_long(sms_texts))
         if c.errors:
             return c
     c.request = req
@@ -198,6 +200,15 @@ def _prepare_correction(c: Compose) -> None:
     c.drill = bool(original.drill)
 
 
+def _with_heading(texts: dict[str, str], sender: str) -> dict[str, str]:
+    """The SMS texts as they will go out with [dispatch] sender_first: who and when in front."""
+    from gatewayd.heading import with_heading
+    from gatewayd.model import utcnow
+    cfg = get_cfg()
+    return {lang: with_heading(text, sender, utcnow(), lang, cfg.dispatch.timezone, spoken=False)
+            for lang, text in texts.items()}
+
+
 def _too_long(texts: dict[str, str]) -> dict[str, str]:
     """Texts the modem would refuse (more segments than [sms].max_segments): better now than as failures."""
     from gatewayd.sms import plan
@@ -249,6 +260,8 @@ def build_preview(c: Compose) -> dict:
         rp = Q.preview_recipients(store, c.network_ids, c.channel if c.channel in CHANNEL_MODES else "member",
                                   c.parent_id)
     filled = {k: v for k, v in c.texts.items() if v}
+    if cfg.dispatch.sender_first:
+        filled = _with_heading(filled, store.sender_of_networks(c.network_ids))
     default = filled.get("nl") or next(iter(filled.values()), "")
     plans, sms_parts = [], 0
     for lang in LANGUAGES:
@@ -455,7 +468,7 @@ def _waiting_quota_warning(alert_id: int, st: dict, counts: dict) -> str:
             AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value):
         return ""
     cfg, store = get_cfg(), get_store()
-    if not any(m.quota_per_day or m.quota_per_month or m.quota_recipients_per_month for m in cfg.modems):
+    if not any(m.quota_per_day or m.quota_per_month or m.quota_recipients_per_month for m in cfg.sims):
         return ""       # no SIM has a quota: nothing to count
     needed = Q.pending_sms_segments(cfg, store, alert_id)
     check = Q.quota_check(cfg, store, needed, st["category"]) if needed else None

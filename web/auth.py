@@ -9,24 +9,24 @@ Roles (gatewayd.model.Role):
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from gatewayd.model import AuditAction, Category, LoginThrottle, Network, Role, User, utcnow
+from gatewayd.model import AuditAction, Category, Network, Role, User
 from gatewayd.passwords import hash_password, needs_rehash, verify_password
+from gatewayd.store import throttle
 
-from . import LANGUAGES, get_store
+from . import LANGUAGES, get_cfg, get_store
 
 bp = Blueprint("auth", __name__)
 
-MAX_FAILURES = 5
-LOCK_FOR = timedelta(minutes=5)
 # Verified when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = hash_password("not-a-real-password-0000")
 PUBLIC_ENDPOINTS = {"auth.login", "auth.set_language", "static", "ops.health", "ops.metrics"}
@@ -45,6 +45,7 @@ class CurrentUser:
     role: str
     zone: str
     network_ids: tuple[int, ...]    # the networks this user may address / keep
+    session_version: int = 0
 
     @property
     def is_admin(self) -> bool:
@@ -80,19 +81,56 @@ def load_user(user_id: int) -> CurrentUser | None:
             ids = tuple(s.scalars(select(Network.id).order_by(Network.name)))
         else:
             ids = tuple(n.id for n in sorted(user.networks, key=lambda n: n.name))
-        return CurrentUser(user.id, user.username, user.role, user.zone, ids)
+        return CurrentUser(user.id, user.username, user.role, user.zone, ids, user.session_version or 0)
+
+
+def bump_session_version(user_id: int) -> None:
+    """End every session USER_ID has open, on every browser (they carry the old version)."""
+    get_store().bump_session_version(user_id)
+
+
+def start_session(user: User) -> None:
+    """A fresh session for USER: nothing carried over from before the login but the language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    session["user_id"] = user.id
+    session["ver"] = user.session_version or 0
+    session["since"] = int(time.time())          # the absolute lifetime counts from here
+    session.permanent = True                     # idle limit: PERMANENT_SESSION_LIFETIME, renewed per request
+
+
+def _end_session() -> None:
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+def _session_user() -> CurrentUser | None:
+    """The user of this request's session when it is still valid: same version, within its lifetime."""
+    user_id, since = session.get("user_id"), session.get("since")
+    if not isinstance(user_id, int) or not isinstance(since, int):
+        return None
+    if time.time() - since > get_cfg().web.session_hours * 3600 or since > time.time() + 60:
+        return None
+    user = load_user(user_id)
+    if user is None or session.get("ver") != user.session_version:
+        return None
+    return user
 
 
 def require_login():
-    """before_request: every endpoint but the public ones needs a user in the session."""
+    """before_request: every endpoint but the public ones needs a user in a valid session."""
     if request.endpoint in PUBLIC_ENDPOINTS or (request.endpoint or "").startswith("api."):
         return None
     if request.endpoint is None:          # 404: let the error handler answer
         return None
-    user_id = session.get("user_id")
-    user = load_user(user_id) if user_id else None
+    user = _session_user()
     if user is None:
-        session.pop("user_id", None)
+        if "user_id" in session:
+            _end_session()
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None))
     g.user = user
     return None
@@ -125,34 +163,30 @@ def template_globals() -> dict:
             "current_lang": session.get("lang") or g.get("default_language", "nl")}
 
 
-def _safe_next(target: str | None) -> str:
-    """Only local paths: a login link must not bounce the officer to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("alerts.home")
+def _refuse_header_breaking(target: str | None) -> None:
+    """A CR or LF in a redirect target is an attack on the Location header: 400, not a redirect."""
+    if target and ("\r" in target or "\n" in target):
+        abort(400)
 
 
-# ---------------------------------------------------------------------- throttling
-def _throttle_key(username: str, ip: str) -> str:
-    return f"{username.lower()[:80]}|{ip}"
+def safe_next(target: str | None) -> str:
+    """TARGET when it is a path on this site, else the start page.
 
-
-def locked_until(username: str, ip: str):
-    """When (UTC) the lock on USERNAME from IP ends, or None when not locked."""
-    with get_store().reading() as s:
-        row = s.get(LoginThrottle, _throttle_key(username, ip))
-        if row and row.locked_until and row.locked_until > utcnow():
-            return row.locked_until
-    return None
-
-
-def record_failure(username: str, ip: str) -> bool:
-    """Count a failed login; True when this failure locked the account for this address."""
-    return get_store().record_login_failure(_throttle_key(username, ip), MAX_FAILURES, LOCK_FOR)
-
-
-def clear_failures(username: str, ip: str) -> None:
-    get_store().clear_login_failures(_throttle_key(username, ip))
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so
+    "/\t/evil.example" would become "//evil.example", another site: any control
+    character or whitespace makes the target unusable, as does anything with a scheme
+    or a host.
+    """
+    _refuse_header_breaking(target)
+    home = url_for("alerts.home")
+    if not target or len(target) > 2000:
+        return home
+    if any(ch.isspace() or not ch.isprintable() for ch in target) or "\\" in target:
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return home
+    return target
 
 
 def check_credentials(username: str, password: str) -> User | None:
@@ -173,44 +207,44 @@ def check_credentials(username: str, password: str) -> User | None:
 # ---------------------------------------------------------------------- routes
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The login form; throttled per username and address, every outcome audited."""
+    """The login form; throttled per account, per address and per both, every outcome audited."""
     error = None
     username = ""
+    _refuse_header_breaking(request.args.get("next"))
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()[:80]
         password = request.form.get("password") or ""
         ip = client_ip()
-        until = locked_until(username, ip)
-        if until is not None:
-            audit(AuditAction.LOGIN_REFUSED_LOCKED, {"username": username}, actor=username)
-            error = _("Too many failed attempts. Try again after %(time)s UTC.", time=until.strftime("%H:%M"))
+        refusal = throttle.reserve(get_store(), username, ip)
+        if refusal is not None:
+            audit(AuditAction.LOGIN_REFUSED_LOCKED, {"username": username, "scope": refusal.scope,
+                                           "until": refusal.until.isoformat()}, actor=username)
+            error = _("Too many failed attempts. Try again after %(time)s UTC.", time=refusal.until.strftime("%H:%M"))
         else:
             user = check_credentials(username, password) if username and password else None
             if user is None:
-                locked = record_failure(username, ip)
-                audit(AuditAction.LOGIN_FAILED, {"username": username, "locked": locked}, actor=username)
-                error = (_("Too many failed attempts. Try again in 5 minutes.") if locked
+                locks = throttle.failed(get_store(), username, ip)
+                audit(AuditAction.LOGIN_FAILED, {"username": username, "locked": bool(locks)}, actor=username)
+                for lock in locks:
+                    audit(AuditAction.LOGIN_LOCKED, {"username": username, "scope": lock.scope,
+                                           "until": lock.until.isoformat()}, actor=username)
+                error = (_("Too many failed attempts. Try again after %(time)s UTC.",
+                           time=max(lk.until for lk in locks).strftime("%H:%M")) if locks
                          else _("Wrong username or password."))
             else:
-                clear_failures(username, ip)
-                lang = session.get("lang")
-                session.clear()           # a fresh session: nothing carried over from before login
-                if lang:
-                    session["lang"] = lang
-                session["user_id"] = user.id
-                session.permanent = True
+                throttle.succeeded(get_store(), username, ip)
+                start_session(user)
                 audit(AuditAction.LOGIN, {"role": user.role}, actor=user.username)
-                return redirect(_safe_next(request.args.get("next")))
+                return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", error=error, username=username), (401 if error else 200)
 
 
 @bp.post("/logout")
 def logout():
+    """Log out here and everywhere else: the session version moves on, every old cookie is dead."""
     audit(AuditAction.LOGOUT)
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    bump_session_version(g.user.id)
+    _end_session()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
@@ -218,6 +252,7 @@ def logout():
 @bp.post("/language")
 def set_language():
     lang = request.form.get("lang", "")
+    target = safe_next(request.form.get("next"))
     if lang in LANGUAGES:
         session["lang"] = lang
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(target)

@@ -14,6 +14,9 @@ def build_channels(cfg: Config) -> list[Channel]:
     if cfg.modems:
         from .modem import ModemChannel
         channels += [ModemChannel(m, cfg.sms) for m in cfg.modems]
+    if cfg.hilink:
+        from .hilink import HilinkChannel
+        channels += [HilinkChannel(h, cfg.sms) for h in cfg.hilink]
     if cfg.asterisk is not None:
         from .voice import VoiceChannel
         channels.append(VoiceChannel(cfg.asterisk, cfg.tts))

@@ -30,7 +30,6 @@ The library stays the independent PDU decoder of our test modem emulator.
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import os
@@ -46,21 +45,10 @@ import serial
 from .. import sms as smslib
 from ..config import ModemConfig, SmsConfig
 from ..phone import normalise, redact
-from .base import (
-    ChannelError,
-    ChannelKind,
-    Check,
-    Delivery,
-    DeliveryReport,
-    DeviceEvent,
-    DeviceHealth,
-    DeviceState,
-    EventSink,
-    InboundText,
-    Outcome,
-)
+from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome
 from .registration import Domain, Registration, Verdict, per_domain, registered_flag, summary, verdict
 from .registration import parse as parse_registration
+from .supervised import SupervisedDevice
 
 log = logging.getLogger(__name__)
 
@@ -626,9 +614,10 @@ BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
 MAX_PARTIAL = 64          # incomplete long replies kept while waiting for their other parts
 
 
-class ModemChannel:
+class ModemChannel(SupervisedDevice):
     """One GSM modem as a dispatch channel. See the module docstring."""
 
+    label = "modem"
     kind = ChannelKind.SMS
     capacity = 1
 
@@ -641,16 +630,11 @@ class ModemChannel:
         self.poll_interval = poll_interval
         self._balance: dict = {}
         self._next_balance = 0.0
-        self._health = DeviceHealth(DeviceState.STARTING)
-        self._health_lock = threading.Lock()
-        self._sink: EventSink | None = None
+        self._init_supervision()
         self._session: ModemSession | None = None
         self._io = threading.RLock()            # one conversation with the modem at a time
         self._urcs: queue.Queue = queue.Queue()
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._first_try = threading.Event()
-        self._supervisor: threading.Thread | None = None
         self._pin_rejected = False
         self._needs_reset = False
         self._concat_ref = random.randrange(256)
@@ -665,26 +649,8 @@ class ModemChannel:
 
     # ------------------------------------------------------------ protocol
 
-    def open(self, sink: EventSink) -> None:
-        """Start the supervisor; return once the modem is up, else raise ChannelError.
-
-        The supervisor keeps trying in the background (except after a rejected
-        PIN), so a later open() or a plugged-in modem brings the channel up.
-        """
-        self._sink = sink
-        if self._supervisor is None:
-            self._stop.clear()
-            self._first_try.clear()
-            self._supervisor = threading.Thread(target=self._supervise, name=f"modem-{self.name}", daemon=True)
-            self._supervisor.start()
-        self._first_try.wait(max(5.0, self.cfg.command_timeout * 6))
-        h = self.health()
-        if h.state is not DeviceState.UP:
-            raise ChannelError(f"modem {self.name}: {h.last_error or 'not up yet'}")
-
-    def health(self) -> DeviceHealth:
-        h = self._health
-        return dataclasses.replace(h, detail=dict(h.detail))
+    def _open_wait(self) -> float:
+        return max(5.0, self.cfg.command_timeout * 6)
 
     def close(self) -> None:
         self._stop.set()
@@ -801,16 +767,6 @@ class ModemChannel:
 
     # ------------------------------------------------------------ state
 
-    def _set_health(self, **changes) -> None:
-        # Called from the supervisor, the sending thread and the port reader: one at a time.
-        with self._health_lock:
-            old = self._health
-            new = dataclasses.replace(old, **changes)
-            self._health = new
-        if new.state is not old.state or new.last_error != old.last_error:
-            log.info("modem %s: %s%s", self.name, new.state.value, f" ({new.last_error})" if new.last_error else "")
-            self._emit(DeviceEvent(self.name, self.health()))
-
     def _went_down(self, why: str, reset: bool) -> None:
         self._needs_reset = self._needs_reset or reset
         self._network_down = False          # a port problem: reconnect, whatever the network did
@@ -822,15 +778,6 @@ class ModemChannel:
         if self._health.state is DeviceState.UP:
             self._set_health(state=DeviceState.DOWN, last_error=f"port {self.cfg.port} vanished (USB unplugged?)")
         self._wake.set()
-
-    def _emit(self, event) -> None:
-        sink = self._sink
-        if sink is None:
-            return
-        try:
-            sink(event)
-        except Exception:
-            log.exception("modem %s: event sink failed on %s", self.name, type(event).__name__)
 
     def _drop_session(self) -> None:
         s, self._session = self._session, None

@@ -30,6 +30,7 @@ from ..model import (
     Member,
     Message,
     MessageState,
+    Network,
     member_network,
     utcnow,
 )
@@ -78,6 +79,14 @@ class Estimate:
     seconds: float | None
     capacity: Capacity
     ahead: dict[str, int] = field(default_factory=dict)    # per channel, queued at equal or higher priority
+
+
+def sender_of(networks: list[Network]) -> str:
+    """Who an alert is from, as said first: the first network's police zone, else its name."""
+    for net in networks or ():
+        if net.zone:
+            return net.zone
+    return networks[0].name if networks else ""
 
 
 def category_of(value: str) -> Category:
@@ -256,8 +265,22 @@ class AlertStore(StoreBase):
              now: datetime) -> dict[str, Any]:
         """ALERT's message to one member on one channel, in the member's language when the alert has it."""
         return new_message_row(alert_id=alert.id, member_id=member_id, number=number, channel=channel,
-                               language=lang, text=(alert.texts or {}).get(lang, alert.text), priority=alert.priority,
-                               now=now)
+                               language=lang, text=self._message_text(alert, channel, lang, now),
+                               priority=alert.priority, now=now)
+
+    def _message_text(self, alert: Alert, channel: str, lang: str, now: datetime) -> str:
+        """The alert's text in LANG; with [dispatch] sender_first, who and when in front (spoken for a call)."""
+        text: str = (alert.texts or {}).get(lang, alert.text)
+        if not self.policy.sender_first:
+            return text
+        from ..heading import with_heading
+        return with_heading(text, sender_of(alert.networks), alert.created_at or now, lang, self.policy.timezone,
+                            spoken=channel == ChannelKind.VOICE)
+
+    def sender_of_networks(self, network_ids: list[int]) -> str:
+        """The sender said first for an alert to these networks (see sender_of)."""
+        with self.session() as s:
+            return sender_of(list(s.scalars(select(Network).where(Network.id.in_(network_ids)).order_by(Network.id))))
 
     def alert_report(self, alert_id: int) -> dict[str, Any]:
         """Everything about one alert, per recipient: what went (or, in a drill, would have gone) to whom."""

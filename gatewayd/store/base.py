@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..config import DispatchConfig
 from ..db import session_factory
-from ..model import AuditAction, AuditEntry, Category, MessageState, Network
+from ..model import Alert, AuditAction, AuditEntry, Category, MessageState, Network
 
 QUEUED, RETRY, SENDING = MessageState.QUEUED.value, MessageState.RETRY.value, MessageState.SENDING.value
 WAITING = (QUEUED, RETRY)                  # not yet handed to a device
@@ -65,6 +65,7 @@ class StoreBase:
         def devices(self) -> list[dict[str, Any]]: ...
         def queue_depth(self, now: datetime | None = None) -> dict[str, Any]: ...
         def callbacks_of(self, alert_id: int) -> list[dict[str, Any]]: ...
+        def _message_text(self, alert: Alert, channel: str, lang: str, now: datetime) -> str: ...
 
     def check_schema(self) -> None:
         """Refuse a database whose schema is missing or older than this code (GatewaydError: run init-db)."""

@@ -22,7 +22,7 @@ from ..model import (
     alert_network,
     utcnow,
 )
-from ..outcomes import KeyPress
+from ..outcomes import ChannelKind, KeyPress
 from ..phone import redact
 from .base import StoreBase
 
@@ -64,7 +64,8 @@ class CallsStore(StoreBase):
                                     Alert.drill.is_(False), Alert.superseded_by.is_(None),
                                     Alert.state.in_((AlertState.ACTIVE.value, AlertState.DONE.value)))
                              .distinct().order_by(Alert.created_at.desc(), Alert.id.desc())).scalars().all()
-            return [(a.id, (a.texts or {}).get(member.language, a.text), a.category, a.created_at) for a in rows]
+            return [(a.id, self._message_text(a, ChannelKind.VOICE, member.language, a.created_at), a.category,
+                     a.created_at) for a in rows]
 
     def record_callback(self, device: str, number: str, member_id: int | None, alert_ids: list[int],
                         at: datetime, kind: str) -> None:

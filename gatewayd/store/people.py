@@ -10,13 +10,13 @@ import hashlib
 import io
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InputError, NotFound
-from ..model import ApiToken, Language, LoginThrottle, Member, MemberChannel, Network, Role, User, utcnow
+from ..model import ApiToken, Language, Member, MemberChannel, Network, Role, User, utcnow
 from ..passwords import MIN_LENGTH, hash_password
 from ..phone import parse_phone
 from .base import StoreBase
@@ -191,6 +191,9 @@ class PeopleStore(StoreBase):
             u = s.get(User, user_id)
             if u is None:
                 raise NotFound("user", user_id)
+            # A new password, another role or a deactivation ends the sessions opened before it.
+            if password or role != u.role or (u.active and not active):
+                u.session_version = (u.session_version or 0) + 1
             u.role, u.zone, u.active = role, zone, active
             u.networks = list(s.scalars(select(Network).where(Network.id.in_(network_ids))))
             if password:
@@ -204,22 +207,10 @@ class PeopleStore(StoreBase):
             if user is not None:
                 user.password_hash = hash_password(password)
 
-    def record_login_failure(self, key: str, max_failures: int, lock_for: timedelta) -> bool:
-        """Count a failed login under KEY; True when this failure locked it for LOCK_FOR."""
-        now = utcnow()
+    def bump_session_version(self, user_id: int) -> None:
+        """End every session USER_ID has open (logout, "log out everywhere")."""
         with self.session.begin() as s:
-            row = s.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-            row.failures = (row.failures or 0) + 1
-            row.updated_at = now
-            locked = row.failures >= max_failures
-            if locked:
-                row.failures, row.locked_until = 0, now + lock_for
-            s.add(row)
-        return locked
-
-    def clear_login_failures(self, key: str) -> None:
-        with self.session.begin() as s:
-            s.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+            s.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
 
     # ------------------------------------------------------------------ members (the page)
     def save_member(self, member_id: int | None, phone: str, name: str, channel: str, lang: str,

@@ -103,9 +103,14 @@ def user_id(store, name):
 
 def login_as(client, store, name):
     """Log in without the password round-trip (argon2 verify is tested in test_auth)."""
+    import time
+
+    from gatewayd.model import User
     uid = user_id(store, name)
+    with store.session() as s:
+        version = s.get(User, uid).session_version
     with client.session_transaction() as sess:
-        sess["user_id"] = uid
+        sess["user_id"], sess["ver"], sess["since"] = uid, version, int(time.time())
     return client
 
 

@@ -297,3 +297,23 @@ def test_correction_compose_prefills_the_original_text(police, world):
     aid = _send(police, world, text="Oorspronkelijke tekst")
     html = police.get(f"/alerts/new?correct={aid}").get_data(as_text=True)
     assert ">Oorspronkelijke tekst</textarea>" in html and f'name="correct_id" value="{aid}"' in html
+
+
+def test_preview_counts_segments_with_sender_and_time_first(tmp_path, template_db):
+    # 150 characters fit one SMS; "Zone Noord 14:05: " in front makes two, and the preview says so.
+    import shutil
+
+    from gatewayd.db import make_engine
+    from gatewayd.store import Store
+    from tests.web.conftest import login_as, make_cfg
+    from web import create_app
+    db = tmp_path / "h.db"
+    shutil.copy(template_db, db)
+    cfg = make_cfg(db, dispatch={"sender_first": True})
+    store = Store(make_engine(cfg.database.url), cfg.dispatch)
+    app = create_app(cfg, store)
+    app.config["TESTING"] = True
+    client = login_as(app.test_client(), store, "agent")
+    html = client.post("/alerts/preview", data=compose_form(client, store, text="x" * 150)).get_data(as_text=True)
+    store.engine.dispose()
+    assert 'id="segments-nl">2 segments<' in html

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-29 03:46:27.830982
+Create Date: 2026-12-02 01:15:36.462361
 """
 from alembic import op
 import sqlalchemy as sa
@@ -135,6 +135,7 @@ def upgrade() -> None:
     sa.Column('zone', sa.String(length=120), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('session_version', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
     )

@@ -1,0 +1,231 @@
+"""HiLink dongles as a channel (issue 12): huawei-lte-api as the client against an HTTP emulator
+of the dongle's documented web API on loopback, session/token handshake included."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+import requests
+
+from gatewayd import sms
+from gatewayd.channels.base import ChannelError, Delivery, DeliveryReport, DeviceState, InboundText, OutcomeKind
+from gatewayd.channels.hilink import HilinkChannel
+from gatewayd.config import HilinkConfig, SmsConfig
+from tests.emulators.hilink import HilinkEmulator
+from tests.fixtures.daemon import Gateway
+from tests.fixtures.modem import Sink, wait_for
+
+pytestmark = pytest.mark.timeout(90)
+
+NUMBER = "+32470123456"
+
+
+@pytest.fixture
+def dongle():
+    emu = HilinkEmulator().start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def channel(dongle):
+    opened = []
+
+    def make(sms_cfg: SmsConfig | None = None, open_it: bool = True, sink=None, **cfg):
+        base = dict(name="dongle1", url=dongle.url, username="admin", password="geheim", poll_interval=0.2,
+                    timeout=3.0, send_timeout=5.0)
+        ch = HilinkChannel(HilinkConfig(**{**base, **cfg}), sms_cfg or SmsConfig())
+        opened.append(ch)
+        sink = sink if sink is not None else Sink()
+        if open_it:
+            ch.open(sink)
+        return ch, sink
+
+    yield make
+    for ch in opened:
+        ch.close()
+
+
+def deliver(text: str, mid: int = 1, number: str = NUMBER, **kw) -> Delivery:
+    return Delivery(message_id=mid, number=number, text=text, **kw)
+
+
+# ---------------------------------------------------------------- session and token handshake
+
+def test_the_emulator_refuses_a_post_without_a_token(dongle):
+    s = requests.Session()
+    s.get(dongle.url, timeout=5)
+    r = s.post(dongle.url + "api/sms/send-sms", data=b"<request><Content>x</Content></request>", timeout=5)
+    assert "<code>125002</code>" in r.text and dongle.sent == []
+
+
+def test_channel_logs_in_through_the_handshake_and_sends(channel, dongle):
+    ch, _ = channel()
+    assert ch.health().state is DeviceState.UP and dongle.logins == 1
+    assert ("GET", "/api/webserver/SesTokInfo") in dongle.calls and ("POST", "/api/user/login") in dongle.calls
+    out = ch.send(deliver("Inbraak gemeld in de Kerkstraat"))
+    assert out.kind is OutcomeKind.SENT and out.segments == 1
+    assert [(t.number, t.text) for t in dongle.sent] == [(NUMBER, "Inbraak gemeld in de Kerkstraat")]
+
+
+def test_wrong_password_is_named_and_not_retried(channel, dongle):
+    ch, _ = channel(open_it=False, password="fout")
+    with pytest.raises(ChannelError, match="refused the login"):
+        ch.open(Sink())
+    time.sleep(1.5)
+    assert dongle.calls.count(("POST", "/api/user/login")) == 1 and "fout" not in ch.health().last_error
+
+
+def test_a_rebooted_dongle_is_logged_into_again(channel, dongle):
+    ch, _ = channel()
+    dongle.expire_sessions()                   # the next look at the inbox finds the session gone
+    wait_for(lambda: dongle.logins == 2 and ch.health().state is DeviceState.UP, 15, "logged in again")
+    assert ch.send(deliver("twee", 2)).kind is OutcomeKind.SENT
+
+
+def test_unreachable_dongle_is_down_with_a_hint(tmp_path):
+    ch = HilinkChannel(HilinkConfig(name="d", url="http://127.0.0.1:9/", timeout=1.0), SmsConfig())
+    try:
+        with pytest.raises(ChannelError, match="does not answer.*192.168.8"):
+            ch.open(Sink())
+    finally:
+        ch.close()
+
+
+# ---------------------------------------------------------------- sending
+
+def test_text_goes_out_as_the_preview_planned(channel, dongle):
+    ch, _ = channel()
+    text = "“Let op” – inbraak in de Stationsstraat. " * 4
+    out = ch.send(deliver(text))
+    plan = sms.plan(text, smart=True)
+    assert out.segments == plan.segments and dongle.sent[0].text == plan.text_to_send
+    assert dongle.sent[0].text_mode == "1"        # GSM 7-bit
+
+
+def test_accents_kept_go_out_in_ucs2(channel, dongle):
+    ch, _ = channel(SmsConfig(smart_encoding=False))
+    ch.send(deliver("Inbraak in België"))
+    assert (dongle.sent[0].text, dongle.sent[0].text_mode) == ("Inbraak in België", "0")
+
+
+def test_failed_send_is_retried_later(channel, dongle):
+    ch, _ = channel()
+    dongle.fail_next_sends(1)
+    assert ch.send(deliver("een")).kind is OutcomeKind.RETRY
+    assert ch.send(deliver("een", 2)).kind is OutcomeKind.SENT
+
+
+def test_too_long_text_and_drill_send_nothing(channel, dongle):
+    ch, _ = channel(SmsConfig(max_segments=2))
+    assert ch.send(deliver("y" * 400)).kind is OutcomeKind.FAILED
+    assert ch.send(deliver("oefening", drill=True)).detail == "drill"
+    assert dongle.sent == []
+
+
+# ---------------------------------------------------------------- delivery reports
+
+def test_status_reports_are_asked_for_and_matched(channel, dongle):
+    ch, sink = channel()
+    assert dongle.use_s_report
+    a = ch.send(deliver("een", 1))
+    b = ch.send(deliver("twee", 2))
+    dongle.deliver_report(NUMBER, delivered=True)
+    dongle.deliver_report(NUMBER, delivered=False)
+    wait_for(lambda: len(sink.of(DeliveryReport)) == 2, 10, "two reports")
+    r1, r2 = sink.of(DeliveryReport)
+    assert (r1.reference, r1.delivered, r2.reference, r2.delivered) == (a.reference, True, b.reference, False)
+    wait_for(lambda: dongle.inbox == {}, 5, "reports deleted from the dongle")
+
+
+# ---------------------------------------------------------------- replies, written ahead
+
+def test_reply_is_read_then_deleted_after_the_sink_returned(channel, dongle):
+    order: list[str] = []
+
+    class Recording(Sink):
+        def __call__(self, event):
+            if isinstance(event, InboundText):
+                order.append("stored")
+            super().__call__(event)
+
+    dongle.on_delete = lambda index: order.append("deleted")
+    ch, sink = channel(sink=Recording())
+    dongle.inject_sms(NUMBER, "STOP")
+    msg = sink.wait(InboundText)
+    assert (msg.device, msg.number, msg.text) == ("dongle1", NUMBER, "STOP")
+    wait_for(lambda: dongle.inbox == {}, 5, "deleted")
+    assert order == ["stored", "deleted"]
+
+
+def test_reply_stays_on_the_dongle_while_it_cannot_be_stored(channel, dongle):
+    failing = threading.Event()
+    failing.set()
+
+    class Flaky(Sink):
+        def __call__(self, event):
+            if isinstance(event, InboundText) and failing.is_set():
+                raise RuntimeError("database locked")
+            super().__call__(event)
+
+    ch, sink = channel(sink=Flaky())
+    index = dongle.inject_sms(NUMBER, "JA")
+    time.sleep(1.0)                                      # several looks at the inbox
+    assert index in dongle.inbox and not sink.of(InboundText)
+    failing.clear()
+    assert sink.wait(InboundText).text == "JA"
+    wait_for(lambda: dongle.inbox == {}, 5, "deleted once stored")
+
+
+# ---------------------------------------------------------------- health
+
+def test_signal_and_registration_in_health(channel, dongle):
+    ch, _ = channel()
+    h = ch.health()
+    assert (h.signal, h.registered, h.detail["network"], h.detail["operator"]) == (23, True, "registered", "Proximus")
+    assert h.detail["registration"] == {"service": "service available", "technology": "LTE"}
+    dongle.set_service("0")
+    wait_for(lambda: ch.health().registered is False, 5, "no service shown")
+    assert ch.health().state is DeviceState.UP          # evidence, not a gate: sends decide
+
+
+# ---------------------------------------------------------------- the daemon, end to end
+
+def test_daemon_sends_an_alert_through_the_dongle_and_takes_a_stop(tmp_path, dongle):
+    toml = (f'[[hilink]]\nname = "dongle1"\nurl = "{dongle.url}"\npassword = "geheim"\nsms_per_minute = 600\n'
+            f'poll_interval = 0.3\n')
+    g = Gateway(tmp_path, toml)
+    g.cli("init-db")
+    g.cli("network", "add", "N")
+    (tmp_path / "m.csv").write_text("name,phone,channel,lang\n" +
+                                    "".join(f"m{i},+32470{i:06d},sms,nl\n" for i in range(3)))
+    g.cli("member", "import", "--network", "N", str(tmp_path / "m.csv"))
+    alert = int(g.cli("alert", "send", "--network", "N", "--category", "urgent", "--text", "Inbraak gemeld").stdout)
+    try:
+        g.start()
+        g.wait_for(lambda: g.status(alert)["messages"] == {"sent": 3})
+        assert sorted((t.number, t.text) for t in dongle.sent) == [(f"+32470{i:06d}", "Inbraak gemeld")
+                                                                  for i in range(3)]
+        dongle.inject_sms("+32470000001", "STOP")
+
+        def opted_out():
+            con = sqlite3.connect(g.db)
+            try:
+                return con.execute("SELECT opted_out FROM member WHERE phone = '+32470000001'").fetchall() == [(1,)]
+            finally:
+                con.close()
+        g.wait_for(opted_out)
+        g.wait_for(lambda: dongle.inbox == {})
+    finally:
+        g.stop()
+
+
+def test_doctor_logs_in_and_reports_the_dongle(dongle):
+    from gatewayd.channels.hilink import doctor
+    checks = {c.what: c for c in doctor(HilinkConfig(name="d", url=dongle.url, password="geheim"))}
+    assert all(c.ok for c in checks.values())
+    assert checks["hilink d network"].detail == "service available, LTE, operator Proximus"
+    [bad] = doctor(HilinkConfig(name="d", url=dongle.url, password="fout"))
+    assert not bad.ok and "refused the login" in bad.detail
