@@ -39,7 +39,7 @@ def cmd_restore(cfg, args) -> int:
 
 def cmd_member_export(cfg, args) -> int:
     """gatewayd member export NUMBER [-o FILE]: everything held about a person, JSON."""
-    from .gdpr import export_member
+    from .store.gdpr import export_member
     store = _store(cfg)
     data = export_member(store, args.number)
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -56,7 +56,7 @@ def cmd_member_export(cfg, args) -> int:
 
 def cmd_member_erase(cfg, args) -> int:
     """gatewayd member erase NUMBER: delete the member, blank their number and texts, keep counts."""
-    from .gdpr import erase_member
+    from .store.gdpr import erase_member
     r = erase_member(_store(cfg), args.number, args.actor or "cli")
     print(f"erased: member {'record deleted' if r.member_id else 'record not found'}, "
           f"{r.messages} delivery record(s) anonymised ({r.cancelled} not yet sent, cancelled), "
@@ -66,7 +66,7 @@ def cmd_member_erase(cfg, args) -> int:
 
 def cmd_purge(cfg, args) -> int:
     """gatewayd purge [--days N]: retention, default [retention].days."""
-    from .gdpr import purge
+    from .store.gdpr import purge
     days = cfg.retention.days if args.days is None else args.days
     store = _store(cfg)
     r = purge(store, days)

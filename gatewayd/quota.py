@@ -82,7 +82,7 @@ class QuotaTracker:
         # Drill messages never left the box: they do not count against the SIM.
         not_drill = Message.alert_id.is_(None) | Message.alert_id.in_(select(Alert.id).where(Alert.drill.is_(False)))
         sent = (Message.device == device) & (Message.channel == "sms") & Message.sent_at.is_not(None) & not_drill
-        with self.store.engine.connect() as c:
+        with self.store.connection() as c:
             day = c.scalar(select(func.coalesce(func.sum(Message.segments), 0))
                            .where(sent, Message.sent_at >= day_start))
             month = c.scalar(select(func.coalesce(func.sum(Message.segments), 0))

@@ -6,6 +6,8 @@ Cut by what it is, one module each, over one engine and session factory (base.py
     alerts.py     validate, enqueue, approve, correct, cancel, report, estimate
     templates.py  the alert templates (seeded by init-db, edited on the page)
     people.py     networks, members, CSV import, users, logins, API tokens
+    gdpr.py       a person's data: export, erase; retention purge
+    throttle.py   login attempts counted per account, address and both
     replies.py    delivery reports, replies, opt-outs, the inbox
     calls.py      calls coming in: keys pressed, the callback line
     devices.py    device state and counters, settings

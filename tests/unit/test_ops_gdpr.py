@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from gatewayd.errors import NotFound
-from gatewayd.gdpr import erase_member, export_member, purge
 from gatewayd.model import AuditAction, InboundMessage, Member, Message, utcnow
 from gatewayd.store import AlertRequest
+from gatewayd.store.gdpr import erase_member, export_member, purge
 
 NUMBER = "+32470123456"
 OTHER = "+32470654321"

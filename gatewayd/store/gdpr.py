@@ -16,13 +16,15 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Select, delete, or_, select, update
 
-from .errors import NotFound
-from .model import (
+from ..errors import NotFound
+from ..model import (
     Attempt,
     AuditAction,
     AuditEntry,
@@ -33,8 +35,8 @@ from .model import (
     member_network,
     utcnow,
 )
-from .phone import parse_phone
-from .store import Store
+from ..phone import parse_phone
+from .base import StoreBase as Store
 
 # Every audit action about a member (AuditAction.MEMBER_*), whoever wrote it: CLI and page spell them alike.
 _MEMBER_ACTIONS = "member.%"
@@ -54,7 +56,7 @@ class EraseReport:
     cancelled: int               # messages that were still waiting
     replies: int                 # inbound messages anonymised
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -64,7 +66,7 @@ class PurgeReport:
     messages: int
     replies: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"before": self.before.isoformat(), "messages": self.messages, "replies": self.replies}
 
 
@@ -72,7 +74,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _row(obj, fields: tuple[str, ...]) -> dict:
+def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     out = {}
     for f in fields:
         v = getattr(obj, f)
@@ -89,14 +91,14 @@ _REPLY_FIELDS = ("id", "device", "text", "kind", "alert_id", "received_at", "han
 _AUDIT_FIELDS = ("at", "actor", "action", "detail", "ip")
 
 
-def _audit_about(entries, member_id: int | None) -> list[AuditEntry]:
+def _audit_about(entries: Iterable[AuditEntry], member_id: int | None) -> list[AuditEntry]:
     """Audit entries whose detail names MEMBER_ID (detail is JSON; filtered here to stay portable)."""
     if member_id is None:
         return []
     return [e for e in entries if isinstance(e.detail, dict) and e.detail.get("member_id") == member_id]
 
 
-def export_member(store: Store, number: str, now: datetime | None = None) -> dict:
+def export_member(store: Store, number: str, now: datetime | None = None) -> dict[str, Any]:
     """Everything gatewayd holds about NUMBER, as JSON-ready data; NotFound when it holds nothing."""
     e164 = parse_phone(number).e164
     with store.session() as s:
@@ -188,7 +190,7 @@ def purge(store: Store, days: int, now: datetime | None = None) -> PurgeReport:
     return PurgeReport(before, messages, replies)
 
 
-def _in_batches(store: Store, ids_query, table, values: dict) -> int:
+def _in_batches(store: Store, ids_query: Select[Any], table: Any, values: dict[str, Any]) -> int:
     """Update the rows IDS_QUERY selects, PURGE_BATCH at a time, each batch its own short transaction."""
     total = 0
     while True:
