@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-STATES = {"queued": _l("queued"), "sending": _l("sending"), "sent": _l("sent"), "delivered": _l("delivered"),
-          "acknowledged": _l("acknowledged"), "voicemail": _l("answering machine"), "retry": _l("retry"),
-          "failed": _l("failed"),
-          "expired": _l("expired"), "cancelled": _l("cancelled")}
-CATEGORIES = {"urgent": _l("Urgent"), "prevention": _l("Prevention"), "feedback": _l("Feedback")}
-CHANNELS = {"member": _l("as each member prefers"), "sms": _l("SMS"), "voice": _l("voice call"),
-            "sms+voice": _l("SMS + voice call")}
-LANGUAGE_NAMES = {"nl": _l("Dutch"), "fr": _l("French"), "de": _l("German"), "en": _l("English")}
+from gatewayd.vocabulary import AlertChannel, Category, Language, MemberChannel, MessageState
+
+# Keyed by the values the database and the forms hold.
+_S, _C = MessageState, Category
+STATES = {_S.QUEUED.value: _l("queued"), _S.SENDING.value: _l("sending"), _S.SENT.value: _l("sent"),
+          _S.DELIVERED.value: _l("delivered"), _S.ACKNOWLEDGED.value: _l("acknowledged"),
+          _S.VOICEMAIL.value: _l("answering machine"), _S.RETRY.value: _l("retry"), _S.FAILED.value: _l("failed"),
+          _S.EXPIRED.value: _l("expired"), _S.CANCELLED.value: _l("cancelled")}
+CATEGORIES = {_C.URGENT.value: _l("Urgent"), _C.PREVENTION.value: _l("Prevention"), _C.FEEDBACK.value: _l("Feedback")}
+CHANNELS = {AlertChannel.MEMBER.value: _l("as each member prefers"), MemberChannel.SMS.value: _l("SMS"),
+            MemberChannel.VOICE.value: _l("voice call"), MemberChannel.SMS_VOICE.value: _l("SMS + voice call")}
+LANGUAGE_NAMES = {Language.NL.value: _l("Dutch"), Language.FR.value: _l("French"), Language.DE.value: _l("German"),
+                  Language.EN.value: _l("English")}
 
 
 def template_globals() -> dict:
