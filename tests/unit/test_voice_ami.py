@@ -12,8 +12,9 @@ import threading
 
 import pytest
 
+from gatewayd.channels.ami import AmiValueError, ami_value
 from gatewayd.channels.base import ChannelError, Delivery, OutcomeKind
-from gatewayd.channels.voice import AmiValueError, VoiceChannel, ami_value
+from gatewayd.channels.voice import VoiceChannel
 from gatewayd.config import AsteriskConfig, TtsConfig
 
 INJECTION = "\r\nAction: Originate\r\nChannel: Local/666@evil\r\n"
