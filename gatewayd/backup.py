@@ -84,7 +84,7 @@ class DaemonLock:
     def __enter__(self) -> "DaemonLock":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -127,7 +127,7 @@ def _check(conn: sqlite3.Connection, what: str) -> int:
     if result != ["ok"]:
         raise BackupError(f"{what} is damaged ({'; '.join(result[:3])})")
     try:
-        return conn.execute("SELECT count(*) FROM message").fetchone()[0]
+        return int(conn.execute("SELECT count(*) FROM message").fetchone()[0])
     except sqlite3.DatabaseError:
         raise BackupError(f"{what} is not a gatewayd database (no message table)") from None
 
@@ -176,7 +176,7 @@ def backup_file(db: Path, dest: Path) -> BackupInfo:
     return BackupInfo(dest, dest.stat().st_size, messages)
 
 
-def backup(url: str, dest: str | os.PathLike) -> BackupInfo:
+def backup(url: str, dest: str | os.PathLike[str]) -> BackupInfo:
     """`gatewayd backup FILE`: a consistent copy of the configured SQLite database."""
     return backup_file(sqlite_path(url), Path(dest))
 
@@ -242,6 +242,6 @@ def restore_file(db: Path, source: Path, url: str) -> RestoreInfo:
     return RestoreInfo(source, previous, messages)
 
 
-def restore(url: str, source: str | os.PathLike) -> RestoreInfo:
+def restore(url: str, source: str | os.PathLike[str]) -> RestoreInfo:
     """`gatewayd restore FILE`: refuses while `gatewayd run` uses the database."""
     return restore_file(sqlite_path(url), Path(source), url)

@@ -6,17 +6,23 @@ is half done (each command's writes are one transaction).
 from __future__ import annotations
 
 import argparse
+import enum
 import getpass
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .app import node_name
 from .config import Config, ConfigError, load_config
 from .errors import GatewaydError
 from .vocabulary import AlertChannel, AuditAction, Category, Language, MemberChannel, Role
+
+if TYPE_CHECKING:           # not at run time: `gatewayd alert send` must not import SQLAlchemy
+    from .store import Store
 
 EXIT_BAD_INPUT = 2
 log = logging.getLogger("gatewayd")
@@ -27,7 +33,7 @@ class CliError(GatewaydError):
 
 
 # ---------------------------------------------------------------------- plumbing
-def _open_store(cfg: Config, check: bool = True):
+def _open_store(cfg: Config, check: bool = True) -> Store:
     from .app import open_store
     return open_store(cfg, check)
 
@@ -36,16 +42,16 @@ def _open_store(cfg: Config, check: bool = True):
 _CATEGORY_CHOICES = [c.value for c in (Category.URGENT, Category.PREVENTION, Category.FEEDBACK)]
 
 
-def _values(vocabulary) -> list[str]:
+def _values(vocabulary: Iterable[enum.Enum]) -> list[str]:
     return [v.value for v in vocabulary]
 
 
-def _print_json(data) -> None:
+def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 # ---------------------------------------------------------------------- commands
-def cmd_init_db(cfg: Config, args) -> int:
+def cmd_init_db(cfg: Config, args: argparse.Namespace) -> int:
     from .app import init_database
     init_database(cfg)
     print("database ready")
@@ -66,7 +72,7 @@ def _ensure_secret_key(cfg: Config) -> None:
     print(f"wrote a new random [web].secret_key into {cfg.source}")
 
 
-def cmd_secret_key(cfg: Config, args) -> int:
+def cmd_secret_key(cfg: Config, args: argparse.Namespace) -> int:
     """Write a random [web].secret_key into the config unless it already has a good one."""
     from . import secret_key
     if not Path(cfg.source).is_file():
@@ -81,7 +87,7 @@ def cmd_secret_key(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_config_set(cfg: Config, args) -> int:
+def cmd_config_set(cfg: Config, args: argparse.Namespace) -> int:
     """Set SECTION.KEY=VALUE pairs in the config file (checked as a whole before it is written)."""
     import tomllib
 
@@ -104,12 +110,12 @@ def cmd_config_set(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_run(cfg: Config, args) -> int:
+def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from .app import run_daemon
     return run_daemon(cfg)
 
 
-def cmd_web(cfg: Config, args) -> int:
+def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
     from web.server import serve
 
     from .logs import config_secrets, setup_logging
@@ -117,7 +123,7 @@ def cmd_web(cfg: Config, args) -> int:
     return serve(cfg) or 0
 
 
-def cmd_network_add(cfg: Config, args) -> int:
+def cmd_network_add(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     net = store.add_network(args.name, args.zone or "")
     store.audit("cli", AuditAction.NETWORK_ADD, {"network": net.name})
@@ -125,7 +131,7 @@ def cmd_network_add(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_member_add(cfg: Config, args) -> int:
+def cmd_member_add(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     member = store.add_member(args.network, args.phone, args.name or "", args.channel, args.lang)
     store.audit("cli", AuditAction.MEMBER_ADD, {"network": args.network, "member_id": member.id})
@@ -133,7 +139,7 @@ def cmd_member_add(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_member_import(cfg: Config, args) -> int:
+def cmd_member_import(cfg: Config, args: argparse.Namespace) -> int:
     from .store import ImportFailed
     store = _open_store(cfg)
     try:
@@ -157,7 +163,7 @@ def cmd_member_import(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_alert_send(cfg: Config, args) -> int:
+def cmd_alert_send(cfg: Config, args: argparse.Namespace) -> int:
     request = {"networks": list(args.network or ()), "category": args.category, "text": args.text,
                "texts": _texts(args.text_lang), "channel": args.channel,
                "author": args.author or getpass.getuser(), "parent_id": args.parent, "drill": args.drill}
@@ -177,7 +183,7 @@ def cmd_alert_send(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_alert_status(cfg: Config, args) -> int:
+def cmd_alert_status(cfg: Config, args: argparse.Namespace) -> int:
     status = _open_store(cfg).alert_status(args.id)
     if args.json:
         _print_json(status)
@@ -188,7 +194,7 @@ def cmd_alert_status(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_alert_cancel(cfg: Config, args) -> int:
+def cmd_alert_cancel(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     n = store.cancel_alert(args.id, args.author or getpass.getuser())
     store.audit(args.author or getpass.getuser(), AuditAction.ALERT_CANCEL, {"alert_id": args.id, "cancelled": n})
@@ -196,7 +202,7 @@ def cmd_alert_cancel(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_alert_approve(cfg: Config, args) -> int:
+def cmd_alert_approve(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     approver = args.author or getpass.getuser()
     store.approve_alert(args.id, approver)
@@ -205,7 +211,7 @@ def cmd_alert_approve(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_alert_correct(cfg: Config, args) -> int:
+def cmd_alert_correct(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     author = args.author or getpass.getuser()
     result = store.correct_alert(args.id, args.text, _texts(args.text_lang), author)
@@ -218,7 +224,7 @@ def cmd_alert_correct(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_alert_report(cfg: Config, args) -> int:
+def cmd_alert_report(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     report = store.alert_report(args.id)
     sms = sum(max(1, r["segments"]) for r in report["recipients"] if r["channel"] == "sms")
@@ -256,7 +262,7 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def cmd_user_add(cfg: Config, args) -> int:
+def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     user = store.add_user(args.name, _read_password(), args.role, args.zone or "", tuple(args.network or ()))
     store.audit("cli", AuditAction.USER_ADD, {"user": user.username, "role": user.role})
@@ -264,7 +270,7 @@ def cmd_user_add(cfg: Config, args) -> int:
     return 0
 
 
-def status_report(cfg: Config) -> dict:
+def status_report(cfg: Config) -> dict[str, Any]:
     from .model import utcnow
     from .quota import QuotaTracker
     store = _open_store(cfg)
@@ -276,7 +282,7 @@ def status_report(cfg: Config) -> dict:
     return {"node": node_name(cfg), "devices": devices, "queue": store.queue_depth()}
 
 
-def cmd_status(cfg: Config, args) -> int:
+def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     report = status_report(cfg)
     if args.json:
         _print_json(report)
@@ -291,7 +297,7 @@ def cmd_status(cfg: Config, args) -> int:
     return 0
 
 
-def cmd_doctor(cfg: Config, args) -> int:
+def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
     from .channels.base import Check
     checks: list[Check] = []
     try:
@@ -316,7 +322,7 @@ def cmd_doctor(cfg: Config, args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
-def cmd_modems_scan(cfg: Config, args) -> int:
+def cmd_modems_scan(cfg: Config, args: argparse.Namespace) -> int:
     from . import modemscan
     if not 0 < args.timeout <= 30:
         raise CliError(f"--timeout: expected seconds above 0 and at most 30, got {args.timeout:g}")
@@ -338,7 +344,7 @@ def _positive_int(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, as every other bad input
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, as every other bad input
         self.exit(EXIT_BAD_INPUT, f"gatewayd: {message} (see gatewayd {self.prog.split(' ', 1)[-1]} --help)\n"
                   if " " in self.prog else f"gatewayd: {message} (see gatewayd --help)\n")
 
@@ -454,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config)
-        return args.func(cfg, args)
+        return int(args.func(cfg, args))
     except (ConfigError, GatewaydError) as exc:
         print(f"gatewayd: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

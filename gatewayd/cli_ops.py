@@ -6,20 +6,26 @@ Registered into the CLI by `register` (top level) and `register_member`
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from .config import Config
 from .vocabulary import AuditAction
 
+if TYPE_CHECKING:
+    from .store import Store
 
-def _store(cfg):
+
+def _store(cfg: Config) -> Store:
     from .app import open_store
     return open_store(cfg)
 
 
-def cmd_backup(cfg, args) -> int:
+def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
     """gatewayd backup FILE"""
     from .backup import backup
     info = backup(cfg.database.url, args.file)
@@ -27,7 +33,7 @@ def cmd_backup(cfg, args) -> int:
     return 0
 
 
-def cmd_restore(cfg, args) -> int:
+def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
     """gatewayd restore FILE (refused while gatewayd run uses the database)"""
     from .backup import restore
     info = restore(cfg.database.url, args.file)
@@ -37,7 +43,7 @@ def cmd_restore(cfg, args) -> int:
     return 0
 
 
-def cmd_member_export(cfg, args) -> int:
+def cmd_member_export(cfg: Config, args: argparse.Namespace) -> int:
     """gatewayd member export NUMBER [-o FILE]: everything held about a person, JSON."""
     from .store.gdpr import export_member
     store = _store(cfg)
@@ -54,7 +60,7 @@ def cmd_member_export(cfg, args) -> int:
     return 0
 
 
-def cmd_member_erase(cfg, args) -> int:
+def cmd_member_erase(cfg: Config, args: argparse.Namespace) -> int:
     """gatewayd member erase NUMBER: delete the member, blank their number and texts, keep counts."""
     from .store.gdpr import erase_member
     r = erase_member(_store(cfg), args.number, args.actor or "cli")
@@ -64,7 +70,7 @@ def cmd_member_erase(cfg, args) -> int:
     return 0
 
 
-def cmd_purge(cfg, args) -> int:
+def cmd_purge(cfg: Config, args: argparse.Namespace) -> int:
     """gatewayd purge [--days N]: retention, default [retention].days."""
     from .store.gdpr import purge
     days = cfg.retention.days if args.days is None else args.days
@@ -91,7 +97,7 @@ def _days(text: str) -> int:
     return value
 
 
-def register(sub, parser_class) -> None:
+def register(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add the operations subcommands to SUB (an argparse subparsers object)."""
     b = sub.add_parser("backup", help="consistent copy of the SQLite database (safe while running)")
     b.add_argument("file", type=Path)
@@ -105,7 +111,7 @@ def register(sub, parser_class) -> None:
     p.set_defaults(func=cmd_purge)
 
 
-def register_member(member_sub) -> None:
+def register_member(member_sub: Any) -> None:
     """Add `member export` and `member erase` to the `gatewayd member` subparsers."""
     e = member_sub.add_parser("export", help="everything held about a person, as JSON")
     e.add_argument("number")

@@ -13,6 +13,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from .vocabulary import Category
 
@@ -392,10 +393,11 @@ def _validate_ops(cfg: Config) -> None:
 
 
 # (section, key, test, what is expected): numbers that would stop or break sending.
-_POSITIVE = (lambda v: v > 0, "a number above 0")
-_AT_LEAST_1 = (lambda v: v >= 1, "1 or more")
-_NOT_NEGATIVE = (lambda v: v >= 0, "0 or more")
-_RANGES = {
+_Range = tuple[Callable[[float], bool], str]
+_POSITIVE: _Range = (lambda v: v > 0, "a number above 0")
+_AT_LEAST_1: _Range = (lambda v: v >= 1, "1 or more")
+_NOT_NEGATIVE: _Range = (lambda v: v >= 0, "0 or more")
+_RANGES: dict[str, dict[str, _Range]] = {
     "dispatch": {"poll_interval": _POSITIVE, "max_attempts_urgent": _AT_LEAST_1,
                  "max_attempts_feedback": _AT_LEAST_1, "max_attempts_prevention": _AT_LEAST_1,
                  "backoff_base": _POSITIVE, "backoff_max": _POSITIVE, "expiry_urgent_minutes": _AT_LEAST_1,
@@ -437,7 +439,7 @@ def _check_ranges(cfg: Config) -> None:
                           "'sqlite:////var/lib/gatewayd/gatewayd.db' or 'postgresql+psycopg://user@host/db'") from None
 
 
-def parse_config(raw: dict, source: str = "<string>") -> Config:
+def parse_config(raw: dict[str, Any], source: str = "<string>") -> Config:
     """Build a validated Config from a parsed TOML document."""
     known = {f.name for f in dataclasses.fields(Config)} - {"source"}
     unknown = sorted(set(raw) - known)
@@ -462,7 +464,7 @@ def parse_config(raw: dict, source: str = "<string>") -> Config:
     return cfg
 
 
-def load_config(path: str | os.PathLike | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read the config from PATH, else $GATEWAYD_CONFIG, else built-in defaults."""
     path = path or os.environ.get("GATEWAYD_CONFIG")
     if not path:

@@ -19,7 +19,7 @@ _SECTION = re.compile(r"^\s*\[([A-Za-z0-9_]+)\]\s*(#.*)?$")
 _ANY_TABLE = re.compile(r"^\s*\[")
 
 
-def toml_value(value) -> str:
+def toml_value(value: object) -> str:
     """VALUE as a TOML literal (strings, booleans, numbers, lists of those)."""
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -18,7 +18,7 @@ import socket
 import socketserver
 import stat
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import GatewaydError
 
@@ -52,7 +52,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class ControlServer:
     """Serves HANDLE(request) -> answer on a UNIX socket at PATH until stop()."""
 
-    def __init__(self, path: str, handle: Callable[[dict], dict]):
+    def __init__(self, path: str, handle: Callable[[dict[str, Any]], dict[str, Any]]):
         self.path = path
         self.handle = handle
         self._server: _Server | None = None
@@ -74,7 +74,7 @@ class ControlServer:
         log.info("control socket at %s", self.path)
         return True
 
-    def _safe_handle(self, message: dict) -> dict:
+    def _safe_handle(self, message: dict[str, Any]) -> dict[str, Any]:
         try:
             return self.handle(message)
         except Exception:
@@ -91,7 +91,7 @@ class ControlServer:
                 pass
 
 
-def ask(path: str, message: dict, timeout: float = 30.0) -> dict | None:
+def ask(path: str, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any] | None:
     """Send MESSAGE to the daemon at PATH; its answer, or None when no daemon listens there."""
     if not path or not os.path.exists(path):
         return None

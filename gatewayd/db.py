@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,6 +24,10 @@ class DriverMissing(DatabaseError):
     """The database URL names a driver this installation does not have."""
 
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+
 def require_postgres_driver() -> None:
     """PostgreSQL's driver is an extra: a box on SQLite does not carry it."""
     from importlib.util import find_spec
@@ -41,7 +46,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode is durable against process crashes (kill -9) and
@@ -60,7 +65,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(url: str):
+def alembic_config(url: str) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))

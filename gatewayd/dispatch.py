@@ -16,13 +16,14 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from .channels.base import Channel, ChannelError
 from .config import DispatchConfig
 from .inbound import handle_reply
 from .outcomes import (
     ChannelEvent,
+    Delivery,
     DeliveryReport,
     DeviceEvent,
     DeviceHealth,
@@ -35,7 +36,7 @@ from .phone import redact
 from .quota import QuotaTracker
 from .ratelimit import TokenBucket
 from .schedule import in_quiet_hours
-from .store import LostClaim, Store
+from .store import Claimed, LostClaim, Store
 
 log = logging.getLogger("gatewayd.dispatch")
 
@@ -118,7 +119,7 @@ class Dispatcher:
                 self._spawn(f"worker-{ch.name}-{slot}", self._worker, ch)
         self._spawn("housekeeping", self._housekeeping)
 
-    def _spawn(self, name: str, target, *args) -> None:
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
         t = threading.Thread(target=target, args=args, name=name, daemon=True)
         t.start()
         self._threads.append(t)
@@ -251,7 +252,7 @@ class Dispatcher:
             return Step.DEVICE_FAILED
         return Step.SENT
 
-    def _record_outcome(self, claimed, ch: Channel, outcome: Outcome) -> str | None:
+    def _record_outcome(self, claimed: Claimed, ch: Channel, outcome: Outcome) -> str | None:
         """Record what the device did, however long the database takes: the message has
         left (or not) and only the database can say so. None when it cannot be recorded."""
         delay, deadline = 0.5, None
@@ -273,7 +274,7 @@ class Dispatcher:
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
 
-    def _send(self, ch: Channel, delivery) -> Outcome:
+    def _send(self, ch: Channel, delivery: Delivery) -> Outcome:
         try:
             return ch.send(delivery)
         except Exception as exc:

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any, Callable
 
 from sqlalchemy import func, select
 
@@ -64,7 +65,8 @@ class Notice:
 class Keeper:
     """Watches devices and queue in STORE and tells the contact in CFG; see the module docstring."""
 
-    def __init__(self, cfg: KeeperConfig, store: Store, node: str = "", in_quiet_hours=None,
+    def __init__(self, cfg: KeeperConfig, store: Store, node: str = "",
+                 in_quiet_hours: Callable[[datetime], bool] | None = None,
                  devices: tuple[str, ...] | None = None):
         self.cfg = cfg
         # The daemon's own device names: a record left by a modem since removed
@@ -98,7 +100,7 @@ class Keeper:
             found["selftest"] = Problem("selftest", selftest, timedelta(0))
         return found
 
-    def _current_devices(self) -> list[dict]:
+    def _current_devices(self) -> list[dict[str, Any]]:
         """The devices watched: those this daemon runs when given, else every device record."""
         return [d for d in self.store.devices() if self.devices is None or d["name"] in self.devices]
 
@@ -204,14 +206,14 @@ class Keeper:
         return True
 
     # ------------------------------------------------------------------ memory
-    def _load(self) -> dict:
+    def _load(self) -> dict[str, Any]:
         return self.store.get_setting(self.state_key)
 
-    def _save(self, told: dict) -> None:
+    def _save(self, told: dict[str, Any]) -> None:
         self.store.put_setting(self.state_key, told)
 
 
-def _out_of_credit(device: dict) -> bool:
+def _out_of_credit(device: dict[str, Any]) -> bool:
     detail = device.get("detail") or {}
     return bool(detail.get("out_of_credit")) or bool(_CREDIT.search(device.get("last_error") or ""))
 

@@ -21,7 +21,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, TextIO
+
+if TYPE_CHECKING:
+    from .config import Config
 
 MIN_SECRET = 4   # shorter "secrets" would mask ordinary words and numbers
 
@@ -34,7 +37,7 @@ _KEYVALUE = re.compile(r"(?i)(\+CPIN=|\b(?:secret|password|passwd|pin|puk|token|
 _PDU = re.compile(r"\b[0-9A-Fa-f]{24,}\b")
 
 
-def _mask_number(m: re.Match) -> str:
+def _mask_number(m: re.Match[str]) -> str:
     text = m.group(0)
     digits = re.sub(r"\D", "", text)
     if len(digits) < 8:
@@ -84,7 +87,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def config_secrets(cfg) -> tuple[str, ...]:
+def config_secrets(cfg: Config) -> tuple[str, ...]:
     """Every secret in a Config: AMI secret, SIM PINs, web key, SMTP and database passwords."""
     from sqlalchemy.engine import make_url
     found = [cfg.web.secret_key, cfg.keeper.smtp_password]
@@ -97,7 +100,7 @@ def config_secrets(cfg) -> tuple[str, ...]:
     return tuple(s for s in found if s)
 
 
-def setup_logging(level: str = "INFO", secrets: tuple[str, ...] = (), stream=None) -> None:
+def setup_logging(level: str = "INFO", secrets: tuple[str, ...] = (), stream: TextIO | None = None) -> None:
     """Send every log line to STREAM (stdout: journald), redacted, at LEVEL."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(RedactingFormatter(secrets))

@@ -11,7 +11,7 @@ dead: a stale device record then says so. Mount them in web/:
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Any, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -50,7 +50,7 @@ class StoreCollector:
         yield from self._queue(self.store.queue_depth(now))
         yield from self._devices(self.store.devices(), now)
 
-    def _queue(self, q: dict) -> Iterator[Metric]:
+    def _queue(self, q: dict[str, Any]) -> Iterator[Metric]:
         depth = GaugeMetricFamily("gatewayd_queue_depth", "Messages waiting to be sent (queued or retrying)",
                                   labels=["priority", "channel"])
         by_cat = q.get("by_category", {})
@@ -63,7 +63,7 @@ class StoreCollector:
                                 "Age of the oldest waiting message (0 when none waits)",
                                 value=q["oldest_queued_seconds"])
 
-    def _devices(self, devices: list[dict], now: datetime) -> Iterator[Metric]:
+    def _devices(self, devices: list[dict[str, Any]], now: datetime) -> Iterator[Metric]:
         labels = ["device", "kind"]
         sent = CounterMetricFamily("gatewayd_device_sent", "Messages a device got out", labels=labels)
         failed = CounterMetricFamily("gatewayd_device_failed", "Send attempts a device did not get out",
@@ -104,7 +104,7 @@ def render_metrics(store: Store, now: datetime | None = None) -> bytes:
 
 
 def healthz(store: Store, now: datetime | None = None,
-            stale_after: float = DAEMON_STALE_AFTER) -> tuple[bool, dict]:
+            stale_after: float = DAEMON_STALE_AFTER) -> tuple[bool, dict[str, Any]]:
     """(ok, report) for /healthz: the database answers, the daemon runs and a device is up.
 
     The report names each check and what is wrong; it holds no personal data.

@@ -6,8 +6,10 @@ is stored. Times are UTC, timezone-aware.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -31,18 +33,18 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite stores naive text)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
         return value.astimezone(timezone.utc) if value is not None else None
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value
@@ -118,7 +120,7 @@ class Alert(Base):
     category: Mapped[str] = mapped_column(String(16))                   # Category
     priority: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)                             # default text
-    texts: Mapped[dict] = mapped_column(JSON, default=dict)             # per language
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)             # per language
     channel_mode: Mapped[str] = mapped_column(String(16), default="member")  # sms | voice | member
     author: Mapped[str] = mapped_column(String(80), default="")
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), nullable=True)
@@ -193,7 +195,7 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(40))
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str] = mapped_column(String(64), default="")
 
 
@@ -222,7 +224,7 @@ class Device(Base):
     signal: Mapped[int | None] = mapped_column(Integer, nullable=True)
     registered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sent_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -233,7 +235,7 @@ class Setting(Base):
 
     __tablename__ = "setting"
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    value: Mapped[dict] = mapped_column(JSON, default=dict)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 # ---------------------------------------------------------------------- web (police page)
@@ -271,7 +273,7 @@ class AlertTemplate(Base):
     key: Mapped[str] = mapped_column(String(40), unique=True)
     title: Mapped[str] = mapped_column(String(120))
     category: Mapped[str] = mapped_column(String(16), default="urgent")
-    texts: Mapped[dict] = mapped_column(JSON, default=dict)              # nl/fr/de/en -> text
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)              # nl/fr/de/en -> text
     position: Mapped[int] = mapped_column(Integer, default=0)
     updated_by: Mapped[str] = mapped_column(String(80), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

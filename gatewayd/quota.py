@@ -13,12 +13,16 @@ import threading
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from .capacity import sms_devices
 from .config import Config, HilinkConfig, ModemConfig
 from .model import Alert, Category, Message
+
+if TYPE_CHECKING:
+    from .store import Store
 
 __all__ = ["QuotaCheck", "QuotaLimits", "QuotaTracker", "check_alert", "sms_devices"]
 
@@ -50,7 +54,7 @@ class SimUsage:
 class QuotaTracker:
     """Counts what each limited SIM sent today and this month (local time)."""
 
-    def __init__(self, store, limits: dict[str, QuotaLimits], tz: str, urgent_may_exceed: bool = False):
+    def __init__(self, store: Store, limits: dict[str, QuotaLimits], tz: str, urgent_may_exceed: bool = False):
         self.store = store
         self.limits = {name: lim for name, lim in limits.items() if lim.any}
         self.tz = zoneinfo.ZoneInfo(tz)
@@ -59,7 +63,7 @@ class QuotaTracker:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, store, cfg: Config) -> "QuotaTracker":
+    def from_config(cls, store: Store, cfg: Config) -> "QuotaTracker":
         return cls(store, {m.name: QuotaLimits.of(m) for m in cfg.sims}, cfg.dispatch.timezone,
                    cfg.dispatch.urgent_may_exceed_quota)
 
@@ -78,7 +82,8 @@ class QuotaTracker:
                 self._usage[device] = u
             return u
 
-    def _load(self, device, day_key, month_key, day_start, month_start) -> SimUsage:
+    def _load(self, device: str, day_key: str, month_key: str, day_start: datetime,
+              month_start: datetime) -> SimUsage:
         # Drill messages never left the box: they do not count against the SIM.
         not_drill = Message.alert_id.is_(None) | Message.alert_id.in_(select(Alert.id).where(Alert.drill.is_(False)))
         sent = (Message.device == device) & (Message.channel == "sms") & Message.sent_at.is_not(None) & not_drill
@@ -88,7 +93,7 @@ class QuotaTracker:
             month = c.scalar(select(func.coalesce(func.sum(Message.segments), 0))
                              .where(sent, Message.sent_at >= month_start))
             numbers = set(c.scalars(select(Message.number).distinct().where(sent, Message.sent_at >= month_start)))
-        return SimUsage(day_key, month_key, int(day), int(month), numbers)
+        return SimUsage(day_key, month_key, int(day or 0), int(month or 0), numbers)
 
     def allows(self, device: str, now: datetime) -> bool:
         """May DEVICE take one more ordinary message now?"""
@@ -125,7 +130,7 @@ class QuotaTracker:
             u.month += max(1, segments)
             u.recipients.add(number)
 
-    def snapshot(self, device: str, now: datetime) -> dict:
+    def snapshot(self, device: str, now: datetime) -> dict[str, Any]:
         """Counters for status and the devices page."""
         lim = self.limits.get(device)
         if lim is None:

@@ -15,6 +15,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .config import SelfTestConfig
 from .model import MessageState, utcnow
@@ -53,7 +54,7 @@ class SelfTest:
     def enabled(self) -> bool:
         return self.cfg.every_hours > 0 and bool(self.sms_to or self.call_to)
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return self.store.get_setting(self.key)
 
     def tick(self, now: datetime | None = None) -> SelfTestResult | None:
@@ -67,7 +68,7 @@ class SelfTest:
             self.start(now)
         return None
 
-    def start(self, now: datetime | None = None) -> dict:
+    def start(self, now: datetime | None = None) -> dict[str, Any]:
         now = now or utcnow()
         token = f"{TOKEN_PREFIX} {secrets.token_hex(4)}"
         st = {**self.state(), "running": True, "started_at": now.isoformat(), "token": token,
@@ -80,7 +81,7 @@ class SelfTest:
         log.info("self-test started")
         return st
 
-    def _judge(self, st: dict, now: datetime) -> SelfTestResult | None:
+    def _judge(self, st: dict[str, Any], now: datetime) -> SelfTestResult | None:
         started = datetime.fromisoformat(st["started_at"])
         problems, pending = [], False
         if st.get("sms_id"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 # 23.038 section 6.2.1: the default alphabet, index = septet value.
 # 0x1B is ESC (escape to the extension table), never a text character.
@@ -190,7 +191,7 @@ def _smart(text: str) -> tuple[str, list[tuple[str, str]]]:
     return "".join(out), replaced
 
 
-def _split(text: str, units, single: int, part: int) -> list[str]:
+def _split(text: str, units: Callable[[str], int], single: int, part: int) -> list[str]:
     """TEXT as one part if it fits SINGLE units, else parts of at most PART units each,
     never cutting a character (UNITS(ch) gives its size)."""
     if sum(units(ch) for ch in text) <= single:

@@ -420,12 +420,13 @@ def send():
     with sent.lock:
         earlier = sent.get(token)
         if earlier is None:
+            req = c.request
+            assert req is not None          # a compose without errors has its request
             try:
                 if c.correct_id is not None:
-                    result = get_store().correct_alert(c.correct_id, c.request.text, c.request.texts,
-                                                       author=g.user.username)
+                    result = get_store().correct_alert(c.correct_id, req.text, req.texts, author=g.user.username)
                 else:
-                    result = get_store().enqueue_alert(c.request)
+                    result = get_store().enqueue_alert(req)
             except (InputError, NotFound) as exc:
                 c.errors[_FIELD_MAP.get(getattr(exc, "field", "networks"), "networks")] = str(
                     getattr(exc, "reason", exc))

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction
-from gatewayd.store import LANGUAGES, MEMBER_CHANNELS
+from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportRow
 
 from . import get_store
 from . import queries as Q
@@ -133,7 +133,8 @@ def import_csv():
         errors["network"] = _("Choose a network.")
     if not text.strip():
         errors["file"] = _("Choose a CSV file (columns name,phone,channel,lang) or paste its content.")
-    rows, row_errors = None, []
+    rows: list[ImportRow] | None = None
+    row_errors: list[str] = []
     if not errors:
         try:
             rows, row_errors = store.parse_member_csv(text)
@@ -142,6 +143,7 @@ def import_csv():
     if errors or request.form.get("step") != "import":
         return render_template("import.html", networks=nets, errors=errors, rows=rows, row_errors=row_errors,
                                text=text, network_id=network_id), (400 if errors else 200)
+    assert net is not None          # no network chosen is an error above
     skip_bad = request.form.get("skip_bad") == "1"
     try:
         imported, bad = store.import_members(net.name, text, skip_bad=skip_bad)

@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 import uuid
+from typing import Any, Callable
 
 from asterisk.ami import Action, AMIClient
 
@@ -63,7 +64,7 @@ def ami_value(value: object, variable: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------- AMI wrapper
-class _SafeClient(AMIClient):
+class _SafeClient(AMIClient):  # type: ignore[misc]  # the library has no type information
     """asterisk-ami's AMIClient with a blocking reader, locked sendall() and value checks."""
 
     def __init__(self, host: str, port: int, connect_timeout: float):
@@ -87,7 +88,7 @@ class _SafeClient(AMIClient):
         self._thread = threading.Thread(target=self.listen, name="gatewayd-ami-reader", daemon=True)
         self._thread.start()
 
-    def send_action(self, action, callback=None):
+    def send_action(self, action: Action, callback: Callable[..., None] | None = None) -> Any:
         for key, value in action.keys.items():
             ami_value(key)
             ami_value(value)
@@ -112,20 +113,21 @@ class _SafeClient(AMIClient):
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
 
-    def send(self, pack) -> None:
+    def send(self, pack: object) -> None:
         data = (str(pack) + "\r\n").encode(self.encoding)
         with self._send_lock:
             self._socket.sendall(data)
 
     @property
     def version(self) -> str | None:
-        return self._ami_version
+        return str(self._ami_version) if self._ami_version is not None else None
 
 
 class AmiLink:
     """One logged-in AMI connection; events and the drop are reported to callbacks."""
 
-    def __init__(self, cfg: AsteriskConfig, on_event, on_down, connect_timeout: float = 5.0):
+    def __init__(self, cfg: AsteriskConfig, on_event: Callable[[Any], None],
+                 on_down: Callable[[AmiLink, str], None], connect_timeout: float = 5.0):
         self.cfg = cfg
         self._on_event = on_event
         self._on_down = on_down
@@ -165,8 +167,8 @@ class AmiLink:
                                f"section of manager.conf (or manager.d/), and its permit/deny lines")
         self.connected = True
 
-    def action(self, name: str, keys: dict, variables: dict | None = None,
-               timeout: float = ACTION_TIMEOUT):
+    def action(self, name: str, keys: dict[str, Any], variables: dict[str, Any] | None = None,
+               timeout: float = ACTION_TIMEOUT) -> Any:
         """Send one action and wait for its Response (None on timeout).
 
         AmiValueError when a value is unsafe (nothing was sent); AmiError when the
@@ -186,14 +188,14 @@ class AmiLink:
         future._timeout = timeout
         return future.response
 
-    def _event(self, event, source=None) -> None:
+    def _event(self, event: Any, source: Any = None) -> None:
         # An exception escaping here would end the library's reader thread.
         try:
             self._on_event(event)
         except Exception:
             log.exception("AMI event handler failed on %s", getattr(event, "name", "?"))
 
-    def _disconnected(self, source=None, error=None) -> None:
+    def _disconnected(self, source: Any = None, error: BaseException | None = None) -> None:
         with self._lock:
             if self._down_reported:
                 return

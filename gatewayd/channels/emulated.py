@@ -29,7 +29,7 @@ class EmulatedChannel:
     seed: int | None = None
     sent: list[SentRecord] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.name = self.cfg.name
         self.kind = ChannelKind(self.cfg.kind)
         self.rate_per_minute = self.cfg.rate_per_minute

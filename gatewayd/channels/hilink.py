@@ -18,6 +18,7 @@ import logging
 import random
 import threading
 import time
+from typing import Any
 
 from .. import sms as smslib
 from ..config import HilinkConfig, SmsConfig
@@ -107,7 +108,7 @@ class HilinkChannel(SupervisedDevice):
     def _went_down(self, why: str) -> None:
         self._set_health(state=DeviceState.DOWN, last_error=why)
 
-    def _radio_health(self, radio: Radio) -> dict:
+    def _radio_health(self, radio: Radio) -> dict[str, Any]:
         return dict(signal=radio.signal, registered=registered_flag(radio.network),
                     detail={"model": "HiLink", "url": self.cfg.url, "operator": radio.operator,
                             "network": radio.network.value,

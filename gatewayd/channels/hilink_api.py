@@ -9,9 +9,11 @@ into what the HiLink channel needs, so nothing else in gatewayd imports it.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import requests
 from huawei_lte_api import exceptions as hx
@@ -115,7 +117,7 @@ class HilinkApi:
             except Exception:
                 pass
 
-    def _call(self, what: str, fn):
+    def _call(self, what: str, fn: Callable[[Client], Any]) -> Any:
         """fn(client), its exceptions turned into ours."""
         if self._client is None:
             raise HilinkGone(f"dongle at {self.url}: not connected")
@@ -167,8 +169,7 @@ class HilinkApi:
         out: list[Stored] = []
         page = 1
         while True:
-            got = self._call("reading the inbox", lambda c, page=page: c.sms.get_sms_list(
-                page=page, box_type=BoxTypeEnum.LOCAL_INBOX, read_count=50, ascending=True))
+            got = self._call("reading the inbox", functools.partial(_inbox_page, page=page))
             items = (got.get("Messages") or {}).get("Message") or []
             for m in items:
                 kind = _REPORT_TYPES.get(int(m.get("SmsType") or 1), StoredKind.TEXT)
@@ -203,11 +204,15 @@ class HilinkApi:
                      TECHNOLOGY.get(str(status.get("CurrentNetworkType") or ""), ""))
 
 
-def _numbers(field) -> set[str]:
+def _inbox_page(c: Client, page: int) -> Any:
+    return c.sms.get_sms_list(page=page, box_type=BoxTypeEnum.LOCAL_INBOX, read_count=50, ascending=True)
+
+
+def _numbers(field: object) -> set[str]:
     return {n.strip() for n in str(field or "").split(",") if n.strip()}
 
 
-def _csq(rssi) -> int | None:
+def _csq(rssi: object) -> int | None:
     """'-67dBm' -> 23, on the 0..31 scale of +CSQ (-113 dBm + 2 per step)."""
     m = re.search(r"-?\d+", str(rssi or ""))
     if not m:

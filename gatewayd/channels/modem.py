@@ -39,6 +39,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import serial
 
@@ -115,7 +116,8 @@ class _Pending:
 class AtPort:
     """A serial port speaking AT: one command at a time, URCs handed to ON_URC."""
 
-    def __init__(self, path: str, baudrate: int, on_urc, on_gone=None):
+    def __init__(self, path: str, baudrate: int, on_urc: Callable[[tuple[str, ...]], None],
+                 on_gone: Callable[[], None] | None = None):
         self.path = path
         self.baudrate = baudrate
         self._on_urc = on_urc
@@ -388,7 +390,8 @@ class ModemStatus:
 class ModemSession:
     """One opened modem: start-up, status, send, read. Not thread-safe on its own."""
 
-    def __init__(self, cfg: ModemConfig, on_urc, on_gone=None):
+    def __init__(self, cfg: ModemConfig, on_urc: Callable[[tuple[str, ...]], None],
+                 on_gone: Callable[[], None] | None = None):
         self.cfg = cfg
         self.port = AtPort(cfg.port, cfg.baudrate, on_urc, on_gone)
         self.status = ModemStatus()
@@ -628,12 +631,12 @@ class ModemChannel(SupervisedDevice):
         self.name = cfg.name
         self.rate_per_minute = cfg.sms_per_minute
         self.poll_interval = poll_interval
-        self._balance: dict = {}
+        self._balance: dict[str, Any] = {}
         self._next_balance = 0.0
         self._init_supervision()
         self._session: ModemSession | None = None
         self._io = threading.RLock()            # one conversation with the modem at a time
-        self._urcs: queue.Queue = queue.Queue()
+        self._urcs: queue.Queue[tuple[str, ...]] = queue.Queue()
         self._wake = threading.Event()
         self._pin_rejected = False
         self._needs_reset = False
@@ -710,7 +713,7 @@ class ModemChannel(SupervisedDevice):
         if exc.kind == "cme":
             verdict, words = "retry", f"+CME ERROR {exc.code}"
         partial = f" after {index} of {total} parts went out" if index else ""
-        network = NETWORK_CMS.get(exc.code) if exc.kind == "cms" else NETWORK_CME.get(exc.code)
+        network = None if exc.code is None else (NETWORK_CMS if exc.kind == "cms" else NETWORK_CME).get(exc.code)
         if network:
             return self._network_refused(f"{words.split(':')[0]}: {network}{partial}", index > 0)
         self._network_failures = 0
@@ -862,7 +865,7 @@ class ModemChannel(SupervisedDevice):
         session.refresh_status()
 
     @staticmethod
-    def _detail(session: ModemSession) -> dict:
+    def _detail(session: ModemSession) -> dict[str, Any]:
         st = session.status
         return {"manufacturer": st.manufacturer, "model": st.model, "operator": st.operator, "sim": st.sim,
                 "network": st.network.value, "registration": per_domain(st.registrations),

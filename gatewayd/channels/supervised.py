@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from typing import Any
 
-from .base import ChannelError, DeviceEvent, DeviceHealth, DeviceState, EventSink
+from .base import ChannelError, ChannelEvent, DeviceEvent, DeviceHealth, DeviceState, EventSink
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class SupervisedDevice:
         """Seconds `open` waits for the first connection attempt."""
         return 5.0
 
-    def _emit(self, event) -> None:
+    def _emit(self, event: ChannelEvent) -> None:
         if self._sink is None:
             return
         try:
@@ -64,7 +65,7 @@ class SupervisedDevice:
         h = self._health
         return dataclasses.replace(h, detail=dict(h.detail))
 
-    def _set_health(self, **changes) -> None:
+    def _set_health(self, **changes: Any) -> None:
         # Called from the supervisor, the sending thread and a reader thread: one at a time.
         with self._health_lock:
             old = self._health

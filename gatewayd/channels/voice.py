@@ -40,6 +40,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Iterable
 
 from gatewayd.audio import AudioServer, AudioServerError
 from gatewayd.channels.ami import (
@@ -365,7 +366,7 @@ class VoiceChannel:
                 log.exception("%s: event sink failed", self.name)
 
     # -- events ----------------------------------------------------------------
-    def _on_event(self, event) -> None:
+    def _on_event(self, event: Any) -> None:
         name, k = event.name, event.keys
         if name == "OriginateResponse":
             call = self._calls.get(k.get("ActionID", ""))
@@ -436,11 +437,11 @@ class VoiceChannel:
         return True
 
     # -- the callback line -----------------------------------------------------
-    def _callback_event(self, kind: str, k: dict) -> None:
+    def _callback_event(self, kind: str, k: dict[str, str]) -> None:
         target = self._answer_callback if kind == "GatewaydCallback" else self._callback_digit
         threading.Thread(target=target, args=(dict(k),), name=f"{self.name}-callback", daemon=True).start()
 
-    def _answer_callback(self, k: dict) -> None:
+    def _answer_callback(self, k: dict[str, str]) -> None:
         """A call to the box: record it, then tell the dialplan what to play."""
         uid, channel, number = k.get("Uniqueid", ""), k.get("Channel", ""), k.get("Number", "").strip()
         if self.desk is None:
@@ -475,7 +476,7 @@ class VoiceChannel:
         values["GATEWAYD_READY"] = "member"   # last: the dialplan starts as soon as it sees this
         return values
 
-    def _callback_digit(self, k: dict) -> None:
+    def _callback_digit(self, k: dict[str, str]) -> None:
         cb = self._callbacks.get(k.get("Uniqueid", ""))
         item, digit = _int(k.get("Item")), k.get("Digit", "").strip()
         if cb is None or digit != "1" or item is None or not 1 <= item <= len(cb.plan.items):
@@ -511,7 +512,7 @@ class VoiceChannel:
             outcome = self._call(delivery, urls)
         return outcome
 
-    def _publish(self, names) -> list[str]:
+    def _publish(self, names: Iterable[str]) -> list[str]:
         """Where Asterisk finds the files: URLs, or paths (no extension) in audio_dir."""
         if self.cfg.audio_dir:
             out = []
@@ -535,6 +536,8 @@ class VoiceChannel:
             if not self._up.wait(DOWN_WAIT):
                 return Outcome.device_down(f"Asterisk AMI is down: {self._health.last_error or 'not connected'}")
             link = self._link
+            if link is None:        # up and down again meanwhile
+                return Outcome.device_down(f"Asterisk AMI is down: {self._health.last_error or 'not connected'}")
         call = _Call(action_id=f"gwd-{delivery.message_id}-{uuid.uuid4().hex[:8]}", channel_id=str(uuid.uuid4()),
                      number=delivery.number, message_id=delivery.message_id)
         with self._lock:
@@ -553,7 +556,7 @@ class VoiceChannel:
                 self._calls.pop(call.action_id, None)
                 self._by_channel.pop(call.channel_id, None)
 
-    def _originate_fields(self, call: _Call, number: str, urls: list[str]) -> tuple[dict, dict]:
+    def _originate_fields(self, call: _Call, number: str, urls: list[str]) -> tuple[dict[str, str], dict[str, str]]:
         c = self.cfg
         keys = {"Channel": c.channel.replace("{number}", number), "Context": c.context,
                 "Exten": c.extension, "Priority": "1", "Timeout": str(int(c.ring_timeout * 1000)),
@@ -606,7 +609,7 @@ class VoiceChannel:
         call.ended.wait(5)
 
 
-def _int(value) -> int | None:
+def _int(value: object) -> int | None:
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -633,9 +636,9 @@ def doctor(cfg: AsteriskConfig) -> list[Check]:
     """Probe Asterisk the way the voice channel uses it and say exactly what is wrong."""
     checks: list[Check] = [_check_speech()]
     where = f"{cfg.host}:{cfg.port}"
-    listed: list = []   # the ListDialplan events answering ShowDialPlan
+    listed: list[Any] = []   # the ListDialplan events answering ShowDialPlan
 
-    def keep_listing(event) -> None:
+    def keep_listing(event: Any) -> None:
         if event.name in ("ListDialplan", "ShowDialPlanComplete"):
             listed.append(event)
 
@@ -694,7 +697,7 @@ def _check_dialplan(link: AmiLink, cfg: AsteriskConfig) -> Check:
     return Check(True, what, "present")
 
 
-def _check_reporting(cfg: AsteriskConfig, listed: list, wait: float = 3.0) -> Check:
+def _check_reporting(cfg: AsteriskConfig, listed: list[Any], wait: float = 3.0) -> Check:
     """The dialplan must report PLAYBACKSTATUS (GatewaydPlayed), or no call can ever count as delivered."""
     what = f"dialplan {cfg.extension}@{cfg.context} reports playback"
     deadline = time.monotonic() + wait
