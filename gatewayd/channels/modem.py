@@ -713,6 +713,10 @@ class ModemChannel(SupervisedDevice):
         network = NETWORK_CMS.get(exc.code) if exc.kind == "cms" else NETWORK_CME.get(exc.code)
         if network:
             return self._network_refused(f"{words.split(':')[0]}: {network}{partial}", index > 0)
+        if exc.kind == "error" and self._unregistered():
+            # A bare ERROR (the modem refused AT+CMEE) while no domain is registered: the
+            # two pieces of evidence together blame the network.
+            return self._network_refused(f"ERROR while not registered{partial}", index > 0)
         self._network_failures = 0
         if verdict == "failed":
             return Outcome.failed(words + partial)
@@ -720,6 +724,10 @@ class ModemChannel(SupervisedDevice):
             self._went_down(words, reset=False)
             return Outcome.device_down(words + partial, maybe_sent=index > 0)
         return Outcome.retry(words + partial)
+
+    def _unregistered(self) -> bool:
+        session = self._session
+        return session is not None and session.status.network is Verdict.NOT_REGISTERED
 
     def _network_refused(self, words: str, maybe_sent: bool) -> Outcome:
         """A send the network refused: retry it; after NETWORK_FAILURES_DOWN in a row the modem
