@@ -43,6 +43,8 @@ LANGUAGES = ("nl", "fr", "de", "en")
 MEMBER_CHANNELS = ("sms", "voice", "sms+voice")
 ALERT_CHANNELS = ("member", "sms", "voice")
 MAX_TEXT = 1000
+# Said to whoever is not allowed to see the member behind a number (and nothing more).
+FOREIGN_NUMBER = "this number belongs to another network; ask an admin"
 # handled_by of the inbox rows the voice channel's callers leave (they need no one to handle them).
 BY_CALLBACK_LINE, BY_CALLBACK_KEY, BY_CALL_KEY = "callback line", "callback line key", "alert call key"
 
@@ -111,6 +113,10 @@ class ImportFailed(InputError):
         self.errors = errors
         super().__init__("file", f"{len(errors)} bad row(s), nothing imported: " + "; ".join(errors[:5])
                          + (" ..." if len(errors) > 5 else ""))
+
+
+def foreign_row_error(row: ImportRow) -> str:
+    return f"line {row.line}: phone: {FOREIGN_NUMBER}"
 
 
 def category_of(value: str) -> Category:
@@ -307,19 +313,43 @@ class Store:
             rows.append(ImportRow(i, name, e164, channel, lang))
         return rows, errors
 
-    def import_members(self, network: str, text: str, skip_bad: bool = False) -> tuple[int, list[str]]:
-        """Import a member CSV: all or nothing, unless SKIP_BAD. Returns (imported, errors)."""
+    def foreign_rows(self, rows: list[ImportRow], scope: tuple[int, ...] | None) -> list[ImportRow]:
+        """The ROWS whose number is a member none of whose networks is in SCOPE (None = all are)."""
+        with self.session() as s:
+            return self._foreign_rows(s, rows, scope)
+
+    def _foreign_rows(self, s: Session, rows: list[ImportRow], scope: tuple[int, ...] | None) -> list[ImportRow]:
+        if scope is None or not rows:
+            return []
+        phones = [r.phone for r in rows]
+        known = set(s.scalars(select(Member.phone).where(Member.phone.in_(phones))))
+        visible = set(s.scalars(select(Member.phone).join(member_network, member_network.c.member_id == Member.id)
+                                .where(Member.phone.in_(phones), member_network.c.network_id.in_(scope))))
+        return [r for r in rows if r.phone in known - visible]
+
+    def import_members(self, network: str, text: str, skip_bad: bool = False,
+                       scope: tuple[int, ...] | None = None) -> tuple[int, list[str]]:
+        """Import a member CSV: all or nothing, unless SKIP_BAD. Returns (imported, errors).
+
+        SCOPE (network ids; None = all) is the importer's: a number of a member outside it is a
+        bad row, never attached (that would hand another network's member over).
+        """
         rows, errors = self.parse_member_csv(text)
         if errors and not skip_bad:
             raise ImportFailed(errors)
         imported = 0
         with self.session.begin() as s:
             net = self.network(s, network)
+            foreign = self._foreign_rows(s, rows, scope)
+            errors = errors + [foreign_row_error(r) for r in foreign]
+            if foreign and not skip_bad:
+                raise ImportFailed(errors)
+            skip = {r.line for r in foreign}
             existing = {m.phone: m for m in s.scalars(select(Member).where(Member.phone.in_([r.phone for r in rows])))}
             now = utcnow()
             for r in rows:
                 m = existing.get(r.phone)
-                if m is not None and net in m.networks:
+                if r.line in skip or (m is not None and net in m.networks):
                     continue
                 if m is None:
                     m = Member(phone=r.phone, name=r.name, channel=r.channel, language=r.lang, consent_at=now)

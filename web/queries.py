@@ -18,7 +18,7 @@ from gatewayd.errors import InputError, NotFound
 from gatewayd.model import (Alert, AlertTemplate, ApiToken, Category, InboundMessage, Member, Message,
                             Network, User, alert_network, member_network, utcnow)
 from gatewayd.phone import redact
-from gatewayd.store import LANGUAGES, Store
+from gatewayd.store import FOREIGN_NUMBER, LANGUAGES, Store
 
 PAGE_SIZE = 50
 MAX_DB_INT = 2**63 - 1      # SQLite and PostgreSQL BIGINT; a larger number is no id of ours
@@ -182,6 +182,7 @@ class MemberPage:
     total: int
     page: int
     pages: int
+    hidden: int = 0          # rows left out because they are outside the reader's networks
 
 
 def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
@@ -225,17 +226,37 @@ def member(store: Store, member_id: int) -> Member:
         return m
 
 
+STOP_IS_FINAL = ("the member replied STOP: only they can opt in again, by texting START; "
+                 "no page can re-subscribe them")
+SHARED_MEMBER = ("this member is also in networks outside yours: only an admin can change "
+                 "their number, opt-out or active state")
+
+
+def _outside(m: Member, allowed: tuple[int, ...] | None) -> bool:
+    """Is M also in a network outside ALLOWED (None = everything is allowed)?"""
+    return allowed is not None and any(n.id not in allowed for n in m.networks)
+
+
 def save_member(store: Store, member_id: int | None, phone: str, name: str, channel: str, lang: str,
                 network_ids: list[int], allowed: tuple[int, ...] | None, opted_out: bool | None = None) -> Member:
-    """Create or edit a member; its networks outside ALLOWED (None = all) are left as they were."""
+    """Create or edit a member; its networks outside ALLOWED (None = all) are left as they were.
+
+    A non-admin never reaches, through a number, a member outside their networks (nor learns
+    who it is); a member shared with networks outside ALLOWED keeps their number, opt-out and
+    active state unless an admin changes them; nobody here undoes a STOP.
+    """
     e164, name, channel, lang = store.validate_member(phone, name, channel or None, lang)
     chosen = [i for i in network_ids if allowed is None or i in allowed]
     if not chosen and member_id is None:
         raise InputError("networks", "choose at least one network")
     with store.session.begin() as s:
-        other = s.scalar(select(Member.id).where(Member.phone == e164))
-        if other is not None and other != member_id:
-            raise InputError("phone", f"{e164} is already a member (#{other})")
+        other = s.scalar(select(Member).where(Member.phone == e164))
+        if other is not None and other.id != member_id:
+            if allowed is None:
+                raise InputError("phone", f"{e164} is already a member (#{other.id})")
+            if any(n.id in allowed for n in other.networks):
+                raise InputError("phone", f"{e164} is already a member of your networks; edit that member")
+            raise InputError("phone", FOREIGN_NUMBER)
         if member_id is None:
             m = Member(phone=e164, consent_at=utcnow())
             s.add(m)
@@ -243,9 +264,15 @@ def save_member(store: Store, member_id: int | None, phone: str, name: str, chan
             m = s.get(Member, member_id)
             if m is None:
                 raise NotFound("member", member_id)
-        m.phone, m.name, m.channel, m.language = e164, name, channel, lang
+            if m.phone != e164 and _outside(m, allowed):
+                raise InputError("phone", SHARED_MEMBER)
         if opted_out is not None and opted_out != m.opted_out:
-            m.opted_out, m.opted_out_at = opted_out, (utcnow() if opted_out else None)
+            if not opted_out:
+                raise InputError("opted_out", STOP_IS_FINAL)
+            if _outside(m, allowed):
+                raise InputError("opted_out", SHARED_MEMBER)
+            m.opted_out, m.opted_out_at = True, utcnow()
+        m.phone, m.name, m.channel, m.language = e164, name, channel, lang
         kept = [n for n in m.networks if allowed is not None and n.id not in allowed]
         m.networks = kept + list(s.scalars(select(Network).where(Network.id.in_(chosen))))
         if not m.networks:
@@ -253,11 +280,15 @@ def save_member(store: Store, member_id: int | None, phone: str, name: str, chan
     return m
 
 
-def set_member_active(store: Store, member_id: int, active: bool) -> Member:
+def set_member_active(store: Store, member_id: int, active: bool,
+                      allowed: tuple[int, ...] | None = None) -> Member:
+    """(De)activate a member; InputError when they are shared with networks outside ALLOWED."""
     with store.session.begin() as s:
         m = s.get(Member, member_id)
         if m is None:
             raise NotFound("member", member_id)
+        if m.active != active and _outside(m, allowed):
+            raise InputError("active", SHARED_MEMBER)
         m.active = active
     return m
 
@@ -302,12 +333,21 @@ def recent_alerts(store: Store, network_ids: tuple[int, ...] | None, limit: int 
     return [{"alert": a, "counts": counts.get(a.id, {})} for a in alerts]
 
 
-def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: str = "") -> MemberPage:
-    """One page of an alert's messages: number (masked when MASK), channel, state, reason."""
+def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: str = "",
+                    scope: tuple[int, ...] | None = None) -> MemberPage:
+    """One page of an alert's messages: number (masked when MASK), channel, state, reason.
+
+    Only recipients who are members of SCOPE's networks (None = all); `hidden` counts the others,
+    who are never named to this user.
+    """
     with store.session() as s:
         base = select(Message).where(Message.alert_id == alert_id)
         if state:
             base = base.where(Message.state == state)
+        everyone = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        if scope is not None:
+            base = base.where(Message.member_id.in_(
+                select(member_network.c.member_id).where(member_network.c.network_id.in_(scope))))
         total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)
@@ -319,7 +359,7 @@ def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: s
     out = [{"id": r.id, "number": redact(r.number) if mask else r.number, "name": r.name or "",
             "channel": r.channel, "language": r.language, "state": r.state, "attempts": r.attempts,
             "device": r.device or "", "reason": r.reason, "updated_at": r.updated_at} for r in rows]
-    return MemberPage(out, total, page, pages)
+    return MemberPage(out, total, page, pages, hidden=everyone - total)
 
 
 # ---------------------------------------------------------------------- preview
