@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select, union_all, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from .channels.base import Delivery, DeliveryReport, DeviceHealth, KeyPress, Outcome, OutcomeKind
+from .channels.base import ChannelKind, Delivery, DeliveryReport, DeviceHealth, KeyPress, Outcome, OutcomeKind
 from .config import DispatchConfig
 from .db import session_factory
 from .errors import InputError, NotFound
@@ -47,6 +48,7 @@ MAX_TEXT = 1000
 FOREIGN_NUMBER = "this number belongs to another network; ask an admin"
 # handled_by of the inbox rows the voice channel's callers leave (they need no one to handle them).
 BY_CALLBACK_LINE, BY_CALLBACK_KEY, BY_CALL_KEY = "callback line", "callback line key", "alert call key"
+OPT_OUT_LOCK = 0x6777_0001   # PostgreSQL advisory lock key: queueing for members vs opting out
 
 
 @dataclass(frozen=True)
@@ -78,15 +80,17 @@ class Claimed:
     attempt_id: int
     alert_id: int | None
     category: str
-    attempts: int
+    attempts: int               # the recipient's tries, this one included
     possible_duplicate: bool
     delivery: Delivery
+    device_failures: int = 0    # tries the devices failed before this one
 
 
 @dataclass(frozen=True)
 class RecoveryReport:
     resent: int
     failed: int
+    cancelled: int = 0     # the member opted out meanwhile: not resent
 
 
 @dataclass(frozen=True)
@@ -128,11 +132,19 @@ def category_of(value: str) -> Category:
 
 # Hot-path statements, built once: the dispatcher runs them for every message.
 def _picks(owner) -> tuple:
-    """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest."""
+    """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest.
+
+    Both walk ix_message_claim (alert_id, channel, state, not_before, id) in index
+    order and stop at the first row: a retry still backing off lies beyond the
+    `not_before <= now` range and is never read, however many there are.
+    """
     channel = Message.channel == bindparam("kind")
     due_retry = (select(Message.id).where(owner, channel, Message.state == MessageState.RETRY.value,
-                                          Message.not_before <= bindparam("now")).order_by(Message.id).limit(1))
-    fresh = select(Message.id).where(owner, channel, Message.state == Q).order_by(Message.id).limit(1)
+                                          Message.not_before <= bindparam("now"))
+                 .order_by(Message.not_before, Message.id).limit(1))
+    # Queued rows keep the not_before of their enqueue (a requeue does not move it): FIFO.
+    fresh = (select(Message.id).where(owner, channel, Message.state == Q)
+             .order_by(Message.not_before, Message.id).limit(1))
     return due_retry, fresh
 
 
@@ -147,7 +159,6 @@ _ALERT_PICKS = _picks(Message.alert_id == bindparam("alert"))
 _SYSTEM_PICKS = _picks(Message.alert_id.is_(None))
 _ALERT_PICK_SQLITE = _one_pick(_ALERT_PICKS)
 _SYSTEM_PICK_SQLITE = _one_pick(_SYSTEM_PICKS)
-DEVICE_FAILURE_ALLOWANCE = 5   # device failures a message may see beyond its category's attempts
 SYSTEM_CHECK_PERIOD = 0.2    # seconds; system messages (opt-out confirmations) wait at most this
 # Active alerts with something claimable for this kind of device, in serving order. The
 # EXISTS keeps alerts whose messages all wait out a backoff from costing a query each.
@@ -165,11 +176,20 @@ _ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill
 _ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
 _ACTIVE_ALERTS_URGENT = _ACTIVE_ALERTS.where(Alert.category == Category.URGENT.value)
 # (state = a OR state = b), not IN: an IN list is re-expanded on every execution.
+# A member who said STOP (or was made inactive) is never sent to: the take reports it
+# (one primary-key look-up) and the claim cancels that message instead of sending it.
+_MEMBER_OUT = select(Member.id).where(Member.id == Message.member_id,
+                                      Member.opted_out.is_(True) | Member.active.is_(False)).exists()
+# System messages (the STOP confirmation itself) still go.
+_MEMBER_BARRED = and_(Message.alert_id.is_not(None), _MEMBER_OUT)
 _TAKE = (update(Message).where((Message.state == Q) | (Message.state == MessageState.RETRY.value))
          .values(state=S, device=bindparam("device"), node=bindparam("node"),
                  attempts=Message.attempts + 1, updated_at=bindparam("now"))
          .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
-                    Message.possible_duplicate))
+                    Message.device_failures, Message.possible_duplicate, Message.alert_id,
+                    # Not `alert_id IS NOT NULL AND EXISTS ...`: SQLite 3.40 answers that wrongly
+                    # inside RETURNING; the two parts are combined in Python (see _take).
+                    _MEMBER_OUT.label("member_out")))
 # Pick and take in one statement. PostgreSQL: skipping rows another gateway has locked.
 # SQLite: the statement holds the write lock from its start, so no other claimer can
 # take the row between the pick and the update.
@@ -195,11 +215,25 @@ def _finish_statement(columns: frozenset) -> Update:
 
 
 _WITHDRAWN = select(Alert.id).where((Alert.state == AlertState.CANCELLED.value) | Alert.superseded_by.is_not(None))
-_CANCEL_WITHDRAWN = (update(Message).where(Message.state.in_((Q, MessageState.RETRY.value)),
-                                           Message.alert_id.in_(_WITHDRAWN))
-                     .values(state=MessageState.CANCELLED.value, updated_at=bindparam("now"),
-                             reason="alert cancelled or corrected while this message was in flight"))
-_CANCEL_IF_WITHDRAWN = _CANCEL_WITHDRAWN.where(Message.id == bindparam("message"))
+_WAITING = (Q, MessageState.RETRY.value)
+_CANCEL_WITHDRAWN_VALUES = dict(state=MessageState.CANCELLED.value, updated_at=bindparam("now"),
+                                reason="alert cancelled or corrected while this message was in flight")
+# The sweep starts from the (few) withdrawn alerts and seeks each one's waiting rows in
+# ix_message_claim (alert, every channel, both waiting states): its cost follows the
+# withdrawn alerts, not the size of the queue.
+_WITHDRAWN_WAITING = (select(Message.id).where(Message.alert_id.in_(_WITHDRAWN),
+                                               Message.channel.in_([k.value for k in ChannelKind]),
+                                               Message.state.in_(_WAITING)))
+_CANCEL_WITHDRAWN = (update(Message).where(Message.id.in_(_WITHDRAWN_WAITING))
+                     .values(**_CANCEL_WITHDRAWN_VALUES))
+_CANCEL_IF_WITHDRAWN = (update(Message).where(Message.id == bindparam("message"), Message.state.in_(_WAITING),
+                                              Message.alert_id.in_(_WITHDRAWN))
+                        .values(**_CANCEL_WITHDRAWN_VALUES))
+_BARRED_REASON = "the member opted out (STOP) or was made inactive"
+_CANCEL_BARRED = (update(Message).where(Message.id == bindparam("message"), Message.state == S)
+                  .values(state=MessageState.CANCELLED.value, device=None, attempts=Message.attempts - 1,
+                          updated_at=bindparam("now"), reason=_BARRED_REASON + "; not sent"))
+_IS_BARRED = select(_MEMBER_BARRED).where(Message.id == bindparam("message"))
 _NEW_ATTEMPT = insert(Attempt).returning(Attempt.id)
 _SERVED = update(Alert).where(Alert.id == bindparam("alert")).values(last_served=bindparam("stamp"))
 _END_ATTEMPT = (update(Attempt).where(Attempt.id == bindparam("attempt"))
@@ -418,6 +452,7 @@ class Store:
         cat = self.validate_alert(req)
         now = now or utcnow()
         with self.session.begin() as s:
+            self._lock_opt_outs(s, exclusive=False)
             parent = None
             if req.parent_id is not None:
                 parent = s.get(Alert, req.parent_id)
@@ -506,36 +541,64 @@ class Store:
     def correct_alert(self, original_id: int, text: str, texts: dict[str, str] | None = None,
                       author: str = "cli", now: datetime | None = None) -> EnqueueResult:
         """Supersede an alert: the correction goes to whoever already had (or is being sent) the
-        original, on the same channel; what has not gone yet is cancelled. Both are linked."""
+        original, on the same channel; what has not gone yet is cancelled. Both are linked.
+
+        One correction per alert, enforced by the database: the correction row's unique
+        `corrects` column refuses a second one however two requests interleave.
+        """
         now = now or utcnow()
         texts = texts or {}
-        with self.session.begin() as s:
+        with self.session() as s:
             original = s.get(Alert, original_id)
             if original is None:
                 raise NotFound("alert", original_id)
-            if original.superseded_by is not None:
-                raise InputError("alert", f"alert {original_id} was already corrected by alert "
-                                          f"{original.superseded_by}; correct that one")
             self.validate_alert(AlertRequest(networks=("-",), category=original.category, text=text,
                                               texts=texts, author=author))
-            s.execute(update(Message).where(Message.alert_id == original_id,
-                                            Message.state.in_((Q, MessageState.RETRY.value)))
-                      .values(state=MessageState.CANCELLED.value, updated_at=now,
-                              reason="superseded by a correction before it was sent"))
-            reached = s.execute(select(Message.member_id, Message.number, Message.channel, Message.language)
-                                .where(Message.alert_id == original_id,
-                                       Message.state.in_(RECEIVED_STATES)).order_by(Message.id)).all()
+        try:
+            return self._correct(original_id, text, texts, author, now)
+        except IntegrityError:
+            with self.engine.connect() as c:
+                by = c.scalar(select(Alert.id).where(Alert.corrects == original_id))
+            raise self._already_corrected(original_id, by) from None
+
+    @staticmethod
+    def _already_corrected(original_id: int, by: int | None) -> InputError:
+        return InputError("alert", f"alert {original_id} was already corrected by alert {by}; correct that one")
+
+    def _correct(self, original_id: int, text: str, texts: dict[str, str], author: str,
+                 now: datetime) -> EnqueueResult:
+        with self.session.begin() as s:
+            self._lock_opt_outs(s, exclusive=False)
+            original = s.get(Alert, original_id)
+            if original.superseded_by is not None:
+                raise self._already_corrected(original_id, original.superseded_by)
             cat = Category(original.category)
             correction = Alert(category=cat.value, priority=cat.priority, text=text.strip(),
                                texts={k: v.strip() for k, v in texts.items() if v.strip()},
                                channel_mode=original.channel_mode, author=author, parent_id=original_id,
-                               state=(AlertState.PENDING_APPROVAL.value if cat.value in self.policy.approval_categories
-                                      else AlertState.ACTIVE.value) if reached else AlertState.DONE.value,
-                               drill=original.drill or self.policy.drill, created_at=now, expires_at=now + self.expiry_for(cat),
-                               finished_at=None if reached else now, networks=list(original.networks))
+                               corrects=original_id, state=AlertState.DONE.value,
+                               drill=original.drill or self.policy.drill, created_at=now,
+                               expires_at=now + self.expiry_for(cat), finished_at=now,
+                               networks=list(original.networks))
             s.add(correction)
-            s.flush()
-            original.superseded_by = correction.id
+            s.flush()      # the unique `corrects` decides here which of two corrections wins
+            if not s.execute(update(Alert).where(Alert.id == original_id, Alert.superseded_by.is_(None))
+                             .values(superseded_by=correction.id)).rowcount:
+                raise self._already_corrected(original_id, None)
+            s.execute(update(Message).where(Message.alert_id == original_id,
+                                            Message.state.in_((Q, MessageState.RETRY.value)))
+                      .values(state=MessageState.CANCELLED.value, updated_at=now,
+                              reason="superseded by a correction before it was sent"))
+            # Who had (or is being sent) the original and still wants messages.
+            reached = s.execute(select(Message.member_id, Message.number, Message.channel, Message.language)
+                                .join(Member, Member.id == Message.member_id)
+                                .where(Message.alert_id == original_id, Message.state.in_(RECEIVED_STATES),
+                                       Member.opted_out.is_(False), Member.active.is_(True))
+                                .order_by(Message.id)).all()
+            if reached:
+                correction.finished_at = None
+                correction.state = (AlertState.PENDING_APPROVAL.value if cat.value in self.policy.approval_categories
+                                    else AlertState.ACTIVE.value)
             rows = [self._row(correction, member_id, number, channel, lang, now)
                     for member_id, number, channel, lang in reached]
             if rows:
@@ -543,6 +606,15 @@ class Store:
             counts = {"sms": sum(r["channel"] == "sms" for r in rows),
                       "voice": sum(r["channel"] == "voice" for r in rows)}
         return EnqueueResult(correction.id, counts, {})
+
+    def _lock_opt_outs(self, s, exclusive: bool) -> None:
+        """PostgreSQL: queueing for members (shared) and opting out (exclusive) exclude each other,
+        so a STOP committed while an alert is being queued still cancels that member's row, and
+        an alert queued while a STOP commits reads the member as opted out. SQLite takes its
+        write lock at the first write of either and needs nothing more."""
+        if self._pg:
+            fn = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+            s.execute(select(fn(OPT_OUT_LOCK)))
 
     def _row(self, alert: Alert, member_id, number: str, channel: str, lang: str, now: datetime) -> dict:
         return {"alert_id": alert.id, "member_id": member_id, "number": number, "channel": channel,
@@ -570,7 +642,8 @@ class Store:
         with self.session() as s:
             alert = s.get(Alert, alert_id)
             rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
-                                    Message.sent_at, Message.reason, Message.possible_duplicate, Message.attempts)
+                                    Message.sent_at, Message.reason, Message.possible_duplicate,
+                                    Message.attempts, Message.device_failures)
                              .where(Message.alert_id == alert_id).order_by(Message.id)).all()
         first = min((r.sent_at for r in rows if r.sent_at), default=None)
         last = max((r.sent_at for r in rows if r.sent_at), default=None)
@@ -581,7 +654,9 @@ class Store:
             "took_seconds": round((last - first).total_seconds(), 1) if first and last else None,
             "recipients": [{"number": r.number, "channel": r.channel, "state": r.state, "segments": r.segments,
                             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "reason": r.reason,
-                            "possible_duplicate": r.possible_duplicate, "attempts": r.attempts} for r in rows],
+                            "possible_duplicate": r.possible_duplicate,
+                            # The two budgets, apart: the reason of a failure says which ran out.
+                            "attempts": r.attempts, "device_failures": r.device_failures} for r in rows],
             "callbacks": [{**c, "at": c["at"].isoformat()} for c in self.callbacks_of(alert_id)],
         })
         return status
@@ -627,19 +702,22 @@ class Store:
                 "expires_at": row.expires_at.isoformat(), "messages": counts}
 
     def cancel_alert(self, alert_id: int, actor: str = "") -> int:
-        """Cancel what has not gone out yet; returns how many messages were cancelled."""
+        """Cancel what has not gone out yet; returns how many messages were cancelled.
+
+        The alert row is written first: a correction or another cancel of the same
+        alert waits for this transaction (PostgreSQL row lock, SQLite write lock).
+        """
         now = utcnow()
         with self.engine.begin() as c:
-            n = c.execute(update(Message).where(Message.alert_id == alert_id,
-                                                Message.state.in_((Q, MessageState.RETRY.value)))
-                          .values(state=MessageState.CANCELLED.value, reason=f"cancelled by {actor}".strip(),
-                                  updated_at=now)).rowcount
             found = c.execute(update(Alert).where(Alert.id == alert_id, Alert.state.in_(
                 (AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value)))
                 .values(state=AlertState.CANCELLED.value, finished_at=now)).rowcount
             if not found and c.scalar(select(Alert.id).where(Alert.id == alert_id)) is None:
                 raise NotFound("alert", alert_id)
-        return n
+            return c.execute(update(Message).where(Message.alert_id == alert_id,
+                                                   Message.state.in_((Q, MessageState.RETRY.value)))
+                             .values(state=MessageState.CANCELLED.value, reason=f"cancelled by {actor}".strip(),
+                                     updated_at=now)).rowcount
 
     # ------------------------------------------------------------------ dispatch: claim
     def _stamp(self) -> float:
@@ -694,23 +772,33 @@ class Store:
         return None
 
     def _take(self, c, stmt, params, alert_id, device, node, now, category, drill, stamp) -> Claimed | None:
-        """queued/retry -> sending, plus an Attempt row, in one transaction."""
-        try:
-            row = c.execute(stmt, {**params, "device": device, "node": node, "now": now}).first()
-            if row is None:
+        """queued/retry -> sending, plus an Attempt row, in one transaction.
+
+        A message whose member opted out or was made inactive is cancelled instead,
+        and the next one is taken.
+        """
+        while True:
+            try:
+                row = c.execute(stmt, {**params, "device": device, "node": node, "now": now}).first()
+                if row is None:
+                    c.rollback()
+                    return None
+                if row.alert_id is not None and row.member_out:
+                    c.execute(_CANCEL_BARRED, {"message": row.id, "now": now})
+                    c.commit()
+                    continue
+                attempt_id = c.execute(_NEW_ATTEMPT, {"message_id": row.id, "device": device, "node": node,
+                                                      "started_at": now, "error": ""}).scalar_one()
+                if stamp:
+                    c.execute(_SERVED, {"alert": alert_id, "stamp": self._stamp()})
+                c.commit()
+            except BaseException:
                 c.rollback()
-                return None
-            attempt_id = c.execute(_NEW_ATTEMPT, {"message_id": row.id, "device": device, "node": node,
-                                                  "started_at": now, "error": ""}).scalar_one()
-            if stamp:
-                c.execute(_SERVED, {"alert": alert_id, "stamp": self._stamp()})
-            c.commit()
-        except BaseException:
-            c.rollback()
-            raise
-        return Claimed(row.id, attempt_id, alert_id, category, row.attempts, row.possible_duplicate,
-                       Delivery(row.id, row.number, row.text, row.language, category, alert_id, bool(drill),
-                                row.attempts))
+                raise
+            return Claimed(row.id, attempt_id, alert_id, category, row.attempts, row.possible_duplicate,
+                           Delivery(row.id, row.number, row.text, row.language, category, alert_id, bool(drill),
+                                    row.attempts),
+                           row.device_failures)
 
     # ------------------------------------------------------------------ dispatch: outcome
     def max_attempts(self, category: str) -> int:
@@ -724,32 +812,20 @@ class Store:
         return timedelta(seconds=min(p.backoff_max, p.backoff_base * 2 ** max(0, attempts - 1)))
 
     def complete(self, claimed: Claimed, device: str, outcome: Outcome, now: datetime | None = None) -> str:
-        """Record OUTCOME of a claimed message; returns the message's new state."""
+        """Record OUTCOME of a claimed message; returns the message's new state.
+
+        A member who opted out (or was made inactive) while the try was in flight
+        ends `cancelled` whatever the device says; the Attempt row keeps what it said.
+        """
         now = now or utcnow()
-        values: dict = {"updated_at": now}
         k = outcome.kind
-        if k is OutcomeKind.SENT:
-            values.update(state=MessageState.SENT.value, sent_at=now, reference=outcome.reference,
-                          segments=outcome.segments, reason=outcome.detail)
-        elif k in (OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
-            values.update(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
-        elif k is OutcomeKind.FAILED:
-            values.update(state=MessageState.FAILED.value, reason=outcome.detail)
-        elif k is OutcomeKind.VOICEMAIL:
-            values.update(self._voicemail_values(claimed, outcome, now))
-        elif k is OutcomeKind.RETRY:
-            if claimed.attempts >= self.max_attempts(claimed.category):
-                last = f"no success after {claimed.attempts} attempts; last: {outcome.detail}"
-                # A machine took an earlier call: the member has the short message, which says more than "failed".
-                state = MessageState.VOICEMAIL if self._had_voicemail(claimed.message_id) else MessageState.FAILED
-                values.update(state=state.value, reason=last)
-            else:
-                wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
-                        else self.backoff(claimed.attempts))
-                values.update(state=MessageState.RETRY.value, not_before=now + wait, reason=outcome.detail)
-        elif k is OutcomeKind.DEVICE_DOWN:
-            values.update(self._requeue_values(claimed, outcome, device))
         with self.engine.begin() as c:
+            if self._barred(c, claimed.message_id):
+                values = {"updated_at": now, "state": MessageState.CANCELLED.value,
+                          "reason": f"{_BARRED_REASON} while this try was in flight; the device said "
+                                    f"{k.value}{': ' + outcome.detail if outcome.detail else ''}"}
+            else:
+                values = {"updated_at": now, **self._outcome_values(claimed, device, outcome, now)}
             changed = c.execute(_finish_statement(frozenset(values)), {
                 **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device}).rowcount
             c.execute(_END_ATTEMPT, {"attempt": claimed.attempt_id, "ended_at": now, "result": k.value,
@@ -783,16 +859,54 @@ class Store:
                     "reason": f"{detail}; calling again after {recall.total_seconds() / 60:g} min"}
         return {"state": MessageState.VOICEMAIL.value, "sent_at": now, "reason": detail}
 
+    def _barred(self, c, message_id: int) -> bool:
+        """Has this message's member opted out or been made inactive? On PostgreSQL the
+        member row is share-locked, so a STOP committing now waits for this transaction."""
+        stmt = _IS_BARRED
+        if self._pg:
+            stmt = (select(Member.opted_out | Member.active.is_(False))
+                    .join(Message, and_(Message.member_id == Member.id, Message.alert_id.is_not(None)))
+                    .where(Message.id == bindparam("message")).with_for_update(of=Member, read=True))
+        return bool(c.scalar(stmt, {"message": message_id}))
+
+    def _outcome_values(self, claimed: Claimed, device: str, outcome: Outcome, now: datetime) -> dict:
+        k = outcome.kind
+        if k is OutcomeKind.SENT:
+            return dict(state=MessageState.SENT.value, sent_at=now, reference=outcome.reference,
+                        segments=outcome.segments, reason=outcome.detail)
+        if k in (OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
+            return dict(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
+        if k is OutcomeKind.FAILED:
+            return dict(state=MessageState.FAILED.value, reason=outcome.detail)
+        if k is OutcomeKind.VOICEMAIL:
+            return self._voicemail_values(claimed, outcome, now)
+        if k is OutcomeKind.RETRY:
+            limit = self.max_attempts(claimed.category)
+            if claimed.attempts >= limit:
+                # A machine took an earlier call: the member has the short message, which says more than "failed".
+                state = MessageState.VOICEMAIL if self._had_voicemail(claimed.message_id) else MessageState.FAILED
+                return dict(state=state.value,
+                            reason=f"recipient's budget spent: no success after {claimed.attempts} attempts "
+                                   f"(max_attempts_{claimed.category} = {limit}); last: {outcome.detail}")
+            wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
+                    else self.backoff(claimed.attempts))
+            return dict(state=MessageState.RETRY.value, not_before=now + wait, reason=outcome.detail)
+        return self._requeue_values(claimed, outcome, device)
+
     def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict:
-        """A device failure is not the recipient's: another device takes the message."""
+        """A device failure is not the recipient's: it counts against the devices' own budget
+        (max_device_failures), gives the recipient's try back, and another device takes it."""
+        failures = claimed.device_failures + 1
+        spent = {"attempts": claimed.attempts - 1, "device_failures": failures}
         if outcome.maybe_sent and claimed.possible_duplicate:
-            return {"state": MessageState.FAILED.value,
+            return {**spent, "state": MessageState.FAILED.value,
                     "reason": f"device failed mid-send twice ({outcome.detail}); not resent a third time"}
-        budget = self.max_attempts(claimed.category) + DEVICE_FAILURE_ALLOWANCE
-        if claimed.attempts >= budget:
-            return {"state": MessageState.FAILED.value,
-                    "reason": f"devices failed {claimed.attempts} times sending it; last: {device}: {outcome.detail}"}
-        return {"state": Q, "device": None,
+        limit = self.policy.max_device_failures
+        if failures >= limit:
+            return {**spent, "state": MessageState.FAILED.value,
+                    "reason": f"devices' budget spent: devices failed {failures} times sending it "
+                              f"(max_device_failures = {limit}); last: {device}: {outcome.detail}"}
+        return {**spent, "state": Q, "device": None,
                 "possible_duplicate": claimed.possible_duplicate or outcome.maybe_sent,
                 "reason": f"requeued: {device} failed: {outcome.detail}"}
 
@@ -810,9 +924,16 @@ class Store:
             ids = select(Message.id).where(inflight)
             c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.ended_at.is_(None))
                       .values(ended_at=now, result="interrupted", error="daemon stopped mid-send"))
+            # Opt-out is final: a member who said STOP meanwhile gets no second copy.
+            cancelled = c.execute(update(Message).where(inflight, _MEMBER_BARRED).values(
+                state=MessageState.CANCELLED.value, updated_at=now,
+                reason=f"{_BARRED_REASON}; in flight when the daemon stopped, not resent")).rowcount
             if policy == "resend":
+                # The interruption was the gateway's, not the recipient's: it costs the devices' budget.
                 resent = c.execute(update(Message).where(inflight, Message.possible_duplicate.is_(False))
                                    .values(state=Q, device=None, possible_duplicate=True, updated_at=now,
+                                           attempts=Message.attempts - 1,
+                                           device_failures=Message.device_failures + 1,
                                            reason="in flight when the daemon stopped; resent once")).rowcount
                 failed = c.execute(update(Message).where(inflight).values(
                     state=MessageState.FAILED.value, updated_at=now,
@@ -823,7 +944,7 @@ class Store:
                     state=MessageState.FAILED.value, updated_at=now,
                     reason="in flight when the daemon stopped; may or may not have been sent")).rowcount
             c.execute(_CANCEL_WITHDRAWN, {"now": now})
-        return RecoveryReport(resent, failed)
+        return RecoveryReport(resent, failed, cancelled)
 
     def sweep_withdrawn(self, now: datetime | None = None) -> int:
         """Cancel what waits in the queue for an alert that was cancelled or corrected."""
@@ -847,6 +968,14 @@ class Store:
                 Alert.expires_at <= now)).all()
         expired = sum(self.expire_alert(a, now) for a in due)
         with self.engine.begin() as c:
+            # System messages (STOP confirmations, keeper texts) are news only for a while.
+            stale = now - timedelta(minutes=self.policy.expiry_system_minutes)
+            expired += c.execute(update(Message).where(
+                Message.alert_id.is_(None), Message.state.in_((Q, MessageState.RETRY.value)),
+                Message.created_at <= stale)
+                .values(state=MessageState.EXPIRED.value, updated_at=now,
+                        reason=f"not sent within expiry_system_minutes = {self.policy.expiry_system_minutes}"
+                        )).rowcount
             # Not approved in time: nothing will go out, so the alert is over.
             c.execute(update(Alert).where(Alert.state == AlertState.PENDING_APPROVAL.value,
                                           Alert.expires_at <= now)
@@ -935,6 +1064,7 @@ class Store:
             return self._set_opt_out(s, number, opted_out)
 
     def _set_opt_out(self, s: Session, number: str, opted_out: bool) -> Member | None:
+        self._lock_opt_outs(s, exclusive=True)
         member = s.scalar(select(Member).where(Member.phone == number))
         if member is None:
             return None
