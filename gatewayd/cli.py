@@ -292,6 +292,10 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     for d in report["devices"]:
         sig = "" if d["signal"] is None else f", signal {d['signal']}"
         err = f", last error: {d['last_error']}" if d["last_error"] else ""
+        net = (d.get("detail") or {}).get("network")
+        domains = ", ".join(f"{k.upper()} {v}" for k, v in ((d.get("detail") or {}).get("registration") or {}).items()
+                            if v != "not supported")
+        sig += f", {net}" + (f" ({domains})" if domains else "") if net else ""
         print(f"{d['name']} ({d['kind']}): {d['state']}{sig}, sent {d['sent_count']}, "
               f"failed {d['failed_count']}{err}")
     return 0

@@ -113,11 +113,14 @@ class DispatchConfig:
     max_attempts_urgent: int = 5
     max_attempts_feedback: int = 3
     max_attempts_prevention: int = 3
+    # The devices' own budget: port gone, timeout, Asterisk down. Never spends the above.
+    max_device_failures: int = 10
     backoff_base: float = 30.0         # seconds; doubles each attempt
     backoff_max: float = 900.0
     expiry_urgent_minutes: int = 120   # an urgent alert not out by then is reported, not sent late
     expiry_feedback_minutes: int = 1440
     expiry_prevention_minutes: int = 4320
+    expiry_system_minutes: int = 1440  # STOP confirmations, keeper texts: not sent after this
     inflight_policy: str = "resend"    # resend | fail: messages found `sending` after a crash
     drill: bool = False                # nothing leaves the box
     urgent_may_exceed_quota: bool = False   # urgent alerts may go past a SIM's fair-use quota
@@ -400,6 +403,7 @@ _NOT_NEGATIVE: _Range = (lambda v: v >= 0, "0 or more")
 _RANGES: dict[str, dict[str, _Range]] = {
     "dispatch": {"poll_interval": _POSITIVE, "max_attempts_urgent": _AT_LEAST_1,
                  "max_attempts_feedback": _AT_LEAST_1, "max_attempts_prevention": _AT_LEAST_1,
+                 "max_device_failures": _AT_LEAST_1, "expiry_system_minutes": _AT_LEAST_1,
                  "backoff_base": _POSITIVE, "backoff_max": _POSITIVE, "expiry_urgent_minutes": _AT_LEAST_1,
                  "expiry_feedback_minutes": _AT_LEAST_1, "expiry_prevention_minutes": _AT_LEAST_1,
                  "voicemail_recall_minutes_urgent": _NOT_NEGATIVE, "voicemail_recall_minutes_feedback": _NOT_NEGATIVE,

@@ -25,6 +25,7 @@ from .vocabulary import (
     Language,
     MemberChannel,
     MessageState,
+    ReceivedKind,
     Role,
 )
 
@@ -131,6 +132,9 @@ class Alert(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # A correction replaces this alert: it went to those who had the original, the rest was cancelled.
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), nullable=True)
+    # A correction names the alert it corrects; unique, so the database itself refuses a
+    # second correction of one alert, however the requests interleave.
+    corrects: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), nullable=True, unique=True)
     # Four-eyes: who approved an alert whose category needs a second person.
     approved_by: Mapped[str] = mapped_column(String(80), default="")
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -155,7 +159,10 @@ class Message(Base):
     priority: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED.value)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Two budgets: the recipient's tries (busy, no answer, rejected) and the devices'
+    # failures (port gone, timeout, Asterisk down). One never uses up the other.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    device_failures: Mapped[int] = mapped_column(Integer, default=0)
     device: Mapped[str | None] = mapped_column(String(80), nullable=True)
     node: Mapped[str | None] = mapped_column(String(80), nullable=True)
     reference: Mapped[int | None] = mapped_column(Integer, nullable=True)   # SMS TP-MR
@@ -168,7 +175,9 @@ class Message(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
-        Index("ix_message_claim", "alert_id", "channel", "state", "id"),
+        # The claim walks this index: per owner and channel, queued and due retries in
+        # (not_before, id) order, so rows backing off are skipped by a range, not read.
+        Index("ix_message_claim", "alert_id", "channel", "state", "not_before", "id"),
         Index("ix_message_state", "state", "channel"),
         Index("ix_message_report", "device", "reference", "number"),
         Index("ix_message_number", "number"),
@@ -211,6 +220,28 @@ class InboundMessage(Base):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id", ondelete="SET NULL"), nullable=True)
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
     handled_by: Mapped[str] = mapped_column(String(80), default="")
+
+
+class ReceivedEvent(Base):
+    """What a device received, written ahead: committed before the SIM copy is deleted
+    (or the network acknowledged), acted on afterwards. A crash leaves it here or on the SIM."""
+
+    __tablename__ = "received_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))                       # ReceivedKind
+    number: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text, default="")
+    reference: Mapped[int | None] = mapped_column(Integer, nullable=True)   # status report: TP-MR
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The same SMS read twice (a crash between commit and delete) is stored once.
+    key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_received_event_todo", "processed_at", "id"),)
 
 
 class Device(Base):
@@ -281,5 +312,6 @@ class AlertTemplate(Base):
 
 __all__ = ["Alert", "AlertChannel", "AlertState", "AlertTemplate", "ApiToken", "Attempt", "AuditAction",
            "AuditEntry", "Base", "Category", "DONE_STATES", "Device", "InboundMessage", "Language", "LoginThrottle",
-           "Member", "MemberChannel", "Message", "MessageState", "Network", "Role", "Setting", "TERMINAL_STATES",
-           "UTCDateTime", "User", "alert_network", "member_network", "user_network", "utcnow"]
+           "Member", "MemberChannel", "Message", "MessageState", "Network", "ReceivedEvent", "ReceivedKind", "Role",
+           "Setting", "TERMINAL_STATES", "UTCDateTime", "User", "alert_network", "member_network", "user_network",
+           "utcnow"]

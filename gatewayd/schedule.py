@@ -32,6 +32,11 @@ def expiry_for(policy: DispatchConfig, category: Category) -> timedelta:
     return timedelta(minutes=minutes)
 
 
+def system_expiry(policy: DispatchConfig) -> timedelta:
+    """How long a message of no alert (a STOP confirmation, a keeper text) may wait before it expires."""
+    return timedelta(minutes=policy.expiry_system_minutes)
+
+
 def max_attempts(policy: DispatchConfig, category: str) -> int:
     """Tries a recipient gets for a message of CATEGORY (system messages count as urgent)."""
     if category == Category.FEEDBACK:

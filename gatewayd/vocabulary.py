@@ -123,5 +123,12 @@ class AuditAction(str, enum.Enum):
     CALLBACK_CONFIRM = "callback.confirm"  # a member pressed 1 for an alert on the callback line
 
 
+class ReceivedKind(str, enum.Enum):
+    """What a device received and wrote ahead (gatewayd.model.ReceivedEvent)."""
+
+    SMS = "sms"
+    STATUS_REPORT = "status_report"
+
+
 __all__ = ["DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction", "Category", "Language",
-           "MemberChannel", "MessageState", "Role"]
+           "MemberChannel", "MessageState", "ReceivedKind", "Role"]

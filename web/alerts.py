@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -76,6 +77,52 @@ def _sent_tokens() -> _SentTokens:
     return current_app.extensions.setdefault("gatewayd.sent_tokens", _SentTokens())
 
 
+def content_digest(c: Compose) -> str:
+    """What a confirm token vouches for: everything that decides who gets which text."""
+    import hashlib
+    import json
+    content = {"networks": sorted(c.network_ids), "category": c.category, "channel": c.channel,
+               "texts": {k: v for k, v in sorted(c.texts.items()) if v}, "parent": c.parent_id,
+               "correct": c.correct_id, "drill": c.drill}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+class _ConfirmTokens:
+    """Tokens the confirm page handed out: token -> (user id, content digest, issued at).
+
+    Kept in the page's process (waitress runs one), so a token is something this server
+    gave this user for this exact alert, not any string; it lives CONFIRM_FOR seconds.
+    """
+
+    CONFIRM_FOR = 30 * 60
+
+    def __init__(self, size: int = 5000):
+        self._issued: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def issue(self, user_id: int, c: Compose) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._issued[token] = (user_id, content_digest(c), time.monotonic())
+            while len(self._issued) > self._size:
+                self._issued.popitem(last=False)
+        return token
+
+    def matches(self, token: str, user_id: int, c: Compose) -> bool:
+        with self._lock:
+            entry = self._issued.get(token)
+        if entry is None:
+            return False
+        owner, digest, at = entry
+        return (owner == user_id and secrets.compare_digest(digest, content_digest(c))
+                and time.monotonic() - at <= self.CONFIRM_FOR)
+
+
+def _confirm_tokens() -> _ConfirmTokens:
+    return current_app.extensions.setdefault("gatewayd.confirm_tokens", _ConfirmTokens())
+
+
 
 
 def parse_compose(form) -> Compose:
@@ -103,6 +150,9 @@ def parse_compose(form) -> Compose:
             parent = None
         if parent is None or not can_view(parent):
             c.errors["parent_id"] = _("The alert this follows up does not exist.")
+        elif not covers(parent):
+            c.errors["parent_id"] = _("Alert %(id)s also went to networks outside yours: only someone whose "
+                                      "networks cover all of its recipients can follow it up.", id=parent.id)
         elif parent.drill:
             c.drill = True      # feedback on a drill is part of the drill: it must not reach anyone
         elif c.category and c.category != Category.FEEDBACK:
@@ -187,7 +237,10 @@ def _prepare_correction(c: Compose) -> None:
         c.errors["correct_id"] = _("The alert to correct does not exist.")
         c.correct_id = None
         return
-    if original.superseded_by is not None:
+    if not covers(original):
+        c.errors["correct_id"] = _("Alert %(id)s also went to networks outside yours: only someone whose "
+                                   "networks cover all of its recipients can correct it.", id=original.id)
+    elif original.superseded_by is not None:
         c.errors["correct_id"] = _("Alert %(id)s was already corrected by alert %(by)s; correct that one.",
                                    id=original.id, by=original.superseded_by)
     c.category, c.channel, c.network_ids, c.parent_id = original.category, original.channel_mode, [], None
@@ -236,8 +289,14 @@ def can_approve(alert) -> bool:
             and alert.category in g.user.send_categories and can_view(alert))
 
 
+def covers(alert) -> bool:
+    """Are all of ALERT's networks in the user's scope? A follow-up, correction or cancel reaches
+    every recipient of the alert, so it needs them all (admins have every network)."""
+    return g.user.is_admin or all(n.id in g.user.network_ids for n in alert.networks)
+
+
 def can_cancel(alert) -> bool:
-    return can_view(alert) and (g.user.is_admin or alert.category in g.user.send_categories)
+    return can_view(alert) and covers(alert) and (g.user.is_admin or alert.category in g.user.send_categories)
 
 
 def _load_alert(alert_id: int):
@@ -399,7 +458,7 @@ def confirm():
     c = parse_compose(request.form)
     if c.errors:
         return render_template("compose.html", **_compose_context(c)), 400
-    return render_template("confirm.html", c=c, p=build_preview(c), token=secrets.token_urlsafe(16),
+    return render_template("confirm.html", c=c, p=build_preview(c), token=_confirm_tokens().issue(g.user.id, c),
                            parent=Q.alert(get_store(), c.parent_id) if c.parent_id is not None else None,
                            original=Q.alert(get_store(), c.correct_id) if c.correct_id is not None else None)
 
@@ -413,12 +472,14 @@ def send():
     if c.errors:
         return render_template("compose.html", **_compose_context(c)), 400
     token = request.form.get("confirm_token") or ""
-    if len(token) < 16:
-        c.errors["confirm"] = _("Confirm the alert before sending it.")
-        return render_template("compose.html", **_compose_context(c)), 400
     sent = _sent_tokens()
     with sent.lock:
         earlier = sent.get(token)
+        if earlier is None and not _confirm_tokens().matches(token, g.user.id, c):
+            # Not a token this page gave this user for exactly this alert (or it expired).
+            c.errors["confirm"] = _("Confirm the alert before sending it: what you send must be what "
+                                    "you confirmed.")
+            return render_template("compose.html", **_compose_context(c)), 400
         if earlier is None:
             req = c.request
             assert req is not None          # a compose without errors has its request
@@ -495,7 +556,8 @@ def view(alert_id: int):
     page = _int(request.args.get("page"), 1)
     state = request.args.get("state", "")
     store = get_store()
-    recips = Q.recipients_page(store, alert_id, page, mask=not g.user.is_admin, state=state)
+    scope = None if g.user.is_admin else g.user.network_ids
+    recips = Q.recipients_page(store, alert_id, page, mask=not g.user.is_admin, state=state, scope=scope)
     corrects = None          # this alert is the correction of that one (which links back here)
     if a.parent_id is not None:
         parent = Q.alert(store, a.parent_id)
@@ -509,8 +571,9 @@ def view(alert_id: int):
                            drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,
                            can_cancel=can_cancel(a), can_approve=can_approve(a),
                            can_correct=a.category in g.user.send_categories and a.superseded_by is None
-                           and a.state != AlertState.PENDING_APPROVAL.value,
-                           can_feedback=Category.FEEDBACK.value in g.user.send_categories)
+                           and a.state != AlertState.PENDING_APPROVAL.value and covers(a),
+                           can_feedback=Category.FEEDBACK.value in g.user.send_categories and covers(a),
+                           shown_networks=[n for n in a.networks if scope is None or n.id in scope])
 
 
 @bp.get("/alerts/<int:alert_id>/status.json")

@@ -60,6 +60,16 @@ def _zone_networks(zone: str) -> set[str] | None:
         return set(s.scalars(select(Network.name).where(Network.zone == zone)))
 
 
+def _alert_covered_by_zone(alert_id: int, zone: str) -> bool:
+    """Are all of the alert's networks in ZONE? A follow-up reaches every recipient of its parent."""
+    if not zone:
+        return True
+    with get_store().reading() as s:
+        zones = set(s.scalars(select(Network.zone).join(alert_network, alert_network.c.network_id == Network.id)
+                              .where(alert_network.c.alert_id == alert_id)))
+    return zones == {zone}
+
+
 def _alert_in_zone(alert_id: int, zone: str) -> bool:
     if not zone:
         return True
@@ -100,6 +110,9 @@ def create_alert():
             return _error(403, f"network {outside[0]!r} is outside this token's zone", "networks")
         if parent_id is not None and not _alert_in_zone(parent_id, token.zone):
             return _error(404, f"alert {parent_id} does not exist", "parent_id")
+        if parent_id is not None and not _alert_covered_by_zone(parent_id, token.zone):
+            return _error(403, f"alert {parent_id} also went to networks outside this token's zone; "
+                               "a follow-up would reach them too", "parent_id")
     key = (request.headers.get("Idempotency-Key") or "").strip()
     if len(key) > 100:
         return _error(400, "longer than 100 characters", "Idempotency-Key")

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction
-from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportRow
+from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportRow, foreign_row_error
 
 from . import get_store
 from . import queries as Q
@@ -95,9 +95,11 @@ def edit(member_id: int):
         return _render_member_form(v, {}, member=m)
     _require_editor()
     v = _member_form_values(request.form)
+    # An opted-out member's box is not offered (STOP is final): no box means "unchanged".
+    opted_out = True if v["opted_out"] else (None if m.opted_out else False)
     try:
         get_store().save_member(member_id, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
-                      _scope(), opted_out=v["opted_out"])
+                                _scope(), opted_out=opted_out)
     except InputError as exc:
         return _render_member_form(v, {exc.field: exc.reason}, member=m, status=400)
     audit(AuditAction.MEMBER_EDIT, {"member_id": member_id, "networks": v["network_ids"], "opted_out": v["opted_out"]})
@@ -110,7 +112,11 @@ def set_active(member_id: int):
     _require_editor()
     _member_or_404(member_id)
     active = request.form.get("active") == "1"
-    get_store().set_member_active(member_id, active)
+    try:
+        get_store().set_member_active(member_id, active, _scope())
+    except InputError as exc:
+        flash(exc.reason, "error")
+        return redirect(url_for("members.edit", member_id=member_id))
     audit(AuditAction.MEMBER_ACTIVATE if active else AuditAction.MEMBER_DEACTIVATE, {"member_id": member_id})
     flash(_("Member reactivated.") if active else _("Member deactivated: no more alerts."), "info")
     return redirect(url_for("members.edit", member_id=member_id))
@@ -140,13 +146,18 @@ def import_csv():
             rows, row_errors = store.parse_member_csv(text)
         except InputError as exc:
             errors[exc.field] = exc.reason
+        else:
+            foreign = store.foreign_rows(rows, _scope())
+            if foreign:
+                rows = [r for r in rows if r not in foreign]
+                row_errors = row_errors + [foreign_row_error(r) for r in foreign]
     if errors or request.form.get("step") != "import":
         return render_template("import.html", networks=nets, errors=errors, rows=rows, row_errors=row_errors,
                                text=text, network_id=network_id), (400 if errors else 200)
     assert net is not None          # no network chosen is an error above
     skip_bad = request.form.get("skip_bad") == "1"
     try:
-        imported, bad = store.import_members(net.name, text, skip_bad=skip_bad)
+        imported, bad = store.import_members(net.name, text, skip_bad=skip_bad, scope=_scope())
     except InputError as exc:
         return render_template("import.html", networks=nets, errors={"file": exc.reason}, rows=rows,
                                row_errors=row_errors, text=text, network_id=network_id), 400

@@ -82,6 +82,7 @@ class MemberPage:
     total: int
     page: int
     pages: int
+    hidden: int = 0          # rows left out because they are outside the reader's networks
 
 
 def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
@@ -166,12 +167,21 @@ def recent_alerts(store: Store, network_ids: tuple[int, ...] | None, limit: int 
     return [{"alert": a, "counts": counts.get(a.id, {})} for a in alerts]
 
 
-def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: str = "") -> MemberPage:
-    """One page of an alert's messages: number (masked when MASK), channel, state, reason."""
+def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: str = "",
+                    scope: tuple[int, ...] | None = None) -> MemberPage:
+    """One page of an alert's messages: number (masked when MASK), channel, state, reason.
+
+    Only recipients who are members of SCOPE's networks (None = all); `hidden` counts the others,
+    who are never named to this user.
+    """
     with store.reading() as s:
         base = select(Message).where(Message.alert_id == alert_id)
         if state:
             base = base.where(Message.state == state)
+        everyone = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        if scope is not None:
+            base = base.where(Message.member_id.in_(
+                select(member_network.c.member_id).where(member_network.c.network_id.in_(scope))))
         total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)
@@ -183,7 +193,7 @@ def recipients_page(store: Store, alert_id: int, page: int, mask: bool, state: s
     out = [{"id": r.id, "number": redact(r.number) if mask else r.number, "name": r.name or "",
             "channel": r.channel, "language": r.language, "state": r.state, "attempts": r.attempts,
             "device": r.device or "", "reason": r.reason, "updated_at": r.updated_at} for r in rows]
-    return MemberPage(out, total, page, pages)
+    return MemberPage(out, total, page, pages, hidden=everyone - total)
 
 
 # ---------------------------------------------------------------------- preview

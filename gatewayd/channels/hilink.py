@@ -25,6 +25,7 @@ from ..config import HilinkConfig, SmsConfig
 from ..phone import normalise, redact
 from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome
 from .hilink_api import HilinkApi, HilinkError, HilinkGone, LoginRefused, Radio, Refused, Stored, StoredKind
+from .network_watch import NETWORK_HOLD_START, NetworkWatch
 from .registration import Verdict, registered_flag
 from .supervised import SupervisedDevice
 
@@ -40,7 +41,7 @@ class HilinkChannel(SupervisedDevice):
     kind = ChannelKind.SMS
     capacity = 1
 
-    def __init__(self, cfg: HilinkConfig, sms: SmsConfig):
+    def __init__(self, cfg: HilinkConfig, sms: SmsConfig, network_hold: float = NETWORK_HOLD_START):
         self.cfg = cfg
         self.sms = sms
         self.name = cfg.name
@@ -51,6 +52,7 @@ class HilinkChannel(SupervisedDevice):
         self._ref = random.randrange(256)
         self._awaiting: dict[str, collections.deque[int]] = {}   # number -> references awaiting a report
         self._login_refused = False
+        self._network = NetworkWatch(network_hold)
 
     # ------------------------------------------------------------ protocol
 
@@ -96,7 +98,8 @@ class HilinkChannel(SupervisedDevice):
             self._went_down(why)
             return Outcome.device_down(why + " (may have been sent)", maybe_sent=True)
         if not result:
-            return Outcome.retry(f"hilink {self.name}: the dongle reports the send failed (network refused it)")
+            return self._network_refused(f"hilink {self.name}: the dongle reports the send failed")
+        self._network.sent()
         self._ref = (self._ref + 1) % 256
         if self.cfg.delivery_reports:
             self._awaiting.setdefault(number, collections.deque(maxlen=64)).append(self._ref)
@@ -105,7 +108,17 @@ class HilinkChannel(SupervisedDevice):
 
     # ------------------------------------------------------------ state
 
+    def _network_refused(self, words: str) -> Outcome:
+        """Retry; after NETWORK_FAILURES_DOWN in a row the dongle is down for the network (see network_watch)."""
+        if not self._network.network_failure(self._health.registered):
+            return Outcome.retry(words)
+        self._set_health(state=DeviceState.DOWN, last_error=f"no network: {self._network.failures} sends in a row "
+                                                            f"failed ({words}); tried again in "
+                                                            f"{self._network.hold:g} s")
+        return Outcome.device_down(words)
+
     def _went_down(self, why: str) -> None:
+        self._network.forget()
         self._set_health(state=DeviceState.DOWN, last_error=why)
 
     def _radio_health(self, radio: Radio) -> dict[str, Any]:
@@ -121,6 +134,15 @@ class HilinkChannel(SupervisedDevice):
         backoff = BACKOFF_START
         last_look = 0.0
         while not self._stop.is_set():
+            if self._network.down:
+                if time.monotonic() - last_look >= self.cfg.poll_interval:
+                    last_look = time.monotonic()
+                    self._look()
+                    if self._network.may_try_again(self._health.registered):
+                        self._network.try_again()
+                        self._set_health(state=DeviceState.UP, last_error="")
+                self._stop.wait(min(0.2, self.cfg.poll_interval))
+                continue
             if self._health.state is not DeviceState.UP:
                 if self._login_refused:
                     self._stop.wait(5.0)      # needs a person: a retry could lock the dongle's login
@@ -150,6 +172,7 @@ class HilinkChannel(SupervisedDevice):
             except Exception as exc:      # a bug here must not kill the supervisor
                 log.exception("hilink %s: set-up failed", self.name)
                 return self._failed(f"internal error during set-up: {exc!r}")
+            self._network.forget()
             self._set_health(state=DeviceState.UP, last_error="", **self._radio_health(radio))
         self._first_try.set()
         self._look()

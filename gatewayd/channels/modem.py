@@ -47,6 +47,7 @@ from .. import sms as smslib
 from ..config import ModemConfig, SmsConfig
 from ..phone import normalise, redact
 from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome
+from .network_watch import NETWORK_HOLD_START, NetworkWatch
 from .registration import Domain, Registration, Verdict, per_domain, registered_flag, summary, verdict
 from .registration import parse as parse_registration
 from .supervised import SupervisedDevice
@@ -364,8 +365,6 @@ CMMS1_IDLE = 1.0
 # only these, repeated, mark a modem down for the network; registration answers never do.
 NETWORK_CMS = {38: "network out of order", 331: "no network service", 332: "network timeout"}
 NETWORK_CME = {30: "no network service", 31: "network timeout", 32: "network not allowed, emergency calls only"}
-NETWORK_FAILURES_DOWN = 2                        # consecutive network failures before the modem is down
-NETWORK_HOLD_START, NETWORK_HOLD_MAX = 10.0, 300.0   # seconds down before sends are tried again
 
 
 @dataclass
@@ -643,12 +642,7 @@ class ModemChannel(SupervisedDevice):
         self._concat_ref = random.randrange(256)
         self._parts: dict[tuple[str, int], dict[int, str]] = {}
         # Down for the network (sends failed with network errors), not for the port:
-        self._network_failures = 0
-        self._network_down = False
-        self._network_hold_start = network_hold
-        self._network_hold = network_hold
-        self._network_retry_at = 0.0
-        self._registered_at_down: bool | None = None
+        self._network = NetworkWatch(network_hold)
 
     # ------------------------------------------------------------ protocol
 
@@ -704,8 +698,7 @@ class ModemChannel(SupervisedDevice):
                 return Outcome.device_down(f"modem {self.name}: {exc}" + (" (may have been sent)" if maybe else ""),
                                            maybe_sent=maybe)
         log.debug("modem %s: %d part(s) to %s, TP-MR %s", self.name, len(pdus), redact(delivery.number), mr)
-        self._network_failures = 0          # the network took it: whatever registration said
-        self._network_hold = self._network_hold_start
+        self._network.sent()
         return Outcome.sent(reference=mr, segments=len(pdus))
 
     def _refused(self, exc: AtError, index: int, total: int) -> Outcome:
@@ -716,7 +709,11 @@ class ModemChannel(SupervisedDevice):
         network = None if exc.code is None else (NETWORK_CMS if exc.kind == "cms" else NETWORK_CME).get(exc.code)
         if network:
             return self._network_refused(f"{words.split(':')[0]}: {network}{partial}", index > 0)
-        self._network_failures = 0
+        if exc.kind == "error" and self._unregistered():
+            # A bare ERROR (the modem refused AT+CMEE) while no domain is registered: the
+            # two pieces of evidence together blame the network.
+            return self._network_refused(f"ERROR while not registered{partial}", index > 0)
+        self._network.other_failure()
         if verdict == "failed":
             return Outcome.failed(words + partial)
         if verdict == "device_down":
@@ -724,22 +721,21 @@ class ModemChannel(SupervisedDevice):
             return Outcome.device_down(words + partial, maybe_sent=index > 0)
         return Outcome.retry(words + partial)
 
+    def _unregistered(self) -> bool:
+        session = self._session
+        return session is not None and session.status.network is Verdict.NOT_REGISTERED
+
     def _network_refused(self, words: str, maybe_sent: bool) -> Outcome:
-        """A send the network refused: retry it; after NETWORK_FAILURES_DOWN in a row the modem
+        """A send the network refused: retry it, or, after NETWORK_FAILURES_DOWN in a row, the modem
         is down for the network (its messages go to other devices) until the hold-off ends."""
-        self._network_failures += 1
-        if self._network_failures < NETWORK_FAILURES_DOWN:
-            return Outcome.retry(words)
         session = self._session
         st = session.status if session is not None else ModemStatus()
-        hold = self._network_hold
-        self._network_hold = min(NETWORK_HOLD_MAX, hold * 2)
-        self._network_retry_at = time.monotonic() + hold
-        self._registered_at_down = st.registered
-        self._network_down = True
+        if not self._network.network_failure(st.registered):
+            return Outcome.retry(words)
         self._set_health(state=DeviceState.DOWN, registered=st.registered,
-                         last_error=f"no network: {self._network_failures} sends in a row failed ({words}); "
-                                    f"{summary(st.registrations)}; sending is tried again in {hold:g} s")
+                         last_error=f"no network: {self._network.failures} sends in a row failed ({words}); "
+                                    f"{summary(st.registrations)}; sending is tried again in "
+                                    f"{self._network.hold:g} s")
         return Outcome.device_down(words, maybe_sent=maybe_sent)
 
     def _network_check(self) -> None:
@@ -756,13 +752,11 @@ class ModemChannel(SupervisedDevice):
             except (AtTimeout, PortGone) as exc:
                 self._went_down(str(exc), reset=isinstance(exc, AtTimeout))
                 return
-            newly = st.registered is True and self._registered_at_down is not True
-            if not newly and time.monotonic() < self._network_retry_at:
+            if not self._network.may_try_again(st.registered):
                 self._set_health(signal=st.signal, registered=st.registered,
                                  detail={**self._detail(session), **self._balance})
                 return
-            self._network_down = False
-            self._network_failures = NETWORK_FAILURES_DOWN - 1   # one more network failure: down again
+            self._network.try_again()
             self._set_health(state=DeviceState.UP, signal=st.signal, registered=st.registered, last_error="",
                              detail={**self._detail(session), **self._balance})
         finally:
@@ -772,7 +766,7 @@ class ModemChannel(SupervisedDevice):
 
     def _went_down(self, why: str, reset: bool) -> None:
         self._needs_reset = self._needs_reset or reset
-        self._network_down = False          # a port problem: reconnect, whatever the network did
+        self._network.forget()              # a port problem: reconnect, whatever the network did
         self._set_health(state=DeviceState.DOWN, last_error=why)
         self._wake.set()
 
@@ -793,7 +787,7 @@ class ModemChannel(SupervisedDevice):
         backoff = BACKOFF_START
         last_poll = time.monotonic()
         while not self._stop.is_set():
-            if self._network_down and self._session is not None and not self._session.port.gone:
+            if self._network.down and self._session is not None and not self._session.port.gone:
                 self._handle_urcs(timeout=0.5)
                 if time.monotonic() - last_poll >= min(self.poll_interval, 2.0):
                     last_poll = time.monotonic()
@@ -835,7 +829,7 @@ class ModemChannel(SupervisedDevice):
                 log.exception("modem %s: set-up failed", self.name)
                 return self._failed_connect(session, f"internal error during set-up: {exc!r}")
             self._session = session
-            self._network_down = False
+            self._network.forget()
             st = session.status
             self._set_health(state=DeviceState.UP, signal=st.signal, registered=st.registered, last_error="",
                              detail=self._detail(session))
@@ -965,8 +959,7 @@ class ModemChannel(SupervisedDevice):
         st = session.status
         st.registrations[domain] = parse_registration(domain, rest, urc=True)
         self._set_health(registered=st.registered, detail={**self._detail(session), **self._balance})
-        if self._network_down and st.registered is True and self._registered_at_down is not True:
-            self._network_retry_at = 0.0      # evidence it came back: let the supervisor try now
+        self._network.registration(st.registered)   # newly registered: the supervisor tries now
 
     def _status_report(self, pdu_hex: str) -> None:
         try:

@@ -123,9 +123,9 @@ def parse(domain: Domain, text: str, urc: bool = False) -> Registration:
 def verdict(answers: dict[Domain, Registration], operator: str = "") -> Verdict:
     """Any registered domain counts. All answers a clear no: not registered, unless the
     modem names an operator all the same (contradictory). Nothing readable: unclear."""
-    if any(r.registered for r in answers.values()):
+    if any(r.registered for r in list(answers.values())):   # a copy: a URC may change it meanwhile
         return Verdict.REGISTERED
-    readable = [r for r in answers.values() if r.stat is not None]
+    readable = [r for r in list(answers.values()) if r.stat is not None]
     if not readable or any(r.stat not in UNREGISTERED_STATES for r in readable) or operator:
         return Verdict.UNCLEAR
     return Verdict.NOT_REGISTERED

@@ -31,8 +31,18 @@ from .alerts import (
 from .base import OUT_STATES, PENDING, RECEIVED_STATES, WAITING, StoreBase
 from .calls import CallsStore
 from .devices import DeviceStore
-from .people import MEMBER_CHANNELS, ImportFailed, ImportRow, PeopleStore, token_hash
-from .queue import DEVICE_FAILURE_ALLOWANCE, SYSTEM_CHECK_PERIOD, Claimed, LostClaim, QueueStore, RecoveryReport
+from .people import (
+    FOREIGN_NUMBER,
+    MEMBER_CHANNELS,
+    SHARED_MEMBER,
+    STOP_IS_FINAL,
+    ImportFailed,
+    ImportRow,
+    PeopleStore,
+    foreign_row_error,
+    token_hash,
+)
+from .queue import SYSTEM_CHECK_PERIOD, Claimed, LostClaim, QueueStore, RecoveryReport
 from .replies import RepliesStore
 from .templates import DEFAULT_TEMPLATES, TemplateStore
 
@@ -41,7 +51,8 @@ class Store(QueueStore, AlertStore, TemplateStore, PeopleStore, RepliesStore, Ca
     """All reads and writes gatewayd does, over one SQLAlchemy engine (see the module list above)."""
 
 
-__all__ = ["ALERT_CHANNELS", "CATEGORIES", "DEFAULT_TEMPLATES", "DEVICE_FAILURE_ALLOWANCE", "LANGUAGES",
-           "MAX_TEXT", "MEMBER_CHANNELS", "OUT_STATES", "PENDING", "RECEIVED_STATES", "SYSTEM_CHECK_PERIOD", "WAITING",
-           "AlertRequest", "Claimed", "EnqueueResult", "Estimate", "ImportFailed", "ImportRow", "LostClaim",
-           "RecoveryReport", "Store", "StoreBase", "category_of", "token_hash"]
+__all__ = ["ALERT_CHANNELS", "CATEGORIES", "DEFAULT_TEMPLATES", "FOREIGN_NUMBER", "LANGUAGES", "MAX_TEXT",
+           "MEMBER_CHANNELS", "OUT_STATES", "PENDING", "RECEIVED_STATES", "SHARED_MEMBER", "STOP_IS_FINAL",
+           "SYSTEM_CHECK_PERIOD", "WAITING", "AlertRequest", "Claimed", "EnqueueResult", "Estimate", "ImportFailed",
+           "ImportRow", "LostClaim", "RecoveryReport", "Store", "StoreBase", "category_of", "foreign_row_error",
+           "token_hash"]

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -81,6 +82,10 @@ class Estimate:
     ahead: dict[str, int] = field(default_factory=dict)    # per channel, queued at equal or higher priority
 
 
+def _already_corrected(original_id: int, by: int | None) -> InputError:
+    return InputError("alert", f"alert {original_id} was already corrected by alert {by}; correct that one")
+
+
 def sender_of(networks: list[Network]) -> str:
     """Who an alert is from, as said first: the first network's police zone, else its name."""
     for net in networks or ():
@@ -131,6 +136,7 @@ class AlertStore(StoreBase):
         cat = self.validate_alert(req)
         now = now or utcnow()
         with self.session.begin() as s:
+            self._lock_opt_outs(s, exclusive=False)
             parent = None
             if req.parent_id is not None:
                 parent = s.get(Alert, req.parent_id)
@@ -222,43 +228,66 @@ class AlertStore(StoreBase):
     def correct_alert(self, original_id: int, text: str, texts: dict[str, str] | None = None,
                       author: str = "cli", now: datetime | None = None) -> EnqueueResult:
         """Supersede an alert: the correction goes to whoever already had (or is being sent) the
-        original, on the same channel; what has not gone yet is cancelled. Both are linked."""
+        original, on the same channel; what has not gone yet is cancelled. Both are linked.
+
+        One correction per alert, enforced by the database: the correction row's unique
+        `corrects` column refuses a second one however two requests interleave.
+        """
         now = now or utcnow()
         texts = texts or {}
+        with self.session() as s:
+            original = s.get(Alert, original_id)
+            if original is None:
+                raise NotFound("alert", original_id)
+            self.validate_alert(AlertRequest(networks=("-",), category=original.category, text=text,
+                                              texts=texts, author=author))
+        try:
+            return self._correct(original_id, text, texts, author, now)
+        except IntegrityError:
+            with self.engine.connect() as c:
+                by = c.scalar(select(Alert.id).where(Alert.corrects == original_id))
+            raise _already_corrected(original_id, by) from None
+
+    def _correct(self, original_id: int, text: str, texts: dict[str, str], author: str,
+                 now: datetime) -> EnqueueResult:
         with self.session.begin() as s:
+            self._lock_opt_outs(s, exclusive=False)
             original = s.get(Alert, original_id)
             if original is None:
                 raise NotFound("alert", original_id)
             if original.superseded_by is not None:
-                raise InputError("alert", f"alert {original_id} was already corrected by alert "
-                                          f"{original.superseded_by}; correct that one")
-            self.validate_alert(AlertRequest(networks=("-",), category=original.category, text=text,
-                                              texts=texts, author=author))
-            s.execute(update(Message).where(Message.alert_id == original_id,
-                                            Message.state.in_(WAITING))
-                      .values(state=MessageState.CANCELLED.value, updated_at=now,
-                              reason="superseded by a correction before it was sent"))
-            reached = s.execute(select(Message.member_id, Message.number, Message.channel, Message.language)
-                                .where(Message.alert_id == original_id,
-                                       Message.state.in_(RECEIVED_STATES)).order_by(Message.id)).all()
+                raise _already_corrected(original_id, original.superseded_by)
             cat = Category(original.category)
             correction = Alert(category=cat.value, priority=cat.priority, text=text.strip(),
                                texts={k: v.strip() for k, v in texts.items() if v.strip()},
                                channel_mode=original.channel_mode, author=author, parent_id=original_id,
-                               state=(AlertState.PENDING_APPROVAL.value if cat.value in self.policy.approval_categories
-                                      else AlertState.ACTIVE.value) if reached else AlertState.DONE.value,
+                               corrects=original_id, state=AlertState.DONE.value,
                                drill=original.drill or self.policy.drill, created_at=now,
-                               expires_at=now + self.expiry_for(cat),
-                               finished_at=None if reached else now, networks=list(original.networks))
+                               expires_at=now + self.expiry_for(cat), finished_at=now,
+                               networks=list(original.networks))
             s.add(correction)
-            s.flush()
-            original.superseded_by = correction.id
+            s.flush()      # the unique `corrects` decides here which of two corrections wins
+            if not s.execute(update(Alert).where(Alert.id == original_id, Alert.superseded_by.is_(None))
+                             .values(superseded_by=correction.id)).rowcount:  # type: ignore[attr-defined]
+                raise _already_corrected(original_id, None)
+            s.execute(update(Message).where(Message.alert_id == original_id, Message.state.in_(WAITING))
+                      .values(state=MessageState.CANCELLED.value, updated_at=now,
+                              reason="superseded by a correction before it was sent"))
+            # Who had (or is being sent) the original and still wants messages.
+            reached = s.execute(select(Message.member_id, Message.number, Message.channel, Message.language)
+                                .join(Member, Member.id == Message.member_id)
+                                .where(Message.alert_id == original_id, Message.state.in_(RECEIVED_STATES),
+                                       Member.opted_out.is_(False), Member.active.is_(True))
+                                .order_by(Message.id)).all()
+            if reached:
+                correction.finished_at = None
+                correction.state = (AlertState.PENDING_APPROVAL.value if cat.value in self.policy.approval_categories
+                                    else AlertState.ACTIVE.value)
             rows = [self._row(correction, member_id, number, channel, lang, now)
                     for member_id, number, channel, lang in reached]
             if rows:
                 s.execute(insert(Message), rows)
-            counts = {"sms": sum(r["channel"] == "sms" for r in rows),
-                      "voice": sum(r["channel"] == "voice" for r in rows)}
+            counts = {k.value: sum(r["channel"] == k for r in rows) for k in ChannelKind}
         return EnqueueResult(correction.id, counts, {})
 
     def _row(self, alert: Alert, member_id: int | None, number: str, channel: str, lang: str,
@@ -290,7 +319,8 @@ class AlertStore(StoreBase):
             if alert is None:       # deleted between the two reads (GDPR purge): as if never there
                 raise NotFound("alert", alert_id)
             rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
-                                    Message.sent_at, Message.reason, Message.possible_duplicate, Message.attempts)
+                                    Message.sent_at, Message.reason, Message.possible_duplicate,
+                                    Message.attempts, Message.device_failures)
                              .where(Message.alert_id == alert_id).order_by(Message.id)).all()
         first = min((r.sent_at for r in rows if r.sent_at), default=None)
         last = max((r.sent_at for r in rows if r.sent_at), default=None)
@@ -301,7 +331,9 @@ class AlertStore(StoreBase):
             "took_seconds": round((last - first).total_seconds(), 1) if first and last else None,
             "recipients": [{"number": r.number, "channel": r.channel, "state": r.state, "segments": r.segments,
                             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "reason": r.reason,
-                            "possible_duplicate": r.possible_duplicate, "attempts": r.attempts} for r in rows],
+                            "possible_duplicate": r.possible_duplicate,
+                            # The two budgets, apart: the reason of a failure says which ran out.
+                            "attempts": r.attempts, "device_failures": r.device_failures} for r in rows],
             "callbacks": [{**c, "at": c["at"].isoformat()} for c in self.callbacks_of(alert_id)],
         })
         return status
@@ -319,19 +351,23 @@ class AlertStore(StoreBase):
                 "expires_at": row.expires_at.isoformat(), "messages": counts}
 
     def cancel_alert(self, alert_id: int, actor: str = "") -> int:
-        """Cancel what has not gone out yet; returns how many messages were cancelled."""
+        """Cancel what has not gone out yet; returns how many messages were cancelled.
+
+        The alert row is written first: a correction or another cancel of the same
+        alert waits for this transaction (PostgreSQL row lock, SQLite write lock).
+        """
         now = utcnow()
         with self.engine.begin() as c:
-            n = c.execute(update(Message).where(Message.alert_id == alert_id,
-                                                Message.state.in_(WAITING))
-                          .values(state=MessageState.CANCELLED.value, reason=f"cancelled by {actor}".strip(),
-                                  updated_at=now)).rowcount
             found = c.execute(update(Alert).where(Alert.id == alert_id, Alert.state.in_(
                 (AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value)))
                 .values(state=AlertState.CANCELLED.value, finished_at=now)).rowcount
             if not found and c.scalar(select(Alert.id).where(Alert.id == alert_id)) is None:
                 raise NotFound("alert", alert_id)
-        return n
+            cancelled: int = c.execute(update(Message).where(Message.alert_id == alert_id,
+                                                             Message.state.in_(WAITING))
+                                       .values(state=MessageState.CANCELLED.value,
+                                               reason=f"cancelled by {actor}".strip(), updated_at=now)).rowcount
+            return cancelled
 
     # ------------------------------------------------------------------ estimate
     def estimate(self, cfg: Config, sms_parts: int, calls: int, category: str | None = None) -> Estimate:

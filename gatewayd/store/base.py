@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from ..config import DispatchConfig
@@ -36,6 +36,7 @@ def new_message_row(*, alert_id: int | None, member_id: int | None, number: str,
 
 
 SYSTEM_PRIORITY = Category.URGENT.priority     # opt-out confirmations, keeper alerts: never behind an alert
+OPT_OUT_LOCK = 0x6777_0001   # PostgreSQL advisory lock key: queueing for members vs opting out
 
 
 class StoreBase:
@@ -66,6 +67,15 @@ class StoreBase:
         def queue_depth(self, now: datetime | None = None) -> dict[str, Any]: ...
         def callbacks_of(self, alert_id: int) -> list[dict[str, Any]]: ...
         def _message_text(self, alert: Alert, channel: str, lang: str, now: datetime) -> str: ...
+
+    def _lock_opt_outs(self, s: Session, exclusive: bool) -> None:
+        """PostgreSQL: queueing for members (shared) and opting out (exclusive) exclude each other,
+        so a STOP committed while an alert is being queued still cancels that member's row, and
+        an alert queued while a STOP commits reads the member as opted out. SQLite takes its
+        write lock at the first write of either and needs nothing more."""
+        if self._pg:
+            fn = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+            s.execute(select(fn(OPT_OUT_LOCK)))
 
     def check_schema(self) -> None:
         """Refuse a database whose schema is missing or older than this code (GatewaydError: run init-db)."""

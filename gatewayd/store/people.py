@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InputError, NotFound
-from ..model import ApiToken, Language, Member, MemberChannel, Network, Role, User, utcnow
+from ..model import ApiToken, Language, Member, MemberChannel, Network, Role, User, member_network, utcnow
 from ..passwords import MIN_LENGTH, hash_password
 from ..phone import parse_phone
 from .base import StoreBase
@@ -25,6 +25,12 @@ LANGUAGES = tuple(lang.value for lang in Language)
 MEMBER_CHANNELS = tuple(c.value for c in MemberChannel)
 MAX_NAME = 120          # a network's name and zone, a user's zone
 MAX_MEMBER_NAME = 200
+# Said to whoever is not allowed to see the member behind a number (and nothing more).
+FOREIGN_NUMBER = "this number belongs to another network; ask an admin"
+STOP_IS_FINAL = ("the member replied STOP: only they can opt in again, by texting START; "
+                 "no page can re-subscribe them")
+SHARED_MEMBER = ("this member is also in networks outside yours: only an admin can change "
+                 "their number, opt-out or active state")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class ImportFailed(InputError):
         self.errors = errors
         super().__init__("file", f"{len(errors)} bad row(s), nothing imported: " + "; ".join(errors[:5])
                          + (" ..." if len(errors) > 5 else ""))
+
+
+def foreign_row_error(row: ImportRow) -> str:
+    return f"line {row.line}: phone: {FOREIGN_NUMBER}"
 
 
 class PeopleStore(StoreBase):
@@ -145,19 +155,43 @@ class PeopleStore(StoreBase):
             rows.append(ImportRow(i, name, e164, channel, lang))
         return rows, errors
 
-    def import_members(self, network: str, text: str, skip_bad: bool = False) -> tuple[int, list[str]]:
-        """Import a member CSV: all or nothing, unless SKIP_BAD. Returns (imported, errors)."""
+    def foreign_rows(self, rows: list[ImportRow], scope: tuple[int, ...] | None) -> list[ImportRow]:
+        """The ROWS whose number is a member none of whose networks is in SCOPE (None = all are)."""
+        with self.session() as s:
+            return self._foreign_rows(s, rows, scope)
+
+    def _foreign_rows(self, s: Session, rows: list[ImportRow], scope: tuple[int, ...] | None) -> list[ImportRow]:
+        if scope is None or not rows:
+            return []
+        phones = [r.phone for r in rows]
+        known = set(s.scalars(select(Member.phone).where(Member.phone.in_(phones))))
+        visible = set(s.scalars(select(Member.phone).join(member_network, member_network.c.member_id == Member.id)
+                                .where(Member.phone.in_(phones), member_network.c.network_id.in_(scope))))
+        return [r for r in rows if r.phone in known - visible]
+
+    def import_members(self, network: str, text: str, skip_bad: bool = False,
+                       scope: tuple[int, ...] | None = None) -> tuple[int, list[str]]:
+        """Import a member CSV: all or nothing, unless SKIP_BAD. Returns (imported, errors).
+
+        SCOPE (network ids; None = all) is the importer's: a number of a member outside it is a
+        bad row, never attached (that would hand another network's member over).
+        """
         rows, errors = self.parse_member_csv(text)
         if errors and not skip_bad:
             raise ImportFailed(errors)
         imported = 0
         with self.session.begin() as s:
             net = self.network(s, network)
+            foreign = self._foreign_rows(s, rows, scope)
+            errors = errors + [foreign_row_error(r) for r in foreign]
+            if foreign and not skip_bad:
+                raise ImportFailed(errors)
+            skip = {r.line for r in foreign}
             existing = {m.phone: m for m in s.scalars(select(Member).where(Member.phone.in_([r.phone for r in rows])))}
             now = utcnow()
             for r in rows:
                 m = existing.get(r.phone)
-                if m is not None and net in m.networks:
+                if r.line in skip or (m is not None and net in m.networks):
                     continue
                 if m is None:
                     m = Member(phone=r.phone, name=r.name, channel=r.channel, language=r.lang, consent_at=now)
@@ -215,15 +249,24 @@ class PeopleStore(StoreBase):
     # ------------------------------------------------------------------ members (the page)
     def save_member(self, member_id: int | None, phone: str, name: str, channel: str, lang: str,
                     network_ids: list[int], allowed: tuple[int, ...] | None, opted_out: bool | None = None) -> Member:
-        """Create or edit a member; its networks outside ALLOWED (None = all) are left as they were."""
+        """Create or edit a member; its networks outside ALLOWED (None = all) are left as they were.
+
+        A non-admin never reaches, through a number, a member outside their networks (nor learns
+        who it is); a member shared with networks outside ALLOWED keeps their number, opt-out and
+        active state unless an admin changes them; nobody here undoes a STOP.
+        """
         e164, name, channel, lang = self.validate_member(phone, name, channel or None, lang)
         chosen = [i for i in network_ids if allowed is None or i in allowed]
         if not chosen and member_id is None:
             raise InputError("networks", "choose at least one network")
         with self.session.begin() as s:
-            other = s.scalar(select(Member.id).where(Member.phone == e164))
-            if other is not None and other != member_id:
-                raise InputError("phone", f"{e164} is already a member (#{other})")
+            other = s.scalar(select(Member).where(Member.phone == e164))
+            if other is not None and other.id != member_id:
+                if allowed is None:
+                    raise InputError("phone", f"{e164} is already a member (#{other.id})")
+                if any(n.id in allowed for n in other.networks):
+                    raise InputError("phone", f"{e164} is already a member of your networks; edit that member")
+                raise InputError("phone", FOREIGN_NUMBER)
             if member_id is None:
                 m = Member(phone=e164, consent_at=utcnow())
                 s.add(m)
@@ -232,20 +275,29 @@ class PeopleStore(StoreBase):
                 if found is None:
                     raise NotFound("member", member_id)
                 m = found
-            m.phone, m.name, m.channel, m.language = e164, name, channel, lang
+                if m.phone != e164 and _outside(m, allowed):
+                    raise InputError("phone", SHARED_MEMBER)
             if opted_out is not None and opted_out != m.opted_out:
-                m.opted_out, m.opted_out_at = opted_out, (utcnow() if opted_out else None)
+                if not opted_out:
+                    raise InputError("opted_out", STOP_IS_FINAL)
+                if _outside(m, allowed):
+                    raise InputError("opted_out", SHARED_MEMBER)
+                m.opted_out, m.opted_out_at = True, utcnow()
+            m.phone, m.name, m.channel, m.language = e164, name, channel, lang
             kept = [n for n in m.networks if allowed is not None and n.id not in allowed]
             m.networks = kept + list(s.scalars(select(Network).where(Network.id.in_(chosen))))
             if not m.networks:
                 raise InputError("networks", "choose at least one network")
         return m
 
-    def set_member_active(self, member_id: int, active: bool) -> Member:
+    def set_member_active(self, member_id: int, active: bool, allowed: tuple[int, ...] | None = None) -> Member:
+        """(De)activate a member; InputError when they are shared with networks outside ALLOWED."""
         with self.session.begin() as s:
             m = s.get(Member, member_id)
             if m is None:
                 raise NotFound("member", member_id)
+            if m.active != active and _outside(m, allowed):
+                raise InputError("active", SHARED_MEMBER)
             m.active = active
         return m
 
@@ -315,6 +367,11 @@ def role_of(value: str) -> Role:
 def check_password(password: str) -> None:
     if len(password or "") < MIN_LENGTH:
         raise InputError("password", f"shorter than {MIN_LENGTH} characters")
+
+
+def _outside(m: Member, allowed: tuple[int, ...] | None) -> bool:
+    """Is M also in a network outside ALLOWED (None = everything is allowed)?"""
+    return allowed is not None and any(n.id not in allowed for n in m.networks)
 
 
 def _plain_name(username: str) -> bool:

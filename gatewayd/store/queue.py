@@ -26,8 +26,8 @@ from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import schedule
-from ..model import Alert, AlertState, Attempt, Category, Message, MessageState, utcnow
-from ..outcomes import Delivery, Outcome, OutcomeKind
+from ..model import Alert, AlertState, Attempt, Category, Member, Message, MessageState, utcnow
+from ..outcomes import ChannelKind, Delivery, Outcome, OutcomeKind
 from .base import PENDING, QUEUED, RETRY, SENDING, SYSTEM_PRIORITY, WAITING, StoreBase, new_message_row
 
 
@@ -39,15 +39,17 @@ class Claimed:
     attempt_id: int
     alert_id: int | None
     category: str
-    attempts: int
+    attempts: int               # the recipient's tries, this one included
     possible_duplicate: bool
     delivery: Delivery
+    device_failures: int = 0    # tries the devices failed before this one
 
 
 @dataclass(frozen=True)
 class RecoveryReport:
     resent: int
     failed: int
+    cancelled: int = 0     # the member opted out meanwhile: not resent
 
 
 class LostClaim(RuntimeError):
@@ -81,11 +83,19 @@ class _Source:
 
 # Hot-path statements, built once: the dispatcher runs them for every message.
 def _picks(owner: ColumnElement[bool]) -> tuple[Select[Any], ...]:
-    """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest."""
+    """The next message of one owner (an alert, or none for system messages): a due retry, then the oldest.
+
+    Both walk ix_message_claim (alert_id, channel, state, not_before, id) in index
+    order and stop at the first row: a retry still backing off lies beyond the
+    `not_before <= now` range and is never read, however many there are.
+    """
     channel = Message.channel == bindparam("kind")
     due_retry = (select(Message.id).where(owner, channel, Message.state == RETRY,
-                                          Message.not_before <= bindparam("now")).order_by(Message.id).limit(1))
-    fresh = select(Message.id).where(owner, channel, Message.state == QUEUED).order_by(Message.id).limit(1)
+                                          Message.not_before <= bindparam("now"))
+                 .order_by(Message.not_before, Message.id).limit(1))
+    # Queued rows keep the not_before of their enqueue (a requeue does not move it): FIFO.
+    fresh = (select(Message.id).where(owner, channel, Message.state == QUEUED)
+             .order_by(Message.not_before, Message.id).limit(1))
     return due_retry, fresh
 
 
@@ -100,7 +110,6 @@ _ALERT_PICKS = _picks(Message.alert_id == bindparam("alert"))
 _SYSTEM_PICKS = _picks(Message.alert_id.is_(None))
 _ALERT_PICK_SQLITE = _one_pick(_ALERT_PICKS)
 _SYSTEM_PICK_SQLITE = _one_pick(_SYSTEM_PICKS)
-DEVICE_FAILURE_ALLOWANCE = 5   # device failures a message may see beyond its category's attempts
 SYSTEM_CHECK_PERIOD = 0.2    # seconds; system messages (opt-out confirmations) wait at most this
 # Active alerts with something claimable for this kind of device, in serving order. The
 # EXISTS keeps alerts whose messages all wait out a backoff from costing a query each.
@@ -118,11 +127,20 @@ _ACTIVE_ALERTS = (select(Alert.id, Alert.category, Alert.expires_at, Alert.drill
 _ACTIVE_ALERTS_NO_PREVENTION = _ACTIVE_ALERTS.where(Alert.category != Category.PREVENTION.value)
 _ACTIVE_ALERTS_URGENT = _ACTIVE_ALERTS.where(Alert.category == Category.URGENT.value)
 # (state = a OR state = b), not IN: an IN list is re-expanded on every execution.
+# A member who said STOP (or was made inactive) is never sent to: the take reports it
+# (one primary-key look-up) and the claim cancels that message instead of sending it.
+_MEMBER_OUT = select(Member.id).where(Member.id == Message.member_id,
+                                      Member.opted_out.is_(True) | Member.active.is_(False)).exists()
+# System messages (the STOP confirmation itself) still go.
+_MEMBER_BARRED = and_(Message.alert_id.is_not(None), _MEMBER_OUT)
 _TAKE = (update(Message).where((Message.state == QUEUED) | (Message.state == RETRY))
          .values(state=SENDING, device=bindparam("device"), node=bindparam("node"),
                  attempts=Message.attempts + 1, updated_at=bindparam("now"))
          .returning(Message.id, Message.number, Message.text, Message.language, Message.attempts,
-                    Message.possible_duplicate))
+                    Message.device_failures, Message.possible_duplicate, Message.alert_id,
+                    # Not `alert_id IS NOT NULL AND EXISTS ...`: SQLite 3.40 answers that wrongly
+                    # inside RETURNING; the two parts are combined in Python (see _take).
+                    _MEMBER_OUT.label("member_out")))
 # Pick and take in one statement. PostgreSQL: skipping rows another gateway has locked.
 # SQLite: the statement holds the write lock from its start, so no other claimer can
 # take the row between the pick and the update.
@@ -142,16 +160,28 @@ def _finish_statement(columns: frozenset[str]) -> Update:
 
 
 _WITHDRAWN = select(Alert.id).where((Alert.state == AlertState.CANCELLED.value) | Alert.superseded_by.is_not(None))
-_CANCEL_WITHDRAWN = (update(Message).where(Message.state.in_(WAITING),
-                                           Message.alert_id.in_(_WITHDRAWN))
-                     .values(state=MessageState.CANCELLED.value, updated_at=bindparam("now"),
-                             reason="alert cancelled or corrected while this message was in flight"))
-_CANCEL_IF_WITHDRAWN = _CANCEL_WITHDRAWN.where(Message.id == bindparam("message"))
+_CANCEL_WITHDRAWN_VALUES = dict(state=MessageState.CANCELLED.value, updated_at=bindparam("now"),
+                                reason="alert cancelled or corrected while this message was in flight")
+# The sweep starts from the (few) withdrawn alerts and seeks each one's waiting rows in
+# ix_message_claim (alert, every channel, both waiting states): its cost follows the
+# withdrawn alerts, not the size of the queue.
+_WITHDRAWNWAITING = (select(Message.id).where(Message.alert_id.in_(_WITHDRAWN),
+                                               Message.channel.in_([k.value for k in ChannelKind]),
+                                               Message.state.in_(WAITING)))
+_CANCEL_WITHDRAWN = (update(Message).where(Message.id.in_(_WITHDRAWNWAITING))
+                     .values(**_CANCEL_WITHDRAWN_VALUES))
+_CANCEL_IF_WITHDRAWN = (update(Message).where(Message.id == bindparam("message"), Message.state.in_(WAITING),
+                                              Message.alert_id.in_(_WITHDRAWN))
+                        .values(**_CANCEL_WITHDRAWN_VALUES))
+_BARRED_REASON = "the member opted out (STOP) or was made inactive"
+_CANCEL_BARRED = (update(Message).where(Message.id == bindparam("message"), Message.state == SENDING)
+                  .values(state=MessageState.CANCELLED.value, device=None, attempts=Message.attempts - 1,
+                          updated_at=bindparam("now"), reason=_BARRED_REASON + "; not sent"))
+_IS_BARRED = select(_MEMBER_BARRED).where(Message.id == bindparam("message"))
 _NEW_ATTEMPT = insert(Attempt).returning(Attempt.id)
 _SERVED = update(Alert).where(Alert.id == bindparam("alert")).values(last_served=bindparam("stamp"))
 _END_ATTEMPT = (update(Attempt).where(Attempt.id == bindparam("attempt"))
                 .values(ended_at=bindparam("ended_at"), result=bindparam("result"), error=bindparam("error")))
-
 
 
 class QueueStore(StoreBase):
@@ -255,24 +285,37 @@ class QueueStore(StoreBase):
         return None
 
     def _take(self, c: Connection, stmt: Any, taker: _Taker, source: _Source) -> Claimed | None:
-        """queued/retry -> sending, plus an Attempt row, in one transaction."""
-        try:
-            row = c.execute(stmt, {"alert": source.alert_id, "kind": taker.kind, "now": taker.now,
-                                   "device": taker.device, "node": taker.node}).first()
-            if row is None:
+        """queued/retry -> sending, plus an Attempt row, in one transaction.
+
+        A message whose member opted out or was made inactive is cancelled instead,
+        and the next one is taken.
+        """
+        params = {"alert": source.alert_id, "kind": taker.kind, "now": taker.now, "device": taker.device,
+                  "node": taker.node}
+        while True:
+            try:
+                row = c.execute(stmt, params).first()
+                if row is None:
+                    c.rollback()
+                    return None
+                if row.alert_id is not None and row.member_out:
+                    c.execute(_CANCEL_BARRED, {"message": row.id, "now": taker.now})
+                    c.commit()
+                    continue
+                attempt_id = c.execute(_NEW_ATTEMPT, {"message_id": row.id, "device": taker.device,
+                                                      "node": taker.node, "started_at": taker.now,
+                                                      "error": ""}).scalar_one()
+                if source.stamp:
+                    c.execute(_SERVED, {"alert": source.alert_id, "stamp": self._stamp()})
+                c.commit()
+            except BaseException:
                 c.rollback()
-                return None
-            attempt_id = c.execute(_NEW_ATTEMPT, {"message_id": row.id, "device": taker.device, "node": taker.node,
-                                                  "started_at": taker.now, "error": ""}).scalar_one()
-            if source.stamp:
-                c.execute(_SERVED, {"alert": source.alert_id, "stamp": self._stamp()})
-            c.commit()
-        except BaseException:
-            c.rollback()
-            raise
-        return Claimed(row.id, attempt_id, source.alert_id, source.category, row.attempts, row.possible_duplicate,
-                       Delivery(row.id, row.number, row.text, row.language, source.category, source.alert_id,
-                                source.drill, row.attempts))
+                raise
+            return Claimed(row.id, attempt_id, source.alert_id, source.category, row.attempts,
+                           row.possible_duplicate,
+                           Delivery(row.id, row.number, row.text, row.language, source.category, source.alert_id,
+                                    source.drill, row.attempts),
+                           row.device_failures)
 
     # ------------------------------------------------------------------ outcome
     def max_attempts(self, category: str) -> int:
@@ -282,32 +325,21 @@ class QueueStore(StoreBase):
         return schedule.backoff(self.policy, attempts)
 
     def complete(self, claimed: Claimed, device: str, outcome: Outcome, now: datetime | None = None) -> str:
-        """Record OUTCOME of a claimed message; returns the message's new state."""
+        """Record OUTCOME of a claimed message; returns the message's new state.
+
+        A member who opted out (or was made inactive) while the try was in flight
+        ends `cancelled` whatever the device says; the Attempt row keeps what it said.
+        """
         now = now or utcnow()
-        values: dict[str, Any] = {"updated_at": now}
         k = outcome.kind
-        if k is OutcomeKind.SENT:
-            values.update(state=MessageState.SENT.value, sent_at=now, reference=outcome.reference,
-                          segments=outcome.segments, reason=outcome.detail)
-        elif k in (OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
-            values.update(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
-        elif k is OutcomeKind.FAILED:
-            values.update(state=MessageState.FAILED.value, reason=outcome.detail)
-        elif k is OutcomeKind.VOICEMAIL:
-            values.update(self._voicemail_values(claimed, outcome, now))
-        elif k is OutcomeKind.RETRY:
-            if claimed.attempts >= self.max_attempts(claimed.category):
-                last = f"no success after {claimed.attempts} attempts; last: {outcome.detail}"
-                # A machine took an earlier call: the member has the short message, which says more than "failed".
-                state = MessageState.VOICEMAIL if self._had_voicemail(claimed.message_id) else MessageState.FAILED
-                values.update(state=state.value, reason=last)
-            else:
-                wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
-                        else self.backoff(claimed.attempts))
-                values.update(state=RETRY, not_before=now + wait, reason=outcome.detail)
-        elif k is OutcomeKind.DEVICE_DOWN:
-            values.update(self._requeue_values(claimed, outcome, device))
         with self.engine.begin() as c:
+            if self._barred(c, claimed.message_id):
+                values: dict[str, Any] = {
+                    "updated_at": now, "state": MessageState.CANCELLED.value,
+                    "reason": f"{_BARRED_REASON} while this try was in flight; the device said "
+                              f"{k.value}{': ' + outcome.detail if outcome.detail else ''}"}
+            else:
+                values = {"updated_at": now, **self._outcome_values(claimed, device, outcome, now)}
             changed = c.execute(_finish_statement(frozenset(values)), {
                 **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device}).rowcount
             c.execute(_END_ATTEMPT, {"attempt": claimed.attempt_id, "ended_at": now, "result": k.value,
@@ -318,6 +350,40 @@ class QueueStore(StoreBase):
         if not changed:
             raise LostClaim(claimed.message_id)
         return str(values["state"])
+
+    def _barred(self, c: Connection, message_id: int) -> bool:
+        """Has this message's member opted out or been made inactive? On PostgreSQL the
+        member row is share-locked, so a STOP committing now waits for this transaction."""
+        stmt: Any = _IS_BARRED
+        if self._pg:
+            stmt = (select(Member.opted_out | Member.active.is_(False))
+                    .join(Message, and_(Message.member_id == Member.id, Message.alert_id.is_not(None)))
+                    .where(Message.id == bindparam("message")).with_for_update(of=Member, read=True))
+        return bool(c.scalar(stmt, {"message": message_id}))
+
+    def _outcome_values(self, claimed: Claimed, device: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
+        k = outcome.kind
+        if k is OutcomeKind.SENT:
+            return dict(state=MessageState.SENT.value, sent_at=now, reference=outcome.reference,
+                        segments=outcome.segments, reason=outcome.detail)
+        if k in (OutcomeKind.DELIVERED, OutcomeKind.ACKNOWLEDGED):
+            return dict(state=k.value, sent_at=now, delivered_at=now, reason=outcome.detail)
+        if k is OutcomeKind.FAILED:
+            return dict(state=MessageState.FAILED.value, reason=outcome.detail)
+        if k is OutcomeKind.VOICEMAIL:
+            return self._voicemail_values(claimed, outcome, now)
+        if k is OutcomeKind.RETRY:
+            limit = self.max_attempts(claimed.category)
+            if claimed.attempts >= limit:
+                # A machine took an earlier call: the member has the short message, which says more than "failed".
+                state = MessageState.VOICEMAIL if self._had_voicemail(claimed.message_id) else MessageState.FAILED
+                return dict(state=state.value,
+                            reason=f"recipient's budget spent: no success after {claimed.attempts} attempts "
+                                   f"(max_attempts_{claimed.category} = {limit}); last: {outcome.detail}")
+            wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
+                    else self.backoff(claimed.attempts))
+            return dict(state=RETRY, not_before=now + wait, reason=outcome.detail)
+        return self._requeue_values(claimed, outcome, device)
 
     def voicemail_recall(self, category: str) -> timedelta | None:
         return schedule.voicemail_recall(self.policy, category)
@@ -338,15 +404,19 @@ class QueueStore(StoreBase):
         return {"state": MessageState.VOICEMAIL.value, "sent_at": now, "reason": detail}
 
     def _requeue_values(self, claimed: Claimed, outcome: Outcome, device: str) -> dict[str, Any]:
-        """A device failure is not the recipient's: another device takes the message."""
+        """A device failure is not the recipient's: it counts against the devices' own budget
+        (max_device_failures), gives the recipient's try back, and another device takes it."""
+        failures = claimed.device_failures + 1
+        spent = {"attempts": claimed.attempts - 1, "device_failures": failures}
         if outcome.maybe_sent and claimed.possible_duplicate:
-            return {"state": MessageState.FAILED.value,
+            return {**spent, "state": MessageState.FAILED.value,
                     "reason": f"device failed mid-send twice ({outcome.detail}); not resent a third time"}
-        budget = self.max_attempts(claimed.category) + DEVICE_FAILURE_ALLOWANCE
-        if claimed.attempts >= budget:
-            return {"state": MessageState.FAILED.value,
-                    "reason": f"devices failed {claimed.attempts} times sending it; last: {device}: {outcome.detail}"}
-        return {"state": QUEUED, "device": None,
+        limit = self.policy.max_device_failures
+        if failures >= limit:
+            return {**spent, "state": MessageState.FAILED.value,
+                    "reason": f"devices' budget spent: devices failed {failures} times sending it "
+                              f"(max_device_failures = {limit}); last: {device}: {outcome.detail}"}
+        return {**spent, "state": QUEUED, "device": None,
                 "possible_duplicate": claimed.possible_duplicate or outcome.maybe_sent,
                 "reason": f"requeued: {device} failed: {outcome.detail}"}
 
@@ -364,9 +434,16 @@ class QueueStore(StoreBase):
             ids = select(Message.id).where(inflight)
             c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.ended_at.is_(None))
                       .values(ended_at=now, result="interrupted", error="daemon stopped mid-send"))
+            # Opt-out is final: a member who said STOP meanwhile gets no second copy.
+            cancelled = c.execute(update(Message).where(inflight, _MEMBER_BARRED).values(
+                state=MessageState.CANCELLED.value, updated_at=now,
+                reason=f"{_BARRED_REASON}; in flight when the daemon stopped, not resent")).rowcount
             if policy == "resend":
+                # The interruption was the gateway's, not the recipient's: it costs the devices' budget.
                 resent = c.execute(update(Message).where(inflight, Message.possible_duplicate.is_(False))
                                    .values(state=QUEUED, device=None, possible_duplicate=True, updated_at=now,
+                                           attempts=Message.attempts - 1,
+                                           device_failures=Message.device_failures + 1,
                                            reason="in flight when the daemon stopped; resent once")).rowcount
                 failed = c.execute(update(Message).where(inflight).values(
                     state=MessageState.FAILED.value, updated_at=now,
@@ -377,7 +454,7 @@ class QueueStore(StoreBase):
                     state=MessageState.FAILED.value, updated_at=now,
                     reason="in flight when the daemon stopped; may or may not have been sent")).rowcount
             c.execute(_CANCEL_WITHDRAWN, {"now": now})
-        return RecoveryReport(resent, failed)
+        return RecoveryReport(resent, failed, cancelled)
 
     def sweep_withdrawn(self, now: datetime | None = None) -> int:
         """Cancel what waits in the queue for an alert that was cancelled or corrected."""
@@ -401,6 +478,13 @@ class QueueStore(StoreBase):
                 Alert.expires_at <= now)).all()
         expired = sum(self.expire_alert(a, now) for a in due)
         with self.engine.begin() as c:
+            # System messages (STOP confirmations, keeper texts) are news only for a while.
+            stale = now - schedule.system_expiry(self.policy)
+            expired += c.execute(update(Message).where(
+                Message.alert_id.is_(None), Message.state.in_(WAITING), Message.created_at <= stale)
+                .values(state=MessageState.EXPIRED.value, updated_at=now,
+                        reason=f"not sent within expiry_system_minutes = {self.policy.expiry_system_minutes}"
+                        )).rowcount
             # Not approved in time: nothing will go out, so the alert is over.
             c.execute(update(Alert).where(Alert.state == AlertState.PENDING_APPROVAL.value,
                                           Alert.expires_at <= now)

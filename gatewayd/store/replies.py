@@ -103,6 +103,7 @@ class RepliesStore(StoreBase):
             return self._set_opt_out(s, number, opted_out)
 
     def _set_opt_out(self, s: Session, number: str, opted_out: bool) -> Member | None:
+        self._lock_opt_outs(s, exclusive=True)
         member = s.scalar(select(Member).where(Member.phone == number))
         if member is None:
             return None

@@ -33,10 +33,11 @@ def dongle():
 def channel(dongle):
     opened = []
 
-    def make(sms_cfg: SmsConfig | None = None, open_it: bool = True, sink=None, **cfg):
+    def make(sms_cfg: SmsConfig | None = None, open_it: bool = True, sink=None, network_hold: float = 10.0,
+             **cfg):
         base = dict(name="dongle1", url=dongle.url, username="admin", password="geheim", poll_interval=0.2,
                     timeout=3.0, send_timeout=5.0)
-        ch = HilinkChannel(HilinkConfig(**{**base, **cfg}), sms_cfg or SmsConfig())
+        ch = HilinkChannel(HilinkConfig(**{**base, **cfg}), sms_cfg or SmsConfig(), network_hold=network_hold)
         opened.append(ch)
         sink = sink if sink is not None else Sink()
         if open_it:
@@ -116,6 +117,15 @@ def test_failed_send_is_retried_later(channel, dongle):
     dongle.fail_next_sends(1)
     assert ch.send(deliver("een")).kind is OutcomeKind.RETRY
     assert ch.send(deliver("een", 2)).kind is OutcomeKind.SENT
+
+
+def test_repeated_send_failures_mark_the_dongle_down_for_the_network_until_the_hold_off(channel, dongle):
+    ch, _ = channel(network_hold=0.5)
+    dongle.fail_next_sends(2)
+    assert [ch.send(deliver("x", i)).kind for i in range(2)] == [OutcomeKind.RETRY, OutcomeKind.DEVICE_DOWN]
+    assert ch.health().last_error.startswith("no network")
+    wait_for(lambda: ch.health().state is DeviceState.UP, 10, "tried again after the hold-off")
+    assert ch.send(deliver("y", 3)).kind is OutcomeKind.SENT
 
 
 def test_too_long_text_and_drill_send_nothing(channel, dongle):

@@ -151,5 +151,8 @@ def test_status_json_shows_each_registration_domain(tmp_path, emulators):
         assert devices[0]["detail"]["registration"] == {
             "cs": "not registered, not searching", "ps": "not registered, not searching",
             "eps": "registered, home network"}
+        text = g.cli("status").stdout
+        assert ("modem1 (sms): up, signal 21, registered (CS not registered, not searching, "
+                "PS not registered, not searching, EPS registered, home network)") in text
     finally:
         g.stop()

@@ -107,6 +107,20 @@ def test_network_down_comes_back_after_the_hold_off_without_new_evidence(modem_f
     assert ch.send(deliver("drie", 3)).kind is OutcomeKind.SENT
 
 
+def test_bare_errors_while_not_registered_count_as_network_trouble(modem_factory):
+    emu, ch, _ = modem_factory(Profile(registration=0, refuse=("+CMEE",)))
+    emu.fail_next_sends(0, 0)                    # plain ERROR: no +CMEE, so no reason given
+    assert [ch.send(deliver("x", i)).kind for i in range(2)] == [OutcomeKind.RETRY, OutcomeKind.DEVICE_DOWN]
+    assert ch.health().last_error.startswith("no network")
+
+
+def test_bare_errors_while_registered_are_not_network_trouble(modem_factory):
+    emu, ch, _ = modem_factory(Profile(refuse=("+CMEE",)))
+    emu.fail_next_sends(0, 0, 0)
+    assert {ch.send(deliver("x", i)).kind for i in range(3)} == {OutcomeKind.RETRY}
+    assert ch.health().state is DeviceState.UP
+
+
 def test_recipient_errors_do_not_count_as_network_trouble(modem_factory):
     emu, ch, _ = modem_factory(Profile(registration=0))
     emu.fail_next_sends(331, 28, 331, 28)

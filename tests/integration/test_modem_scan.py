@@ -97,3 +97,17 @@ def test_scan_sends_no_sms_enters_no_pin_resets_nothing(ports):
 def test_scan_without_any_port_says_what_to_check(tmp_path):
     out = run_scan(tmp_path / "none", tmp_path / "none")
     assert out.returncode == 1 and "no serial ports found" in out.stdout and "HiLink" in out.stdout
+
+
+def test_a_port_held_by_gatewayd_shows_as_in_use(ports):
+    from gatewayd.channels.modem import ModemChannel
+    from gatewayd.config import ModemConfig, SmsConfig
+    from tests.fixtures.modem import Sink
+    by_id, tty, emus = ports
+    held = ModemChannel(ModemConfig(name="m", port=emus["ttyUSB7"].port, command_timeout=3.0), SmsConfig())
+    held.open(Sink())
+    try:
+        found = {p["path"].rsplit("/", 1)[-1]: p for p in json.loads(run_scan(by_id, tty, "--json").stdout)["ports"]}
+    finally:
+        held.close()
+    assert not found["ttyUSB7"]["answers"] and "in use" in found["ttyUSB7"]["problem"]

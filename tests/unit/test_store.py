@@ -208,18 +208,15 @@ def test_sent_records_reference_and_ends_attempt(store, net):
 def test_retry_waits_for_backoff_then_gives_up_at_max_attempts(store, net):
     add_members(store, net, 1)
     alert(store, category="prevention")            # max_attempts_prevention = 3
+    t = NOW()                                      # the test's clock: a slow machine cannot age the backoff
     for attempt in range(1, 4):
-        c = None
-        deadline = time.monotonic() + 5
-        while c is None and time.monotonic() < deadline:
-            c = store.claim("sms", "d1", "n")
-            if c is None:
-                time.sleep(0.02)
+        c = store.claim("sms", "d1", "n", now=t)
         assert c is not None and c.attempts == attempt
-        state = store.complete(c, "d1", Outcome.retry("busy"))
+        state = store.complete(c, "d1", Outcome.retry("busy"), now=t)
         if attempt < 3:
             assert state == "retry"
-            assert store.claim("sms", "d1", "n") is None      # still backing off
+            assert store.claim("sms", "d1", "n", now=t) is None      # still backing off
+        t += timedelta(seconds=1)                  # past backoff_max
     m = messages(store)[0]
     assert m.state == "failed" and "after 3 attempts" in m.reason
 
@@ -290,9 +287,10 @@ def test_unapproved_alert_expires_and_cannot_be_approved_late(store, net):
 def test_alert_whose_messages_all_back_off_does_not_block_others(store, net):
     add_members(store, net, 1)
     first = alert(store)
-    store.complete(store.claim("sms", "d1", "n"), "d1", Outcome.retry("busy"))    # backing off now
+    t0 = NOW()            # one instant for both: a slow database must not let the backoff run out
+    store.complete(store.claim("sms", "d1", "n", now=t0), "d1", Outcome.retry("busy"), now=t0)   # backing off
     second = alert(store)
-    assert store.claim("sms", "d1", "n").alert_id == second.alert_id
+    assert store.claim("sms", "d1", "n", now=t0).alert_id == second.alert_id
     assert first.alert_id != second.alert_id
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-02 01:15:36.462361
+Create Date: 2026-12-02 01:21:12.930767
 """
 from alembic import op
 import sqlalchemy as sa
@@ -32,12 +32,15 @@ def upgrade() -> None:
     sa.Column('expires_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
     sa.Column('superseded_by', sa.Integer(), nullable=True),
+    sa.Column('corrects', sa.Integer(), nullable=True),
     sa.Column('approved_by', sa.String(length=80), nullable=False),
     sa.Column('approved_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_served', sa.Float(), nullable=False),
+    sa.ForeignKeyConstraint(['corrects'], ['alert.id'], ),
     sa.ForeignKeyConstraint(['parent_id'], ['alert.id'], ),
     sa.ForeignKeyConstraint(['superseded_by'], ['alert.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('corrects')
     )
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.create_index('ix_alert_state_priority', ['state', 'priority', 'last_served'], unique=False)
@@ -122,6 +125,25 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('received_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('device', sa.String(length=80), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('number', sa.String(length=20), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('reference', sa.Integer(), nullable=True),
+    sa.Column('delivered', sa.Boolean(), nullable=False),
+    sa.Column('permanent', sa.Boolean(), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=False),
+    sa.Column('received_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=True),
+    sa.Column('processed_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key')
+    )
+    with op.batch_alter_table('received_event', schema=None) as batch_op:
+        batch_op.create_index('ix_received_event_todo', ['processed_at', 'id'], unique=False)
+
     op.create_table('setting',
     sa.Column('key', sa.String(length=80), nullable=False),
     sa.Column('value', sa.JSON(), nullable=False),
@@ -180,6 +202,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('not_before', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('device_failures', sa.Integer(), nullable=False),
     sa.Column('device', sa.String(length=80), nullable=True),
     sa.Column('node', sa.String(length=80), nullable=True),
     sa.Column('reference', sa.Integer(), nullable=True),
@@ -195,7 +218,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.create_index('ix_message_claim', ['alert_id', 'channel', 'state', 'id'], unique=False)
+        batch_op.create_index('ix_message_claim', ['alert_id', 'channel', 'state', 'not_before', 'id'], unique=False)
         batch_op.create_index('ix_message_number', ['number'], unique=False)
         batch_op.create_index('ix_message_report', ['device', 'reference', 'number'], unique=False)
         batch_op.create_index('ix_message_state', ['state', 'channel'], unique=False)
@@ -244,6 +267,10 @@ def downgrade() -> None:
     op.drop_table('alert_network')
     op.drop_table('user_account')
     op.drop_table('setting')
+    with op.batch_alter_table('received_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_received_event_todo')
+
+    op.drop_table('received_event')
     op.drop_table('network')
     op.drop_table('member')
     op.drop_table('login_throttle')
