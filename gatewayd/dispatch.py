@@ -115,6 +115,10 @@ class Dispatcher:
             log.warning("found %d message(s) in flight from an earlier run: %d queued again "
                         "(flagged possible_duplicate), %d failed", report.resent + report.failed,
                         report.resent, report.failed)
+        # A device no longer configured would stay "down" in status, /healthz and /metrics forever.
+        gone = self.store.forget_devices(self.node, {ch.name for ch in self.channels})
+        if gone:
+            log.info("forgot device(s) no longer in the config: %s", ", ".join(gone))
         for ch in self.channels:
             self._open(ch)
         for ch in self.channels:

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select, union_all, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
@@ -1204,6 +1204,15 @@ class Store:
             return s.scalar(select(Member).where(Member.phone == number))
 
     # ------------------------------------------------------------------ devices, status
+    def forget_devices(self, node: str, keep: set[str]) -> list[str]:
+        """Delete NODE's device records other than KEEP (devices taken out of its config);
+        other nodes' devices are theirs to keep. Returns the names forgotten."""
+        with self.session.begin() as s:
+            gone = list(s.scalars(select(Device.name).where(Device.node == node, Device.name.not_in(keep))))
+            if gone:
+                s.execute(delete(Device).where(Device.name.in_(gone)))
+        return gone
+
     def record_device(self, name: str, kind: str, node: str, health: DeviceHealth,
                       sent: int = 0, failed: int = 0) -> None:
         """Upsert a device's last known state and add to its counters."""

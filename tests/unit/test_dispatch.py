@@ -215,3 +215,18 @@ def test_quiet_hours_window_in_brussels_time(hour, expected):
     # 2026-07-01 is summer time: Brussels is UTC+2.
     now = datetime(2026, 7, 1, (hour - 2) % 24, 30, tzinfo=timezone.utc)
     assert in_quiet_hours(now, "22:00-07:00", "Europe/Brussels") is expected
+
+
+def test_a_device_taken_out_of_the_config_leaves_status_health_and_metrics(store, run):
+    """Its last record ('down', since it was closed) would otherwise say down forever."""
+    from gatewayd.metrics import healthz, render_metrics
+    up = DeviceHealth(DeviceState.UP, signal=20)
+    store.record_device("removed-modem", "sms", "test", DeviceHealth(DeviceState.DOWN, last_error="closed"))
+    store.record_device("other-node-modem", "sms", "elsewhere", up)   # another gateway's: not ours to forget
+    run(store, [emulated("sim1")])
+    names = [d["name"] for d in store.devices()]
+    assert "removed-modem" not in names
+    assert {"sim1", "other-node-modem"} <= set(names)
+    _ok, report = healthz(store)
+    assert "removed-modem" not in report["devices"] and "removed-modem" not in report["down"]
+    assert b"removed-modem" not in render_metrics(store)
