@@ -96,8 +96,9 @@ class Dispatcher:
         self._stats = {ch.name: DeviceStats() for ch in self.channels}
         self._beats: dict[str, WorkerBeat] = {}
         self._flushed = {ch.name: (0, 0) for ch in self.channels}
-        self._buckets = {ch.name: TokenBucket(ch.rate_per_minute, burst=max(1, ch.capacity))
-                         for ch in self.channels}
+        # Burst 1: a device with several slots still starts one send per token interval
+        # (with burst = slots, 4 calls left at the same instant every few seconds).
+        self._buckets = {ch.name: TokenBucket(ch.rate_per_minute) for ch in self.channels}
         self._unmatched: list[_PendingReport] = []
         self._opened: dict[str, bool] = {}
         self._open_tried: dict[str, float] = {}
@@ -201,10 +202,6 @@ class Dispatcher:
             if ch.health().state is not DeviceState.UP:
                 self._stop.wait(0.2)
                 continue
-            wait = bucket.wait_time()
-            if wait > 0:
-                self._stop.wait(min(wait, 1.0))
-                continue
             try:
                 step = self._step(ch, bucket, stats, beat)
             except Exception:
@@ -225,18 +222,11 @@ class Dispatcher:
                 pause = 0.0
 
     def _step(self, ch: Channel, bucket: TokenBucket, stats: DeviceStats, beat: "WorkerBeat") -> "Step":
-        """Claim, send and record one message."""
-        now = self.clock()
-        prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
-        urgent_only = False
-        if self.quota is not None and not self.quota.allows(ch.name, now):
-            if not self.quota.urgent_may_exceed:
-                return Step.IDLE      # this SIM is at its fair-use limit: the others carry the work
-            urgent_only = True
-        claimed = self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok, urgent_only)
+        """Wait for the device's token, claim, send and record one message."""
+        claimed = bucket.take_when(lambda: self._claim(ch), self._stop)
         if claimed is None:
             return Step.IDLE
-        bucket.take()
+        now = self.clock()
         beat.sending_since = time.monotonic()
         try:
             outcome = self._send(ch, claimed.delivery)
@@ -258,6 +248,17 @@ class Dispatcher:
             self._record(ch, ch.health())
             return Step.DEVICE_FAILED
         return Step.SENT
+
+    def _claim(self, ch: Channel):
+        """The next message for CH, or None (nothing due, quiet hours, the SIM's quota spent)."""
+        now = self.clock()
+        prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
+        urgent_only = False
+        if self.quota is not None and not self.quota.allows(ch.name, now):
+            if not self.quota.urgent_may_exceed:
+                return None           # this SIM is at its fair-use limit: the others carry the work
+            urgent_only = True
+        return self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok, urgent_only)
 
     def _record_outcome(self, claimed, ch: Channel, outcome: Outcome) -> str | None:
         """Record what the device did, however long the database takes: the message has
