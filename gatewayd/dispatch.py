@@ -22,6 +22,7 @@ from typing import Callable
 from .channels.base import (Channel, ChannelError, ChannelEvent, DeliveryReport, DeviceEvent, DeviceHealth,
                             DeviceState, InboundText, Outcome, OutcomeKind)
 from .config import DispatchConfig, quiet_window
+from .escalation import escalate_due
 from .inbound import handle_reply
 from .phone import redact
 from .quota import QuotaTracker
@@ -37,6 +38,7 @@ MAX_DEVICE_PAUSE = 60.0      # seconds, longest pause of a device that keeps fai
 RECORD_PATIENCE_ON_STOP = 30.0
 EVENT_TRIES = 240           # housekeeping passes (~1 min) a failing event is retried
 MAX_SEND_SECONDS = 900.0     # a single send (a long voice call read twice) may take this long
+ESCALATION_PERIOD = 2.0      # seconds between escalation passes (policies are in minutes)
 
 
 def in_quiet_hours(now: datetime, spec: str, tz: str) -> bool:
@@ -293,7 +295,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ housekeeping
     def _housekeeping(self) -> None:
-        last_expiry = last_flush = 0.0
+        last_expiry = last_flush = last_escalation = 0.0
         while not self._stop.is_set():
             self._housekeeping_alive = time.monotonic()
             try:
@@ -302,6 +304,9 @@ class Dispatcher:
                 if now_m - last_expiry >= 1.0:
                     self.store.expire_due(self.clock())
                     self.store.sweep_withdrawn(self.clock())
+                    if now_m - last_escalation >= ESCALATION_PERIOD:
+                        escalate_due(self.store, self.policy, self.clock())
+                        last_escalation = now_m
                     self.store.finish_alerts(self.clock())
                     self._retry_unmatched()
                     last_expiry = now_m

@@ -643,7 +643,7 @@ class Store:
             alert = s.get(Alert, alert_id)
             rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
                                     Message.sent_at, Message.reason, Message.possible_duplicate,
-                                    Message.attempts, Message.device_failures)
+                                    Message.attempts, Message.device_failures, Message.escalated)
                              .where(Message.alert_id == alert_id).order_by(Message.id)).all()
         first = min((r.sent_at for r in rows if r.sent_at), default=None)
         last = max((r.sent_at for r in rows if r.sent_at), default=None)
@@ -656,7 +656,8 @@ class Store:
                             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "reason": r.reason,
                             "possible_duplicate": r.possible_duplicate,
                             # The two budgets, apart: the reason of a failure says which ran out.
-                            "attempts": r.attempts, "device_failures": r.device_failures} for r in rows],
+                            "attempts": r.attempts, "device_failures": r.device_failures,
+                            "escalated": r.escalated} for r in rows],
             "callbacks": [{**c, "at": c["at"].isoformat()} for c in self.callbacks_of(alert_id)],
         })
         return status
@@ -1106,6 +1107,53 @@ class Store:
                                  member_id=member_id, alert_id=alert_id)
             s.add(row)
         return row.id
+
+    # ------------------------------------------------------------------ escalation (see gatewayd/escalation.py)
+    def escalation_due(self, category: str, sent_before: datetime, now: datetime) -> list[int]:
+        """Alerts of CATEGORY written before SENT_BEFORE that may still escalate: going out or done,
+        neither cancelled nor corrected, not expired."""
+        with self.engine.connect() as c:
+            return list(c.scalars(select(Alert.id).where(
+                Alert.category == category, Alert.created_at <= sent_before, Alert.expires_at > now,
+                Alert.state.in_((AlertState.ACTIVE.value, AlertState.DONE.value)), Alert.superseded_by.is_(None))))
+
+    def unconfirmed(self, alert_id: int) -> list[tuple]:
+        """(member id, number, channel, language) of the alert's messages not yet confirmed on their
+        channel (SMS: delivered, call: acknowledged) and not withdrawn, of members who have no message
+        on the other channel yet."""
+        confirmed = {"sms": (MessageState.DELIVERED.value, MessageState.ACKNOWLEDGED.value),
+                     "voice": (MessageState.ACKNOWLEDGED.value,)}
+        withdrawn = (MessageState.CANCELLED.value, MessageState.EXPIRED.value)
+        with self.engine.connect() as c:
+            rows = c.execute(select(Message.member_id, Message.number, Message.channel, Message.language,
+                                    Message.state).where(Message.alert_id == alert_id,
+                                                         Message.member_id.is_not(None))).all()
+        channels: dict[int, set[str]] = {}
+        for r in rows:
+            channels.setdefault(r.member_id, set()).add(r.channel)
+        return [(r.member_id, r.number, r.channel, r.language) for r in rows
+                if len(channels[r.member_id]) == 1 and r.state not in confirmed.get(r.channel, ()) + withdrawn]
+
+    def queue_escalation(self, alert_id: int, targets: list[tuple[int, str, str, str]], now: datetime) -> int:
+        """Queue one message per (member id, number, channel, language) for the alert, flagged
+        escalated, and put a finished alert back to active so the devices take them."""
+        with self.session.begin() as s:
+            alert = s.get(Alert, alert_id)
+            if alert is None or alert.state not in (AlertState.ACTIVE.value, AlertState.DONE.value) \
+                    or alert.superseded_by is not None:
+                return 0    # cancelled or corrected meanwhile
+            rows = [{**self._row(alert, member_id, number, channel, lang, now), "escalated": True}
+                    for member_id, number, channel, lang in targets]
+            if rows:
+                s.execute(insert(Message), rows)
+                alert.state, alert.finished_at = AlertState.ACTIVE.value, None
+        return len(rows)
+
+    def escalated_count(self, alert_id: int) -> dict[str, int]:
+        """Escalated messages of an alert per channel."""
+        with self.engine.connect() as c:
+            return dict(c.execute(select(Message.channel, func.count()).where(
+                Message.alert_id == alert_id, Message.escalated.is_(True)).group_by(Message.channel)).all())
 
     # ------------------------------------------------------------------ calls coming in (voice)
     def callback_alerts(self, member_id: int, since: datetime) -> list[tuple[int, str, str, datetime]]:

@@ -348,7 +348,18 @@ def build_preview(c: Compose) -> dict:
     return {"recipients": rp, "plans": plans, "sms_parts": sms_parts, "missing_languages": missing,
             "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl"),
             "quiet_hours": quiet, "needs_approval": c.category in cfg.dispatch.approval_categories,
-            "drill": c.drill, "quota": quota}
+            "drill": c.drill, "quota": quota, "escalation": _escalation_preview(c)}
+
+
+def _escalation_preview(c: Compose):
+    """What the escalation policy may add ("up to 12 calls if SMS are not delivered within 5 min")."""
+    from gatewayd.escalation import escalate_after, plan
+    cfg, store = get_cfg(), get_store()
+    if c.correct_id is not None or escalate_after(cfg.dispatch, c.category) is None:
+        return None
+    rows, _counts, _skipped = store.planned_messages(c.network_ids, c.channel if c.channel in CHANNEL_MODES
+                                                     else "member", c.parent_id)
+    return plan(cfg.dispatch, c.category, rows)
 
 
 def _compose_context(c: Compose) -> dict:
@@ -561,11 +572,15 @@ def view(alert_id: int):
         parent = Q.alert(store, a.parent_id)
         if parent.superseded_by == a.id:
             corrects = parent.id
+    from gatewayd.escalation import escalate_after
+    after = escalate_after(get_cfg().dispatch, a.category)
+    escalation = ({"minutes": after.total_seconds() / 60, "queued": store.escalated_count(alert_id)}
+                  if after is not None else None)
     callbacks = store.callbacks_of(alert_id)
     if not g.user.is_admin:
         callbacks = [{**c, "number": redact(c["number"])} for c in callbacks]
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
-                           corrects=corrects, callbacks=callbacks,
+                           corrects=corrects, callbacks=callbacks, escalation=escalation,
                            drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,
                            can_cancel=can_cancel(a), can_approve=can_approve(a),
                            can_correct=a.category in g.user.send_categories and a.superseded_by is None
