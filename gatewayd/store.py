@@ -34,6 +34,7 @@ from .errors import InputError, NotFound
 from .model import (Alert, AlertState, Attempt, AuditAction, AuditEntry, Category, Device, InboundMessage, Member,
                     Message, MessageState, Network, Role, Setting, User, member_network, utcnow)
 from .phone import normalise, parse_phone
+from .visible import has_visible
 from .placeholders import slots
 
 Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
@@ -438,6 +439,9 @@ class Store:
                 raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}")
             if "\x00" in text:
                 raise InputError(where, "contains a NUL character")
+            if text.strip() and not has_visible(text):
+                raise InputError(where, "only invisible characters (zero-width or format characters); "
+                                        "write a text people can read")
             left = slots(text)
             if left:
                 # A template's "[straat]" must never reach a member: refuse rather than send it.

@@ -62,6 +62,8 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
     app.session_interface = _SessionInterface()
     app.extensions["gatewayd.cfg"] = cfg
     app.extensions["gatewayd.store"] = store or _open_store(cfg)
+    from .alerts import limit_compose_body
+    app.before_request(limit_compose_body)     # before CSRFProtect's hook, which parses the form
     csrf = CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
 
@@ -117,6 +119,9 @@ def create_app(cfg: Config, store: Store | None = None) -> Flask:
     def _too_large(exc):
         from flask import render_template
         from flask_babel import gettext as _
+        if request.path.startswith("/alerts/"):
+            return render_template("error.html", title=_("Text too long"),
+                                   message=_("An alert text has at most 1000 characters. Shorten it.")), 413
         return render_template("error.html", title=_("File too large"),
                                message=_("The upload is larger than 2 MB. Split the file and import it in parts.")), 413
 

@@ -19,7 +19,7 @@ from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AlertState
 from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
-from gatewayd.store import LANGUAGES, AlertRequest
+from gatewayd.store import LANGUAGES, MAX_TEXT, AlertRequest
 
 from . import get_cfg, get_store
 from . import queries as Q
@@ -444,12 +444,31 @@ def compose():
     return render_template("compose.html", **_compose_context(c))
 
 
+# A compose form holds at most four texts of MAX_TEXT characters (4 bytes each in UTF-8, 3 bytes
+# of %XX per byte once form-encoded) and a few short fields: anything bigger is refused (413)
+# before it is even parsed, so a 2 MB "preview" costs nothing.
+MAX_COMPOSE_BYTES = len(LANGUAGES) * MAX_TEXT * 4 * 3 + 16 * 1024
+
+
+COMPOSE_ENDPOINTS = frozenset({"alerts.preview", "alerts.confirm", "alerts.send"})
+
+
+def limit_compose_body() -> None:
+    """before_request, ahead of the CSRF check (which reads the form): compose forms are small."""
+    if request.endpoint in COMPOSE_ENDPOINTS:
+        request.max_content_length = MAX_COMPOSE_BYTES
+
+
 @bp.post("/alerts/preview")
 def preview():
     """The live preview fragment for the compose form (fetched by compose.js)."""
     if not g.user.can_send:
         abort(403)
     c = parse_compose(request.form)
+    text_errors = [msg for key, msg in c.errors.items() if key.startswith("text")]
+    if text_errors:
+        # The send would refuse these texts: say so, and plan nothing for them.
+        return render_template("_preview.html", p=None, c=c, text_error=text_errors[0])
     # Preview what can be previewed even while the form is incomplete.
     allowed = [i for i in c.network_ids if i in g.user.network_ids]
     c.network_ids = allowed
