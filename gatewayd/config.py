@@ -127,6 +127,11 @@ class DispatchConfig:
     approval_categories: tuple[str, ...] = ()   # categories needing a second user's approval
     control_socket: str = ""           # UNIX socket on which the daemon takes `alert send`; "" = none
     sender_first: bool = False         # SMS and calls start with who and when ("Politie zone Noord, 14 uur 5")
+    # Escalation: this many minutes after an alert went out, members whose SMS is not delivered get a call,
+    # members whose call is not acknowledged get an SMS (a mobile number only); 0 = no escalation.
+    escalate_after_minutes_urgent: float = 0.0
+    escalate_after_minutes_feedback: float = 0.0
+    escalate_after_minutes_prevention: float = 0.0
     # Voice: an answering machine took the call -> call again once, this many minutes later (0 = never).
     voicemail_recall_minutes_urgent: float = 30.0
     voicemail_recall_minutes_feedback: float = 0.0
@@ -157,6 +162,12 @@ class TtsConfig:
     header_fr: str = "Message urgent du réseau d'information de quartier."
     header_de: str = "Dringende Nachricht vom Nachbarschaftsinformationsnetzwerk."
     header_en: str = "Urgent message from the neighbourhood information network."
+    # Piper neural voices per language: the path of a voice's .onnx file (its .onnx.json beside it);
+    # "" = espeak-ng. E.g. /var/lib/gatewayd/voices/nl_BE-nathalie-medium.onnx (see README).
+    piper_voice_nl: str = ""
+    piper_voice_fr: str = ""
+    piper_voice_de: str = ""
+    piper_voice_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -407,7 +418,9 @@ _RANGES: dict[str, dict[str, _Range]] = {
                  "backoff_base": _POSITIVE, "backoff_max": _POSITIVE, "expiry_urgent_minutes": _AT_LEAST_1,
                  "expiry_feedback_minutes": _AT_LEAST_1, "expiry_prevention_minutes": _AT_LEAST_1,
                  "voicemail_recall_minutes_urgent": _NOT_NEGATIVE, "voicemail_recall_minutes_feedback": _NOT_NEGATIVE,
-                 "voicemail_recall_minutes_prevention": _NOT_NEGATIVE},
+                 "voicemail_recall_minutes_prevention": _NOT_NEGATIVE,
+                 "escalate_after_minutes_urgent": _NOT_NEGATIVE, "escalate_after_minutes_feedback": _NOT_NEGATIVE,
+                 "escalate_after_minutes_prevention": _NOT_NEGATIVE},
     "modems": {"baudrate": _POSITIVE, "command_timeout": _POSITIVE, "send_timeout": _POSITIVE,
                "quota_per_day": _NOT_NEGATIVE, "quota_per_month": _NOT_NEGATIVE,
                "quota_recipients_per_month": _NOT_NEGATIVE, "balance_min": _NOT_NEGATIVE,

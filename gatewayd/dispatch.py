@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from .channels.base import Channel, ChannelError
 from .config import DispatchConfig
+from .escalation import escalate_due
 from .inbound import handle_reply
 from .outcomes import (
     ChannelEvent,
@@ -47,6 +48,7 @@ MAX_DEVICE_PAUSE = 60.0      # seconds, longest pause of a device that keeps fai
 RECORD_PATIENCE_ON_STOP = 30.0
 EVENT_TRIES = 240           # housekeeping passes (~1 min) a failing event is retried
 MAX_SEND_SECONDS = 900.0     # a single send (a long voice call read twice) may take this long
+ESCALATION_PERIOD = 2.0      # seconds between escalation passes (policies are in minutes)
 
 
 @dataclass
@@ -93,8 +95,9 @@ class Dispatcher:
         self._stats = {ch.name: DeviceStats() for ch in self.channels}
         self._beats: dict[str, WorkerBeat] = {}
         self._flushed = {ch.name: (0, 0) for ch in self.channels}
-        self._buckets = {ch.name: TokenBucket(ch.rate_per_minute, burst=max(1, ch.capacity))
-                         for ch in self.channels}
+        # Burst 1: a device with several slots still starts one send per token interval
+        # (with burst = slots, 4 calls left at the same instant every few seconds).
+        self._buckets = {ch.name: TokenBucket(ch.rate_per_minute) for ch in self.channels}
         self._unmatched: list[_PendingReport] = []
         self._opened: dict[str, bool] = {}
         self._open_tried: dict[str, float] = {}
@@ -112,6 +115,10 @@ class Dispatcher:
             log.warning("found %d message(s) in flight from an earlier run: %d queued again "
                         "(flagged possible_duplicate), %d failed", report.resent + report.failed,
                         report.resent, report.failed)
+        # A device no longer configured would stay "down" in status, /healthz and /metrics forever.
+        gone = self.store.forget_devices(self.node, {ch.name for ch in self.channels})
+        if gone:
+            log.info("forgot device(s) no longer in the config: %s", ", ".join(gone))
         for ch in self.channels:
             self._open(ch)
         for ch in self.channels:
@@ -194,10 +201,6 @@ class Dispatcher:
             if ch.health().state is not DeviceState.UP:
                 self._stop.wait(0.2)
                 continue
-            wait = bucket.wait_time()
-            if wait > 0:
-                self._stop.wait(min(wait, 1.0))
-                continue
             try:
                 step = self._step(ch, bucket, stats, beat)
             except Exception:
@@ -218,18 +221,11 @@ class Dispatcher:
                 pause = 0.0
 
     def _step(self, ch: Channel, bucket: TokenBucket, stats: DeviceStats, beat: "WorkerBeat") -> "Step":
-        """Claim, send and record one message."""
-        now = self.clock()
-        prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
-        urgent_only = False
-        if self.quota is not None and not self.quota.allows(ch.name, now):
-            if not self.quota.urgent_may_exceed:
-                return Step.IDLE      # this SIM is at its fair-use limit: the others carry the work
-            urgent_only = True
-        claimed = self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok, urgent_only)
+        """Wait for the device's token, claim, send and record one message."""
+        claimed = bucket.take_when(lambda: self._claim(ch), self._stop)
         if claimed is None:
             return Step.IDLE
-        bucket.take()
+        now = self.clock()
         beat.sending_since = time.monotonic()
         try:
             outcome = self._send(ch, claimed.delivery)
@@ -251,6 +247,17 @@ class Dispatcher:
             self._record(ch, ch.health())
             return Step.DEVICE_FAILED
         return Step.SENT
+
+    def _claim(self, ch: Channel) -> Claimed | None:
+        """The next message for CH, or None (nothing due, quiet hours, the SIM's quota spent)."""
+        now = self.clock()
+        prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
+        urgent_only = False
+        if self.quota is not None and not self.quota.allows(ch.name, now):
+            if not self.quota.urgent_may_exceed:
+                return None           # this SIM is at its fair-use limit: the others carry the work
+            urgent_only = True
+        return self.store.claim(ch.kind.value, ch.name, self.node, now, prevention_ok, urgent_only)
 
     def _record_outcome(self, claimed: Claimed, ch: Channel, outcome: Outcome) -> str | None:
         """Record what the device did, however long the database takes: the message has
@@ -285,7 +292,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ housekeeping
     def _housekeeping(self) -> None:
-        last_expiry = last_flush = 0.0
+        last_expiry = last_flush = last_escalation = 0.0
         while not self._stop.is_set():
             self._housekeeping_alive = time.monotonic()
             try:
@@ -294,6 +301,9 @@ class Dispatcher:
                 if now_m - last_expiry >= 1.0:
                     self.store.expire_due(self.clock())
                     self.store.sweep_withdrawn(self.clock())
+                    if now_m - last_escalation >= ESCALATION_PERIOD:
+                        escalate_due(self.store, self.policy, self.clock())
+                        last_escalation = now_m
                     self.store.finish_alerts(self.clock())
                     self._retry_unmatched()
                     last_expiry = now_m

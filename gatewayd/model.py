@@ -168,6 +168,8 @@ class Message(Base):
     reference: Mapped[int | None] = mapped_column(Integer, nullable=True)   # SMS TP-MR
     segments: Mapped[int] = mapped_column(Integer, default=0)
     possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Queued by the escalation policy: the member's other channel, after the first went unconfirmed.
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,13 +1,26 @@
-"""Token bucket: a device's sustained send rate with a small burst."""
+"""Token bucket: a device's sustained send rate, smooth across the device's workers."""
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+# A worker that wakes late for its token (timer slack, a busy machine) keeps up to this
+# much of a token as credit, so lateness does not lower the sustained rate; small enough
+# that two sends never start within three quarters of an interval.
+CATCH_UP = 0.25
 
 
 class TokenBucket:
-    """RATE_PER_MINUTE tokens refill continuously up to BURST; one send takes one token."""
+    """RATE_PER_MINUTE tokens refill continuously up to BURST; one send takes one token.
+
+    BURST is how many sends may start at one instant after a quiet spell (1: never
+    two at once). A device with several slots (Asterisk's max_calls) has one bucket
+    for all its workers: `take_when` waits for the token and takes it as one step, so
+    two workers can never both see the same token and send together.
+    """
 
     def __init__(self, rate_per_minute: float, burst: float = 1.0,
                  clock: Callable[[], float] = time.monotonic):
@@ -19,10 +32,12 @@ class TokenBucket:
         self._tokens = self.burst
         self._stamp = clock()
         self._lock = threading.Lock()
+        # Held from the wait for a token to its take: one worker at a time in that step.
+        self._gate = threading.Lock()
 
     def _refill(self) -> None:
         now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._tokens = min(self.burst + CATCH_UP, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
     def wait_time(self) -> float:
@@ -44,3 +59,20 @@ class TokenBucket:
         with self._lock:
             self._refill()
             self._tokens -= 1.0
+
+    def take_when(self, work: Callable[[], T | None], stop: threading.Event) -> T | None:
+        """Wait for a token, run WORK, and take the token if WORK found something to send.
+
+        One worker at a time: the others wait at the gate, so the next one starts its
+        wait only after this one took (or left) the token. None when STOP was set first.
+        """
+        with self._gate:
+            while (wait := self.wait_time()) > 0:
+                if stop.wait(min(wait, 1.0)):
+                    return None
+            if stop.is_set():
+                return None
+            found = work()
+            if found is not None:
+                self.take()
+            return found

@@ -470,7 +470,8 @@ def _decode_user_data(sender: str, ts: datetime | None, dcs: int, udl: int, ud: 
 def _alphabet(dcs: int) -> int:
     """TP-DCS -> 0 GSM-7, 1 8-bit, 2 UCS-2 (23.038 section 4)."""
     group = dcs & 0xF0
-    if dcs & 0xC0 == 0x00:
+    if dcs & 0x80 == 0x00:
+        # 00xx general coding, 01xx the same with automatic deletion: bits 3-2 are the alphabet.
         return (dcs >> 2) & 0x03
     if group == 0xE0:
         return 2

@@ -12,9 +12,12 @@ The dialplan plays `main` with Playback (its PLAYBACKSTATUS proves the member
 heard the message), then `prompt` as the prompt of Read, so a member can press
 a key while it still plays; 0 replays `main` + `prompt`.
 
-espeak-ng speaks (see `_Espeak` for why its CLI and not pyttsx3's file
-output). sox converts to 8 kHz mono (what Asterisk's
-format_wav plays natively) and normalises the level for phone lines.
+Two speech engines behind the same renderer, chosen per language:
+espeak-ng (the default; see `_Espeak` for why its CLI and not pyttsx3's file
+output) and Piper, a neural voice (`[tts] piper_voice_<lang>` = the path of a
+voice's .onnx file, its .onnx.json beside it; see `_Piper`). sox converts
+either to 8 kHz mono (what Asterisk's format_wav plays natively; Piper speaks
+at 16-22 kHz) and normalises the level for phone lines.
 A render that fails, or comes out silent or too short, raises `TtsError`.
 """
 from __future__ import annotations
@@ -27,10 +30,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gatewayd.config import TtsConfig
 
@@ -89,6 +94,7 @@ VOICEMAIL_LATER = {
 }
 
 SAMPLE_RATE = 8000
+PIPER_PREFIX = "piper:"   # a voice_for() value naming a Piper model file
 MIN_SECONDS = 0.4       # shorter than this cannot be a spoken sentence
 MIN_RMS = 150           # 16-bit RMS; espeak speech after normalising is in the thousands
 _FORMAT_VERSION = "1"   # bump when the conversion changes, so old cache entries are not reused
@@ -166,6 +172,12 @@ def audio_stats(path: Path) -> AudioStats:
     return AudioStats(frames / rate if rate else 0.0, rms, rate, channels, width)
 
 
+def audio_seconds(path: Path) -> float:
+    """Duration of a WAV from its header alone (a cached render was checked when it was made)."""
+    with wave.open(str(path), "rb") as w:
+        return w.getnframes() / w.getframerate() if w.getframerate() else 0.0
+
+
 def check_audible(path: Path) -> AudioStats:
     """Raise TtsError unless `path` is 8 kHz mono 16-bit speech of some length and level."""
     try:
@@ -215,6 +227,57 @@ class _Espeak:
             raise TtsError(f"espeak-ng could not speak with voice {voice}: {msg}")
 
 
+class _Piper:
+    """Piper (PyPI piper-tts), in process: one loaded voice per model file, reused.
+
+    The only place gatewayd touches piper's API (PiperVoice.load, synthesize_wav).
+    A voice is an .onnx model with its .onnx.json config beside it, installed by
+    the admin (see README). Loading takes seconds, so voices stay loaded; one
+    lock per voice, because the phonemizer underneath is not documented as
+    thread-safe. Piper writes 16-bit mono at the voice's own rate (16 or 22 kHz);
+    sox resamples it like espeak's output.
+    """
+
+    _voices: dict[str, object] = {}
+    _locks: dict[str, threading.Lock] = {}
+    _guard = threading.Lock()
+
+    @classmethod
+    def voice(cls, model: str) -> tuple[Any, threading.Lock]:
+        with cls._guard:
+            if model in cls._voices:
+                return cls._voices[model], cls._locks[model]
+        try:
+            from piper import PiperVoice
+        except ImportError:
+            raise TtsUnavailable("a Piper voice is configured but piper-tts is not installed; "
+                                 "pip install 'gatewayd[piper]' or clear [tts] piper_voice_*") from None
+        path = Path(model)
+        config = path.with_name(path.name + ".json")
+        if not path.is_file() or not config.is_file():
+            raise TtsUnavailable(f"Piper voice {path} (and {config.name} beside it) not found; install the "
+                                 f"voice files there or fix [tts] piper_voice_*")
+        try:
+            loaded = PiperVoice.load(path, config)
+        except Exception as exc:   # onnxruntime and JSON errors alike: the voice file is unusable
+            raise TtsUnavailable(f"Piper could not load the voice {path.name}: {exc}") from None
+        with cls._guard:
+            cls._voices.setdefault(model, loaded)
+            cls._locks.setdefault(model, threading.Lock())
+            return cls._voices[model], cls._locks[model]
+
+    @classmethod
+    def synth(cls, text: str, model: str, out: Path) -> None:
+        voice, lock = cls.voice(model)
+        try:
+            with lock, wave.open(str(out), "wb") as w:
+                voice.synthesize_wav(text, w)
+        except TtsError:
+            raise
+        except Exception as exc:
+            raise TtsError(f"Piper could not speak with {Path(model).name}: {exc}") from None
+
+
 def _sox(src: Path, dst: Path) -> None:
     """Resample to 8 kHz mono 16-bit WAV, normalise to -3 dBFS, pad a little silence."""
     sox = shutil.which("sox")
@@ -235,11 +298,16 @@ class SpeechRenderer:
         self.cache_dir = Path(cfg.cache_dir)
 
     def voice_for(self, language: str) -> str:
-        """espeak-ng voice for a member language; TtsError for a language we do not speak."""
-        try:
-            return VOICES[language]
-        except KeyError:
-            raise TtsError(f"no voice for language {language!r} (known: {', '.join(VOICES)})") from None
+        """The voice for a member language: 'piper:<model path>' or an espeak-ng voice name;
+        TtsError for a language we do not speak."""
+        if language not in VOICES:
+            raise TtsError(f"no voice for language {language!r} (known: {', '.join(VOICES)})")
+        piper = getattr(self.cfg, f"piper_voice_{language}", "")
+        return f"{PIPER_PREFIX}{piper}" if piper else VOICES[language]
+
+    def engine_for(self, language: str) -> str:
+        """'piper' or 'espeak-ng': which engine speaks LANGUAGE."""
+        return "piper" if self.voice_for(language).startswith(PIPER_PREFIX) else "espeak-ng"
 
     def header(self, language: str) -> str:
         return getattr(self.cfg, f"header_{language}", "") if language in VOICES else ""
@@ -251,7 +319,7 @@ class SpeechRenderer:
             raise TtsError("the message text is empty: nothing to say")
         main = self.render(f"{self.header(language)} {text}".strip(), language)
         prompt = self.render(PROMPTS[language], language)
-        secs = sum(audio_stats(self.path(n)).seconds for n in (main, prompt))
+        secs = sum(audio_seconds(self.path(n)) for n in (main, prompt))
         return CallAudio(main, prompt, self.render(THANKS[language], language),
                          self.render(self.voicemail_text(language, callback_number), language), secs)
 
@@ -272,9 +340,12 @@ class SpeechRenderer:
         t0 = time.monotonic()
         with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".render-") as tmp:
             raw, out = Path(tmp) / "raw.wav", Path(tmp) / name
-            _Espeak.synth(text, voice, self.cfg.rate, raw)
+            if voice.startswith(PIPER_PREFIX):
+                _Piper.synth(text, voice[len(PIPER_PREFIX):], raw)
+            else:
+                _Espeak.synth(text, voice, self.cfg.rate, raw)
             if not raw.exists() or raw.stat().st_size <= 44:
-                raise TtsError(f"espeak-ng produced no audio for voice {voice}")
+                raise TtsError(f"{self.engine_for(language)} produced no audio for voice {voice}")
             _sox(raw, out)
             check_audible(out)
             os.chmod(out, 0o644)   # Asterisk (another user) may read it from a shared audio_dir

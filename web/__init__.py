@@ -78,6 +78,8 @@ def configure_settings(app: Flask, cfg: Config) -> None:
 
 
 def configure_extensions(app: Flask) -> None:
+    from .alerts import limit_compose_body
+    app.before_request(limit_compose_body)     # before CSRFProtect's hook, which parses the form
     CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
 
@@ -154,6 +156,8 @@ def _forbidden(exc):
 
 def _too_large(exc):
     from flask_babel import gettext as _
+    if request.path.startswith("/alerts/"):
+        return _error_page(_("Text too long"), _("An alert text has at most 1000 characters. Shorten it."), 413)
     return _error_page(_("File too large"),
                        _("The upload is larger than 2 MB. Split the file and import it in parts."), 413)
 

@@ -19,7 +19,7 @@ from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AlertState, AuditAction, Category
 from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
-from gatewayd.store import ALERT_CHANNELS, LANGUAGES, OUT_STATES, PENDING, WAITING, AlertRequest
+from gatewayd.store import ALERT_CHANNELS, LANGUAGES, MAX_TEXT, OUT_STATES, PENDING, WAITING, AlertRequest
 
 from . import get_cfg, get_store
 from . import queries as Q
@@ -349,7 +349,18 @@ def build_preview(c: Compose) -> dict:
     return {"recipients": rp, "plans": plans, "sms_parts": sms_parts, "missing_languages": missing,
             "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl"),
             "quiet_hours": quiet, "needs_approval": c.category in cfg.dispatch.approval_categories,
-            "drill": c.drill, "quota": quota}
+            "drill": c.drill, "quota": quota, "escalation": _escalation_preview(c)}
+
+
+def _escalation_preview(c: Compose):
+    """What the escalation policy may add ("up to 12 calls if SMS are not delivered within 5 min")."""
+    from gatewayd.escalation import escalate_after, plan
+    cfg, store = get_cfg(), get_store()
+    if c.correct_id is not None or escalate_after(cfg.dispatch, c.category) is None:
+        return None
+    rows, _counts, _skipped = store.planned_messages(c.network_ids, c.channel if c.channel in CHANNEL_MODES
+                                                     else "member", c.parent_id)
+    return plan(cfg.dispatch, c.category, rows)
 
 
 def _compose_context(c: Compose) -> dict:
@@ -434,12 +445,31 @@ def compose():
     return render_template("compose.html", **_compose_context(c))
 
 
+# A compose form holds at most four texts of MAX_TEXT characters (4 bytes each in UTF-8, 3 bytes
+# of %XX per byte once form-encoded) and a few short fields: anything bigger is refused (413)
+# before it is even parsed, so a 2 MB "preview" costs nothing.
+MAX_COMPOSE_BYTES = len(LANGUAGES) * MAX_TEXT * 4 * 3 + 16 * 1024
+
+
+COMPOSE_ENDPOINTS = frozenset({"alerts.preview", "alerts.confirm", "alerts.send"})
+
+
+def limit_compose_body() -> None:
+    """before_request, ahead of the CSRF check (which reads the form): compose forms are small."""
+    if request.endpoint in COMPOSE_ENDPOINTS:
+        request.max_content_length = MAX_COMPOSE_BYTES
+
+
 @bp.post("/alerts/preview")
 def preview():
     """The live preview fragment for the compose form (fetched by compose.js)."""
     if not g.user.can_send:
         abort(403)
     c = parse_compose(request.form)
+    text_errors = [msg for key, msg in c.errors.items() if key.startswith("text")]
+    if text_errors:
+        # The send would refuse these texts: say so, and plan nothing for them.
+        return render_template("_preview.html", p=None, c=c, text_error=text_errors[0])
     # Preview what can be previewed even while the form is incomplete.
     allowed = [i for i in c.network_ids if i in g.user.network_ids]
     c.network_ids = allowed
@@ -563,11 +593,15 @@ def view(alert_id: int):
         parent = Q.alert(store, a.parent_id)
         if parent.superseded_by == a.id:
             corrects = parent.id
+    from gatewayd.escalation import escalate_after
+    after = escalate_after(get_cfg().dispatch, a.category)
+    escalation = ({"minutes": after.total_seconds() / 60, "queued": store.escalated_count(alert_id)}
+                  if after is not None else None)
     callbacks = store.callbacks_of(alert_id)
     if not g.user.is_admin:
         callbacks = [{**c, "number": redact(c["number"])} for c in callbacks]
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
-                           corrects=corrects, callbacks=callbacks,
+                           corrects=corrects, callbacks=callbacks, escalation=escalation,
                            drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,
                            can_cancel=can_cancel(a), can_approve=can_approve(a),
                            can_correct=a.category in g.user.send_categories and a.superseded_by is None

@@ -37,6 +37,7 @@ from ..model import (
 )
 from ..outcomes import ChannelKind
 from ..placeholders import slots
+from ..visible import has_visible
 from .base import RECEIVED_STATES, WAITING, StoreBase, new_message_row
 
 LANGUAGES = tuple(lang.value for lang in Language)
@@ -122,6 +123,9 @@ class AlertStore(StoreBase):
                 raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}")
             if "\x00" in text:
                 raise InputError(where, "contains a NUL character")
+            if text.strip() and not has_visible(text):
+                raise InputError(where, "only invisible characters (zero-width or format characters); "
+                                        "write a text people can read")
             left = slots(text)
             if left:
                 # A template's "[straat]" must never reach a member: refuse rather than send it.
@@ -320,7 +324,7 @@ class AlertStore(StoreBase):
                 raise NotFound("alert", alert_id)
             rows = s.execute(select(Message.number, Message.channel, Message.state, Message.segments,
                                     Message.sent_at, Message.reason, Message.possible_duplicate,
-                                    Message.attempts, Message.device_failures)
+                                    Message.attempts, Message.device_failures, Message.escalated)
                              .where(Message.alert_id == alert_id).order_by(Message.id)).all()
         first = min((r.sent_at for r in rows if r.sent_at), default=None)
         last = max((r.sent_at for r in rows if r.sent_at), default=None)
@@ -333,7 +337,8 @@ class AlertStore(StoreBase):
                             "sent_at": r.sent_at.isoformat() if r.sent_at else None, "reason": r.reason,
                             "possible_duplicate": r.possible_duplicate,
                             # The two budgets, apart: the reason of a failure says which ran out.
-                            "attempts": r.attempts, "device_failures": r.device_failures} for r in rows],
+                            "attempts": r.attempts, "device_failures": r.device_failures,
+                            "escalated": r.escalated} for r in rows],
             "callbacks": [{**c, "at": c["at"].isoformat()} for c in self.callbacks_of(alert_id)],
         })
         return status
@@ -368,6 +373,53 @@ class AlertStore(StoreBase):
                                        .values(state=MessageState.CANCELLED.value,
                                                reason=f"cancelled by {actor}".strip(), updated_at=now)).rowcount
             return cancelled
+
+    # ------------------------------------------------------------------ escalation (see gatewayd/escalation.py)
+    def escalation_due(self, category: str, sent_before: datetime, now: datetime) -> list[int]:
+        """Alerts of CATEGORY written before SENT_BEFORE that may still escalate: going out or done,
+        neither cancelled nor corrected, not expired."""
+        with self.engine.connect() as c:
+            return list(c.scalars(select(Alert.id).where(
+                Alert.category == category, Alert.created_at <= sent_before, Alert.expires_at > now,
+                Alert.state.in_((AlertState.ACTIVE.value, AlertState.DONE.value)), Alert.superseded_by.is_(None))))
+
+    def unconfirmed(self, alert_id: int) -> list[tuple[int, str, str, str]]:
+        """(member id, number, channel, language) of the alert's messages not yet confirmed on their
+        channel (SMS: delivered, call: acknowledged) and not withdrawn, of members who have no message
+        on the other channel yet."""
+        confirmed = {ChannelKind.SMS.value: (MessageState.DELIVERED.value, MessageState.ACKNOWLEDGED.value),
+                     ChannelKind.VOICE.value: (MessageState.ACKNOWLEDGED.value,)}
+        withdrawn = (MessageState.CANCELLED.value, MessageState.EXPIRED.value)
+        with self.engine.connect() as c:
+            rows = c.execute(select(Message.member_id, Message.number, Message.channel, Message.language,
+                                    Message.state).where(Message.alert_id == alert_id,
+                                                         Message.member_id.is_not(None))).all()
+        channels: dict[int, set[str]] = {}
+        for r in rows:
+            channels.setdefault(r.member_id, set()).add(r.channel)
+        return [(r.member_id, r.number, r.channel, r.language) for r in rows
+                if len(channels[r.member_id]) == 1 and r.state not in confirmed.get(r.channel, ()) + withdrawn]
+
+    def queue_escalation(self, alert_id: int, targets: list[tuple[int, str, str, str]], now: datetime) -> int:
+        """Queue one message per (member id, number, channel, language) for the alert, flagged
+        escalated, and put a finished alert back to active so the devices take them."""
+        with self.session.begin() as s:
+            alert = s.get(Alert, alert_id)
+            if alert is None or alert.state not in (AlertState.ACTIVE.value, AlertState.DONE.value) \
+                    or alert.superseded_by is not None:
+                return 0    # cancelled or corrected meanwhile
+            rows = [{**self._row(alert, member_id, number, channel, lang, now), "escalated": True}
+                    for member_id, number, channel, lang in targets]
+            if rows:
+                s.execute(insert(Message), rows)
+                alert.state, alert.finished_at = AlertState.ACTIVE.value, None
+        return len(rows)
+
+    def escalated_count(self, alert_id: int) -> dict[str, int]:
+        """Escalated messages of an alert per channel."""
+        with self.engine.connect() as c:
+            return dict(c.execute(select(Message.channel, func.count()).where(
+                Message.alert_id == alert_id, Message.escalated.is_(True)).group_by(Message.channel)).all())
 
     # ------------------------------------------------------------------ estimate
     def estimate(self, cfg: Config, sms_parts: int, calls: int, category: str | None = None) -> Estimate:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..model import Device, Setting, utcnow
 from ..outcomes import DeviceHealth
@@ -16,6 +16,15 @@ from .base import StoreBase
 
 class DeviceStore(StoreBase):
     """Device state and settings."""
+
+    def forget_devices(self, node: str, keep: set[str]) -> list[str]:
+        """Delete NODE's device records other than KEEP (devices taken out of its config);
+        other nodes' devices are theirs to keep. Returns the names forgotten."""
+        with self.session.begin() as s:
+            gone = list(s.scalars(select(Device.name).where(Device.node == node, Device.name.not_in(keep))))
+            if gone:
+                s.execute(delete(Device).where(Device.name.in_(gone)))
+        return gone
 
     def record_device(self, name: str, kind: str, node: str, health: DeviceHealth,
                       sent: int = 0, failed: int = 0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import os
 import pwd
+import re
 import shutil
 import sqlite3
 import stat
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.timeout(900)
 
 def _source_copy(dst: Path) -> Path:
     """A frozen copy of the checkout: teammates editing the tree must not change what is installed."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.mo")
     for d in ("gatewayd", "web", "systemd", "scripts"):
         shutil.copytree(REPO / d, dst / d, ignore=ignore)
     for f in ("pyproject.toml", "config.example.toml", "README.md"):
@@ -31,9 +32,10 @@ def _source_copy(dst: Path) -> Path:
     return dst
 
 
-def _install(src: Path, prefix: Path) -> subprocess.CompletedProcess:
-    p = subprocess.run(["bash", str(src / "scripts" / "install"), "--prefix", str(prefix)], capture_output=True,
-                       text=True, timeout=800, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+def _install(src: Path, prefix: Path, *options: str) -> subprocess.CompletedProcess:
+    p = subprocess.run(["bash", str(src / "scripts" / "install"), "--prefix", str(prefix), *options],
+                       capture_output=True, text=True, timeout=800, stdin=subprocess.DEVNULL,
+                       env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     assert p.returncode == 0, f"install failed:\n{p.stdout}\n{p.stderr[-3000:]}"
     return p
 
@@ -60,7 +62,7 @@ def installed(tmp_path_factory, real_before):
     src = _source_copy(tmp_path_factory.mktemp("src"))
     prefix = Path(tempfile.mkdtemp(prefix="gatewayd-install-", dir="/var/tmp"))
     prefix.chmod(0o755)
-    yield src, prefix, _install(src, prefix)
+    yield src, prefix, _install(src, prefix, "--listen", "0.0.0.0:8080")
     shutil.rmtree(prefix, ignore_errors=True)
 
 
@@ -230,3 +232,87 @@ def test_a_box_without_the_postgres_extra_says_how_to_add_it(installed, tmp_path
         p = subprocess.run([str(exe), "-c", str(conf), *cmd], capture_output=True, text=True, timeout=120)
         assert p.returncode == 2, p.stderr
         assert "gatewayd[postgres]" in p.stderr and "Traceback" not in p.stderr
+
+
+# ---------------------------------------------------------------------- options, PATH, size, uninstall
+def test_help_documents_every_option_and_exits_0():
+    p = subprocess.run(["bash", str(REPO / "scripts" / "install"), "--help"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    for option in ("--admin", "--no-admin", "--listen", "--postgres", "--python", "--no-packages", "--prefix",
+                   "--uninstall", "--purge-data", "--help"):
+        assert re.search(rf"^\s+(-h, )?{option}\b", p.stdout, re.M), option
+    bad = subprocess.run(["bash", str(REPO / "scripts" / "install"), "--bogus"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 2 and "--bogus" in bad.stderr
+
+
+def test_the_installer_names_every_debian_package_the_box_needs(installed):
+    _src, _prefix, first = installed
+    line = next(l for l in first.stdout.splitlines() if "Debian packages needed:" in l)
+    for pkg in ("python3-venv", "espeak-ng", "sox", "sqlite3"):
+        assert pkg in line.split(), pkg
+    assert "libpq5" not in line.split()   # SQLite: no PostgreSQL client library
+
+
+def test_gatewayd_is_on_path_with_the_installed_config(installed):
+    _src, prefix, _ = installed
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAYD_CONFIG"}
+    p = subprocess.run([str(prefix / "usr" / "local" / "bin" / "gatewayd"), "status", "--json"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    assert '"queue"' in p.stdout
+
+
+def test_listen_option_and_its_explanation(installed):
+    _src, prefix, first = installed
+    assert 'listen = "0.0.0.0:8080"' in _conf(prefix).read_text()
+    assert "listens on 0.0.0.0:8080" in first.stdout
+
+
+def test_without_a_terminal_the_installer_says_how_to_make_the_first_admin(installed):
+    _src, _prefix, first = installed
+    assert "gatewayd user add NAME --role admin" in first.stdout
+
+
+def test_admin_option_creates_the_first_admin(installed):
+    src, prefix, _ = installed
+    p = subprocess.run(["bash", str(src / "scripts" / "install"), "--prefix", str(prefix), "--admin", "chief"],
+                       input="a-long-enough-password\n", capture_output=True, text=True, timeout=800)
+    assert p.returncode == 0, p.stdout + p.stderr
+    with sqlite3.connect(_data(prefix) / "gatewayd.db") as c:
+        assert c.execute("SELECT role FROM user_account WHERE username='chief'").fetchall() == [("admin",)]
+
+
+def test_the_installed_program_has_only_the_babel_locales_we_ship(installed):
+    _src, prefix, _ = installed
+    data = next((prefix / "opt" / "gatewayd" / "venv" / "lib").glob("python3*/site-packages/babel/locale-data"))
+    names = {p.stem for p in data.glob("*.dat")}
+    assert {"root", "nl", "nl_BE", "fr", "fr_BE", "de", "en"} <= names and len(names) < 20
+    py = prefix / "opt" / "gatewayd" / "venv" / "bin" / "python"
+    p = subprocess.run([str(py), "-I", "-c", "from babel.dates import format_date; import datetime;"
+                        "print([format_date(datetime.date(2026, 12, 2), 'full', locale=l)"
+                        " for l in ('nl_BE', 'fr_BE', 'de_BE', 'en')])"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "december" in p.stdout and "décembre" in p.stdout and "Dezember" in p.stdout
+
+
+def test_the_translations_step_leaves_nothing_in_the_checkout(installed):
+    src, _prefix, _ = installed
+    assert list(src.rglob("__pycache__")) == []
+    assert list(src.rglob("*.mo")) == []
+
+
+def test_uninstall_keeps_the_data_unless_told(tmp_path):
+    src = _source_copy(tmp_path / "src")
+    prefix = tmp_path / "root"
+    _install(src, prefix, "--no-admin")
+    db = _data(prefix) / "gatewayd.db"
+    p = _install(src, prefix, "--uninstall")
+    assert "kept" in p.stdout
+    assert not (prefix / "opt" / "gatewayd").exists()
+    assert not (prefix / "usr" / "local" / "bin" / "gatewayd").exists()
+    assert not any((prefix / "etc" / "systemd" / "system").glob("gatewayd*"))
+    assert db.is_file() and _conf(prefix).is_file()
+    _install(src, prefix, "--uninstall", "--purge-data")
+    assert not db.exists() and not _conf(prefix).exists()

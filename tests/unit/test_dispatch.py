@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -96,6 +96,19 @@ def test_rate_limit_holds_the_configured_rate(store, net, run):
     assert 8.0 <= rate <= 10.5
 
 
+@pytest.mark.parametrize("capacity", [4, 8])
+def test_a_multi_slot_device_sends_one_per_token_interval_not_in_bursts(store, net, run, capacity):
+    add_members(store, net, 12)
+    send(store)
+    ch = emulated("pbx", latency=0.05, rate=300.0, capacity=capacity)      # one every 0.2 s
+    d = run(store, [ch])
+    assert d.wait_idle(30)
+    stamps = sorted(r.at for r in ch.sent)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    # Before: every slot saw the same token and the device sent `capacity` at one instant.
+    assert min(gaps) >= 0.1, [round(g, 3) for g in gaps]
+
+
 def test_failover_drains_a_dead_devices_queue(store, net, run):
     add_members(store, net, 30)
     a = send(store)
@@ -180,8 +193,12 @@ def test_quiet_hours_hold_prevention_not_urgent(store, net, run):
     p = send(store, category="prevention")
     u = send(store, category="urgent")
     ch = emulated("sim1")
-    always_quiet = replace(FAST_POLICY, quiet_hours="00:00-23:59", timezone="UTC")
-    run(store, [ch], always_quiet)
+    # A window around the present (wrapping midnight when it must): "00:00-23:59" left the last
+    # minute of every day outside it, and the test failed then.
+    t = datetime.now(timezone.utc)
+    around_now = f"{t - timedelta(hours=1):%H:%M}-{t + timedelta(hours=1):%H:%M}"
+    quiet_now = replace(FAST_POLICY, quiet_hours=around_now, timezone="UTC")
+    run(store, [ch], quiet_now)
     time.sleep(1.0)
     assert set(store.alert_status(u)["messages"]) <= {"sent", "delivered"}
     assert store.alert_status(p)["messages"] == {"queued": 2}
@@ -211,8 +228,32 @@ def test_stop_finishes_the_send_in_flight_and_leaves_the_rest(store, net, run):
     assert counts.get("queued", 0) >= 7 and sum(counts.values()) == 10
 
 
+@pytest.mark.parametrize("at,window", [("23:59:30", "00:00-23:59"), ("23:59:30", "23:00-01:00"),
+                                       ("00:00:10", "23:00-01:00")])
+def test_quiet_hours_window_around_midnight(at, window):
+    h, m, sec = map(int, at.split(":"))
+    now = datetime(2026, 12, 2, h, m, sec, tzinfo=timezone.utc)
+    # The old test's window ends at 23:59: its last minute is outside, which is why that test flaked.
+    assert in_quiet_hours(now, window, "UTC") is (window != "00:00-23:59")
+
+
 @pytest.mark.parametrize("hour,expected", [(23, True), (3, True), (7, False), (12, False), (21, False)])
 def test_quiet_hours_window_in_brussels_time(hour, expected):
     # 2026-07-01 is summer time: Brussels is UTC+2.
     now = datetime(2026, 7, 1, (hour - 2) % 24, 30, tzinfo=timezone.utc)
     assert in_quiet_hours(now, "22:00-07:00", "Europe/Brussels") is expected
+
+
+def test_a_device_taken_out_of_the_config_leaves_status_health_and_metrics(store, run):
+    """Its last record ('down', since it was closed) would otherwise say down forever."""
+    from gatewayd.metrics import healthz, render_metrics
+    up = DeviceHealth(DeviceState.UP, signal=20)
+    store.record_device("removed-modem", "sms", "test", DeviceHealth(DeviceState.DOWN, last_error="closed"))
+    store.record_device("other-node-modem", "sms", "elsewhere", up)   # another gateway's: not ours to forget
+    run(store, [emulated("sim1")])
+    names = [d["name"] for d in store.devices()]
+    assert "removed-modem" not in names
+    assert {"sim1", "other-node-modem"} <= set(names)
+    _ok, report = healthz(store)
+    assert "removed-modem" not in report["devices"] and "removed-modem" not in report["down"]
+    assert b"removed-modem" not in render_metrics(store)

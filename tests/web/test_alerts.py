@@ -317,3 +317,41 @@ def test_preview_counts_segments_with_sender_and_time_first(tmp_path, template_d
     html = client.post("/alerts/preview", data=compose_form(client, store, text="x" * 150)).get_data(as_text=True)
     store.engine.dispose()
     assert 'id="segments-nl">2 segments<' in html
+
+
+def _client_with(tmp_path, template_db, **dispatch):
+    import shutil
+
+    from gatewayd.db import make_engine
+    from gatewayd.store import Store
+    from tests.web.conftest import login_as, make_cfg
+    from web import create_app
+    db = tmp_path / "e.db"
+    shutil.copy(template_db, db)
+    cfg = make_cfg(db, dispatch=dispatch)
+    store = Store(make_engine(cfg.database.url), cfg.dispatch)
+    app = create_app(cfg, store)
+    app.config["TESTING"] = True
+    return login_as(app.test_client(), store, "agent"), store
+
+
+def test_preview_says_what_escalation_may_add(tmp_path, template_db):
+    client, store = _client_with(tmp_path, template_db, escalate_after_minutes_urgent=5.0)
+    html = client.post("/alerts/preview", data=compose_form(client, store)).get_data(as_text=True)
+    store.engine.dispose()
+    assert 'id="pv-escalation"' in html and "if SMS are not delivered within 5 min" in html
+
+
+def test_preview_without_an_escalation_policy_says_nothing_of_it(police, world):
+    html = police.post("/alerts/preview", data=compose_form(police, world)).get_data(as_text=True)
+    assert 'id="pv-escalation"' not in html
+
+
+def test_alert_page_shows_the_escalation_policy(tmp_path, template_db):
+    from gatewayd.store import AlertRequest
+    client, store = _client_with(tmp_path, template_db, escalate_after_minutes_urgent=5.0)
+    a = store.enqueue_alert(AlertRequest(networks=("Lindeknoppen",), category="urgent", text="Inbraak.",
+                                         author="agent")).alert_id
+    html = client.get(f"/alerts/{a}").get_data(as_text=True)
+    store.engine.dispose()
+    assert 'id="escalation"' in html and "After 5 min the other channel: 0 calls and 0 SMS queued so far." in html

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-02 01:21:12.930767
+Create Date: 2026-12-02 01:30:45.199054
 """
 from alembic import op
 import sqlalchemy as sa
@@ -208,6 +208,7 @@ def upgrade() -> None:
     sa.Column('reference', sa.Integer(), nullable=True),
     sa.Column('segments', sa.Integer(), nullable=False),
     sa.Column('possible_duplicate', sa.Boolean(), nullable=False),
+    sa.Column('escalated', sa.Boolean(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('created_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,14 @@
+"""Does a text show anything? Zero-width spaces, joiners, bidi marks and other format
+characters print nothing: an alert made only of them reaches people as an empty SMS."""
+from __future__ import annotations
+
+import unicodedata
+
+# Letters, numbers, punctuation and symbols are seen. Separators (Z*), control, format,
+# private-use and unassigned characters (C*) are not, nor combining marks (M*) on their own.
+_VISIBLE_CATEGORIES = frozenset("LNPS")
+
+
+def has_visible(text: str) -> bool:
+    """True when TEXT contains at least one character a reader would see."""
+    return any(unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES for ch in text)
