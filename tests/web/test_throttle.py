@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from gatewayd.model import AuditEntry, utcnow
-from web import throttle
+from gatewayd.store import throttle
 
 from .conftest import PASSWORD
 
