@@ -203,6 +203,16 @@ class HilinkApi:
                      TECHNOLOGY.get(str(status.get("CurrentNetworkType") or ""), ""))
 
 
+def probe(url: str, timeout: float) -> str | None:
+    """The model name of a HiLink dongle answering at URL (no login needed), or None."""
+    try:
+        with Connection(url, timeout=timeout) as conn:
+            info = Client(conn).device.basic_information()
+    except (requests.RequestException, hx.ResponseErrorException, ValueError):
+        return None
+    return str(info.get("devicename") or info.get("productfamily") or "HiLink dongle")
+
+
 def _numbers(field) -> set[str]:
     return {n.strip() for n in str(field or "").split(",") if n.strip()}
 
