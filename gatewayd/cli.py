@@ -332,8 +332,10 @@ def cmd_modems_scan(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"--timeout: expected seconds above 0 and at most 30, got {args.timeout:g}")
     reports = modemscan.scan(args.by_id or modemscan.BY_ID_GLOB, tuple(args.tty or modemscan.TTY_GLOBS),
                              args.timeout)
-    print(modemscan.as_json(reports) if args.json else modemscan.render(reports), end="")
-    return 0 if modemscan.usable(reports) else 1
+    hilink = modemscan.find_hilink(modemscan.HILINK_URL if args.hilink_url is None else args.hilink_url,
+                                   args.timeout)
+    print(modemscan.as_json(reports, hilink) if args.json else modemscan.render(reports, hilink), end="")
+    return 0 if modemscan.usable(reports, hilink) else 1
 
 
 # ---------------------------------------------------------------------- parser
@@ -441,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--tty", action="append", metavar="GLOB",
                     help="other ports, repeat (default /dev/ttyUSB* and /dev/ttyACM*)")
     sc.add_argument("--timeout", type=float, default=1.0, help="seconds per AT command (default 1)")
+    sc.add_argument("--hilink-url", metavar="URL", help="where to look for a HiLink dongle's web API "
+                    "(default http://192.168.8.1/; \"\" to skip)")
     sc.set_defaults(func=cmd_modems_scan)
 
     from . import cli_ops

@@ -28,6 +28,7 @@ from .channels.registration import parse as parse_registration
 BY_ID_GLOB = "/dev/serial/by-id/*"
 TTY_GLOBS = ("/dev/ttyUSB*", "/dev/ttyACM*")
 TIMEOUT = 1.0          # seconds per command: a modem answers in milliseconds, a silent port never
+HILINK_URL = "http://192.168.8.1/"    # where HiLink dongles put their web API
 
 
 @dataclass
@@ -199,8 +200,33 @@ def config_blocks(reports: list[PortReport]) -> str:
     return "\n".join(blocks)
 
 
-def render(reports: list[PortReport]) -> str:
+@dataclass
+class HilinkFound:
+    url: str
+    model: str
+
+
+def find_hilink(url: str = HILINK_URL, timeout: float = TIMEOUT) -> HilinkFound | None:
+    """A HiLink dongle's web API at URL (these have no AT port): asks its model, needs no login."""
+    if not url:
+        return None
+    from .channels.hilink_api import probe
+    model = probe(url, timeout)
+    return HilinkFound(url, model) if model else None
+
+
+def hilink_block(found: HilinkFound) -> str:
+    return (f"# {found.model} in HiLink mode (web API, no AT port)\n[[hilink]]\nname = \"dongle1\"\n"
+            f"url = \"{found.url}\"\nusername = \"admin\"\npassword = \"\"   # the dongle's web login: put it here\n"
+            f"sms_per_minute = 20\n")
+
+
+def render(reports: list[PortReport], hilink: HilinkFound | None = None) -> str:
     """Human-readable report: one paragraph per port, then what to put in the config."""
+    if hilink is not None:
+        head = (f"HiLink dongle {hilink.model} answers at {hilink.url} (not a serial port):\n\n"
+                f"{hilink_block(hilink)}\n")
+        return head + (render(reports) if reports else "")
     if not reports:
         return ("no serial ports found (looked in /dev/serial/by-id, /dev/ttyUSB*, /dev/ttyACM*).\n"
                 "Is the stick plugged in (dmesg)? A stick that shows up as a CD-ROM or a network card "
@@ -227,13 +253,15 @@ def render(reports: list[PortReport]) -> str:
     return "\n".join(out) + "\n"
 
 
-def as_json(reports: list[PortReport]) -> str:
-    return json.dumps({"ports": [asdict(r) for r in reports], "config": config_blocks(reports)}, indent=2)
+def as_json(reports: list[PortReport], hilink: HilinkFound | None = None) -> str:
+    config = "\n".join(b for b in (hilink_block(hilink) if hilink else "", config_blocks(reports)) if b)
+    return json.dumps({"ports": [asdict(r) for r in reports], "hilink": asdict(hilink) if hilink else None,
+                       "config": config}, indent=2)
 
 
-def usable(reports: list[PortReport]) -> bool:
-    return any(r.use for r in reports)
+def usable(reports: list[PortReport], hilink: HilinkFound | None = None) -> bool:
+    return hilink is not None or any(r.use for r in reports)
 
 
 __all__ = ["scan", "probe", "candidates", "recommend", "render", "as_json", "config_blocks", "mask", "usable",
-           "PortReport"]
+           "PortReport", "find_hilink", "HilinkFound"]

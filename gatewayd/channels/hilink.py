@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -32,6 +33,7 @@ from .supervised import SupervisedDevice
 log = logging.getLogger(__name__)
 
 BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
+NUMBER_RE = re.compile(r"\+\d{6,15}")          # E.164, as the store keeps them
 # API codes that mean "try again later" rather than "this message is wrong" (HiLink sms API).
 BUSY_CODES = {100004: "system busy", 113004: "SMS system busy", 113017: "sending in progress"}
 
@@ -71,6 +73,8 @@ class HilinkChannel(SupervisedDevice):
         """Send DELIVERY through the dongle; never raises."""
         if self._health.state is not DeviceState.UP:
             return Outcome.device_down(f"hilink {self.name} is down: {self._health.last_error or 'not connected'}")
+        if not NUMBER_RE.fullmatch(delivery.number):
+            return Outcome.failed(f"number {redact(delivery.number)} is not an international number (+ and digits)")
         plan = smslib.plan(delivery.text, self.sms.smart_encoding)
         if plan.segments > self.sms.max_segments:
             return Outcome.failed(f"text needs {plan.segments} SMS, more than max_segments = "

@@ -204,6 +204,16 @@ class HilinkApi:
                      TECHNOLOGY.get(str(status.get("CurrentNetworkType") or ""), ""))
 
 
+def probe(url: str, timeout: float) -> str | None:
+    """The model name of a HiLink dongle answering at URL (no login needed), or None."""
+    try:
+        with Connection(url, timeout=timeout) as conn:
+            info = Client(conn).device.basic_information()
+    except (requests.RequestException, hx.ResponseErrorException, ValueError):
+        return None
+    return str(info.get("devicename") or info.get("productfamily") or "HiLink dongle")
+
+
 def _inbox_page(c: Client, page: int) -> Any:
     return c.sms.get_sms_list(page=page, box_type=BoxTypeEnum.LOCAL_INBOX, read_count=50, ascending=True)
 

@@ -118,6 +118,7 @@ class CallFacts:
     repeats: int = 0                   # how often the member had the message again (key 0)
     amd: str | None = None             # AMDSTATUS from GatewaydAmd: HUMAN | MACHINE | NOTSURE | HANGUP
     voicemail: str | None = None       # PLAYBACKSTATUS of the message left on a machine
+    thanked: bool = False              # the member heard "thank you" for a 1 (written first)
     hung_up: bool = False
     link_lost: str = ""                # why the AMI link went away mid-call ("" = it did not)
 
@@ -143,7 +144,8 @@ def classify(f: CallFacts) -> Outcome:
     if f.played == "SUCCESS":
         again = f", heard again {f.repeats}x (key 0)" if f.repeats else ""
         if f.digit == "1":
-            return Outcome(OutcomeKind.ACKNOWLEDGED, f"answered, message played{again}, member pressed 1")
+            thanked = "" if f.thanked else " (not thanked: the key could not be written in time)"
+            return Outcome(OutcomeKind.ACKNOWLEDGED, f"answered, message played{again}, member pressed 1{thanked}")
         note = "" if not f.link_lost else "; AMI dropped afterwards, so no confirmation was read"
         return Outcome(OutcomeKind.DELIVERED, f"answered and message played{again}{note}")
     if f.played is not None:
@@ -396,6 +398,8 @@ class VoiceChannel:
                 call.facts.amd = k.get("Status", "").strip() or "UNKNOWN"
             elif kind == "GatewaydVoicemail":
                 call.facts.voicemail = k.get("Status", "").strip() or "UNKNOWN"
+            elif kind == "GatewaydThanked":
+                call.facts.thanked = True
             elif kind == "GatewaydDigit":
                 self._digit(call, k.get("Digit", "").strip(), _int(k.get("Repeats")) or 0)
         if name == "Hangup":

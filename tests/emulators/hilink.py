@@ -210,6 +210,9 @@ class HilinkEmulator:
             ("GET", "/api/monitoring/status"): lambda: _response(
                 {"ConnectionStatus": "901" if self.service == "2" else "902", "SignalIcon": "4",
                  "CurrentNetworkType": "19", "ServiceStatus": self.service, "SimStatus": "1"}),
+            ("GET", "/api/device/basic_information"): lambda: _response(
+                {"productfamily": "LTE", "classify": "hilink", "devicename": "E3372h-320", "SoftwareVersion":
+                 "22.200.15.00.00"}),
             ("GET", "/api/device/signal"): lambda: _response({"rssi": self.rssi, "rsrp": "-95dBm", "sinr": "12dB"}),
             ("GET", "/api/net/current-plmn"): lambda: _response(
                 {"State": "0", "FullName": self.operator, "ShortName": self.operator, "Numeric": "20601",

@@ -128,9 +128,10 @@ def test_repeated_send_failures_mark_the_dongle_down_for_the_network_until_the_h
     assert ch.send(deliver("y", 3)).kind is OutcomeKind.SENT
 
 
-def test_too_long_text_and_drill_send_nothing(channel, dongle):
+def test_too_long_text_bad_number_and_drill_send_nothing(channel, dongle):
     ch, _ = channel(SmsConfig(max_segments=2))
     assert ch.send(deliver("y" * 400)).kind is OutcomeKind.FAILED
+    assert ch.send(deliver("hallo", number="+32470<x/>")).kind is OutcomeKind.FAILED
     assert ch.send(deliver("oefening", drill=True)).detail == "drill"
     assert dongle.sent == []
 

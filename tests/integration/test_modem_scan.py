@@ -39,7 +39,7 @@ def ports(tmp_path):
 
 def run_scan(by_id, tty, *extra):
     return subprocess.run([sys.executable, "-m", "gatewayd", "modems", "scan", "--by-id", f"{by_id}/*",
-                           "--tty", f"{tty}/ttyUSB*", "--timeout", "1", *extra],
+                           "--tty", f"{tty}/ttyUSB*", "--timeout", "1", "--hilink-url", "", *extra],
                           capture_output=True, text=True, timeout=90, env={"PATH": "/usr/bin:/bin"})
 
 
@@ -111,3 +111,18 @@ def test_a_port_held_by_gatewayd_shows_as_in_use(ports):
     finally:
         held.close()
     assert not found["ttyUSB7"]["answers"] and "in use" in found["ttyUSB7"]["problem"]
+
+
+def test_scan_finds_a_hilink_dongle_and_prints_its_block(tmp_path):
+    from tests.emulators.hilink import HilinkEmulator
+    dongle = HilinkEmulator().start()
+    url = dongle.url
+    try:
+        out = run_scan(tmp_path / "none", tmp_path / "none", "--hilink-url", url)
+    finally:
+        dongle.stop()
+    assert out.returncode == 0 and f"HiLink dongle E3372h-320 answers at {url}" in out.stdout
+    block = out.stdout.split("(not a serial port):\n", 1)[1].split("\n\n", 1)[0]
+    cfg = parse_config(tomllib.loads(block), "scan output")
+    assert (cfg.hilink[0].url, cfg.hilink[0].username) == (url, "admin")
+    assert dongle.logins == 0 and not dongle.sent            # no login, nothing sent

@@ -260,3 +260,40 @@ def test_call_spoken_by_a_piper_voice(asterisk_rig, tmp_path_factory):
     finally:
         ch.close()
     assert ch.renderer.engine_for("en") == "piper" and out.kind is OutcomeKind.ACKNOWLEDGED
+
+
+class _Desk:
+    """A CallDesk that records key presses (or fails to), as gatewayd's store-backed one would."""
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+        self.presses = []
+
+    def key_pressed(self, press):
+        if self.fail:
+            raise OSError("database is locked")
+        self.presses.append(press)
+
+    def callback(self, device, number, at):
+        raise AssertionError("no callback expected")
+
+
+def _confirmed_call(asterisk_rig, tmp_path_factory, desk, message_id):
+    ch = VoiceChannel(rig_config(asterisk_rig), short_tts(tmp_path_factory), desk=desk)
+    ch.open(lambda event: None)
+    try:
+        return ch.send(Delivery(message_id, CONFIRM, "Hallo."))
+    finally:
+        ch.close()
+
+
+def test_key_1_is_written_then_thanked(asterisk_rig, tmp_path_factory):
+    desk = _Desk()
+    out = _confirmed_call(asterisk_rig, tmp_path_factory, desk, 9300)
+    assert (out.kind, out.detail) == (OutcomeKind.ACKNOWLEDGED, "answered, message played, member pressed 1")
+    assert [(p.message_id, p.digit, p.number) for p in desk.presses] == [(9300, "1", CONFIRM)]
+
+
+def test_key_1_that_cannot_be_written_is_not_thanked(asterisk_rig, tmp_path_factory):
+    out = _confirmed_call(asterisk_rig, tmp_path_factory, _Desk(fail=True), 9301)
+    assert out.kind is OutcomeKind.ACKNOWLEDGED and out.detail.endswith("(not thanked: the key could not be written in time)")
