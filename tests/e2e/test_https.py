@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CLIENT_ADDR = "127.0.0.7"          # the "police PC": a loopback address of its own
 
-pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is missing: scripts/system-deps test installs it")
+pytestmark = pytest.mark.skipif(not os.path.exists(NGINX),
+                                reason="nginx is missing: scripts/system-deps test installs it")
 
 
 def free_port() -> int:

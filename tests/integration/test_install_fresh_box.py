@@ -72,7 +72,8 @@ def _copy_pip_setup(root: Path) -> dict[str, str]:
     """This machine's pip configuration and CA bundle, copied in; the env that points at them.
 
     `sudo` drops the environment, so the bundle is named in the box's /etc/pip.conf too."""
-    for conf in (Path("/etc/pip.conf"), Path.home() / ".config" / "pip" / "pip.conf", Path.home() / ".pip" / "pip.conf"):
+    for conf in (Path("/etc/pip.conf"), Path.home() / ".config" / "pip" / "pip.conf",
+                 Path.home() / ".pip" / "pip.conf"):
         if conf.is_file():
             dst = root / ("etc/pip.conf" if conf == Path("/etc/pip.conf") else "root" / conf.relative_to(Path.home()))
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +157,8 @@ def box():
         _bind(Path("/dev"), root / "dev")
         _bind(Path("/dev/pts"), root / "dev/pts")
         # Caches kept between runs, so a rerun downloads nothing again.
-        for cache, inside in (("bookworm-apt-archives", "var/cache/apt/archives"), ("bookworm-pip-cache", "root/.cache/pip")):
+        for cache, inside in (("bookworm-apt-archives", "var/cache/apt/archives"),
+                              ("bookworm-pip-cache", "root/.cache/pip")):
             (RIG / cache / "partial").mkdir(parents=True, exist_ok=True)
             _bind(RIG / cache, root / inside)
         shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
