@@ -167,7 +167,8 @@ def box():
         _copy_source(root / SRC_IN_BOX.lstrip("/"))
         b = Box(root, env)
         b.install = b.run("bash", "-c", f"cd {SRC_IN_BOX} && sudo make install", timeout=1200)
-        assert b.install.returncode == 0, f"make install failed:\n{b.install.stdout[-4000:]}\n{b.install.stderr[-4000:]}"
+        assert b.install.returncode == 0, \
+            f"make install failed:\n{b.install.stdout[-4000:]}\n{b.install.stderr[-4000:]}"
         yield b
         b.stop_all()
     finally:

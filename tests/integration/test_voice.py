@@ -296,4 +296,5 @@ def test_key_1_is_written_then_thanked(asterisk_rig, tmp_path_factory):
 
 def test_key_1_that_cannot_be_written_is_not_thanked(asterisk_rig, tmp_path_factory):
     out = _confirmed_call(asterisk_rig, tmp_path_factory, _Desk(fail=True), 9301)
-    assert out.kind is OutcomeKind.ACKNOWLEDGED and out.detail.endswith("(not thanked: the key could not be written in time)")
+    assert out.kind is OutcomeKind.ACKNOWLEDGED
+    assert out.detail.endswith("(not thanked: the key could not be written in time)")
