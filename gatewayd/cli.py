@@ -49,8 +49,12 @@ def _print_json(data) -> None:
 # ---------------------------------------------------------------------- commands
 def cmd_init_db(cfg: Config, args) -> int:
     from .db import migrate
+    from .nodes import node_identity, register
     migrate(cfg.database.url)
+    ident = node_identity(cfg)
+    register(_open_store(cfg), ident)
     print("database ready")
+    print(f"this gateway is node {ident.id} ({ident.name}; id kept in {ident.path})", file=sys.stderr)
     _ensure_secret_key(cfg)
     return 0
 
@@ -105,6 +109,19 @@ def cmd_config_set(cfg: Config, args) -> int:
     return 0
 
 
+def cmd_migrate_to(cfg: Config, args) -> int:
+    from .dbcopy import copy_database
+    from .nodes import node_id_path
+    report = copy_database(cfg.database.url, args.url)
+    print(f"copied {report.total} row(s) in {sum(1 for n in report.rows.values() if n)} table(s) "
+          f"into {args.url.split('@')[-1]}")
+    ident = node_id_path(cfg)
+    print(f"next: set [database].url = \"{args.url}\" in {cfg.source}"
+          + (f" and [dispatch].node_id_file = \"{ident}\" (this box keeps its node id)" if ident.exists() else "")
+          + ", then start gatewayd again", file=sys.stderr)
+    return 0
+
+
 def cmd_run(cfg: Config, args) -> int:
     from .channels import build_channels
     from .dispatch import Dispatcher
@@ -124,10 +141,20 @@ def cmd_run(cfg: Config, args) -> int:
         for ch in channels:
             if isinstance(ch, VoiceChannel):
                 ch.desk = CallbackDesk(store, cfg.asterisk)   # key presses and the callback line
+    from .nodes import LeaseTiming, NodeLease, node_identity
+    from .wakeup import Listener, Wakeup
+    ident = node_identity(cfg)
+    # Refuses (one line, exit 2) when another live process holds this node id.
+    lease = NodeLease(store, ident, LeaseTiming.of(cfg), cfg.dispatch.inflight_policy)
+    lease.acquire()
+    lease.start()
+    wakeup = Wakeup()
+    listener = Listener(store.engine, wakeup)
+    listener.start()
     notifier = Notifier()
     from .quota import QuotaTracker
-    dispatcher = Dispatcher(cfg.dispatch, store, channels, node_name(cfg),
-                            quota=QuotaTracker.from_config(store, cfg))
+    dispatcher = Dispatcher(cfg.dispatch, store, channels, ident.id,
+                            quota=QuotaTracker.from_config(store, cfg, node=ident.id), lease=lease, wakeup=wakeup)
     stop = {"flag": False}
 
     def on_signal(signum, _frame):
@@ -140,15 +167,16 @@ def cmd_run(cfg: Config, args) -> int:
     from .keeper import start_keeper
     from .selftest import start_selftest
     helpers_stop = threading.Event()
-    start_keeper(cfg.keeper, store, node_name(cfg), helpers_stop, devices=tuple(c.name for c in channels))
+    start_keeper(cfg.keeper, store, node_name(cfg), helpers_stop, devices=tuple(c.name for c in channels),
+                 node_id=ident.id)
     start_selftest(cfg.selftest, store, node_name(cfg), helpers_stop)
     control = None
     if cfg.dispatch.control_socket:
         from .control import ControlServer
-        control = ControlServer(cfg.dispatch.control_socket, lambda m: _control(store, m))
+        control = ControlServer(cfg.dispatch.control_socket, lambda m: _control(store, m, wakeup))
         control.start()
     names = ", ".join(f"{c.name} ({c.kind.value})" for c in channels)
-    log.info("gatewayd running on node %s with %s", node_name(cfg), names)
+    log.info("gatewayd running as node %s (%s) with %s", ident.id, ident.name, names)
     notifier.ready(f"dispatching through {names}")
     beat = watchdog_interval() or 1.0
     was_healthy = True
@@ -168,14 +196,19 @@ def cmd_run(cfg: Config, args) -> int:
     if control is not None:
         control.stop()
     dispatcher.stop()
+    listener.stop()
+    lease.stop()
     log.info("stopped")
     return 0
 
 
-def _control(store, message: dict) -> dict:
+def _control(store, message: dict, wakeup=None) -> dict:
     """What the daemon does with a control-socket request."""
     if message.get("op") == "alert.send" and isinstance(message.get("request"), dict):
-        return send_alert(store, message["request"])
+        answer = send_alert(store, message["request"])
+        if wakeup is not None:
+            wakeup.notify()       # SQLite has no NOTIFY: the idle workers look now
+        return answer
     return {"ok": False, "error": f"control: unknown request {str(message.get('op'))[:40]!r}"}
 
 
@@ -350,15 +383,19 @@ def cmd_user_add(cfg: Config, args) -> int:
 
 
 def status_report(cfg: Config) -> dict:
+    """This box's node, every node (last heartbeat, state, devices), every device, the queue."""
     from .model import utcnow
+    from .nodes import local_node_id, overview
     from .quota import QuotaTracker
     store = _open_store(cfg)
     devices = store.devices()
-    quota = QuotaTracker.from_config(store, cfg)
+    me = local_node_id(cfg)
+    quota = QuotaTracker.from_config(store, cfg, node=me)
     for d in devices:
-        if d["name"] in quota.limits:
+        if d["node"] == me and d["name"] in quota.limits:
             d["quota"] = quota.snapshot(d["name"], utcnow())
-    return {"node": node_name(cfg), "devices": devices, "queue": store.queue_depth()}
+    return {"node": node_name(cfg), "node_id": me, "nodes": overview(store, devices), "devices": devices,
+            "queue": store.queue_depth()}
 
 
 def cmd_status(cfg: Config, args) -> int:
@@ -368,15 +405,19 @@ def cmd_status(cfg: Config, args) -> int:
         return 0
     q = report["queue"]
     print(f"queue: {q['queued']} waiting, {q['sending']} sending, oldest {q['oldest_queued_seconds']} s")
-    for d in report["devices"]:
-        sig = "" if d["signal"] is None else f", signal {d['signal']}"
-        err = f", last error: {d['last_error']}" if d["last_error"] else ""
-        net = (d.get("detail") or {}).get("network")
-        domains = ", ".join(f"{k.upper()} {v}" for k, v in ((d.get("detail") or {}).get("registration") or {}).items()
-                            if v != "not supported")
-        sig += f", {net}" + (f" ({domains})" if domains else "") if net else ""
-        print(f"{d['name']} ({d['kind']}): {d['state']}{sig}, sent {d['sent_count']}, "
-              f"failed {d['failed_count']}{err}")
+    for n in report["nodes"]:
+        age = "never" if n["heartbeat_age_seconds"] is None else f"{n['heartbeat_age_seconds']} s ago"
+        me = " (this box)" if n["id"] == report["node_id"] else ""
+        print(f"node {n['name'] or '?'} {n['id']}{me}: {n['state']}, last heartbeat {age}")
+        for d in n["devices"]:
+            sig = "" if d["signal"] is None else f", signal {d['signal']}"
+            err = f", last error: {d['last_error']}" if d["last_error"] else ""
+            net = (d.get("detail") or {}).get("network")
+            domains = ", ".join(f"{k.upper()} {v}" for k, v in
+                                ((d.get("detail") or {}).get("registration") or {}).items() if v != "not supported")
+            sig += f", {net}" + (f" ({domains})" if domains else "") if net else ""
+            print(f"  {d['name']} ({d['kind']}): {d['state']}{sig}, sent {d['sent_count']}, "
+                  f"failed {d['failed_count']}{err}")
     return 0
 
 
@@ -441,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("init-db", help="create or migrate the schema").set_defaults(func=cmd_init_db)
     sub.add_parser("run", help="the daemon, foreground").set_defaults(func=cmd_run)
+    mt = sub.add_parser("migrate-to", help="copy this box's data into a new, empty database (e.g. PostgreSQL)")
+    mt.add_argument("url", help="the target, e.g. postgresql+psycopg://gatewayd@db.example/gatewayd")
+    mt.set_defaults(func=cmd_migrate_to)
     sub.add_parser("web", help="the police page").set_defaults(func=cmd_web)
     sk = sub.add_parser("secret-key", help="write a random [web].secret_key into the config when it has none")
     sk.add_argument("--renew", action="store_true", help="replace even a good key (logs everyone out)")

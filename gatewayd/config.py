@@ -105,8 +105,12 @@ class EmulatedConfig:
 class DispatchConfig:
     quiet_hours: str = "22:00-07:00"   # prevention waits; "" disables; urgent ignores it
     timezone: str = "Europe/Brussels"
-    node: str = ""                     # this gateway's name when several share a queue; "" = hostname
+    node: str = ""                     # a label for people (status, keeper); "" = hostname. Not the node id
+    node_id_file: str = ""             # where this gateway keeps its node id; "" = beside the SQLite
+                                       # database, or /var/lib/gatewayd/node-id
+    heartbeat_seconds: float = 5.0     # how often the node renews its lease on its sends in flight
     poll_interval: float = 0.05        # seconds between queue polls when idle
+    idle_poll_max: float = 2.0         # PostgreSQL: idle polling backs off up to this (NOTIFY wakes at once)
     max_attempts_urgent: int = 5
     max_attempts_feedback: int = 3
     max_attempts_prevention: int = 3
@@ -408,7 +412,7 @@ _POSITIVE = (lambda v: v > 0, "a number above 0")
 _AT_LEAST_1 = (lambda v: v >= 1, "1 or more")
 _NOT_NEGATIVE = (lambda v: v >= 0, "0 or more")
 _RANGES = {
-    "dispatch": {"poll_interval": _POSITIVE, "max_attempts_urgent": _AT_LEAST_1,
+    "dispatch": {"poll_interval": _POSITIVE, "heartbeat_seconds": _POSITIVE, "idle_poll_max": _POSITIVE, "max_attempts_urgent": _AT_LEAST_1,
                  "max_attempts_feedback": _AT_LEAST_1, "max_attempts_prevention": _AT_LEAST_1,
                  "max_device_failures": _AT_LEAST_1, "expiry_system_minutes": _AT_LEAST_1,
                  "backoff_base": _POSITIVE, "backoff_max": _POSITIVE, "expiry_urgent_minutes": _AT_LEAST_1,

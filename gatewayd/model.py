@@ -79,6 +79,16 @@ class AlertState(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class NodeState(str, enum.Enum):
+    """A gateway as status and the page show it (derived from its heartbeat, not stored)."""
+
+    RUNNING = "running"
+    SILENT = "silent"          # no heartbeat for longer than its lease: others took its sends over
+    STOPPED = "stopped"        # stopped on purpose
+    NEVER_RAN = "never_ran"    # registered by init-db, not started yet
+    UNKNOWN = "unknown"        # devices recorded under a node with no row
+
+
 class Role(str, enum.Enum):
     POLICE = "police"
     COORDINATOR = "coordinator"
@@ -90,6 +100,7 @@ class AuditAction(str, enum.Enum):
 
     CALLBACK = "callback"                  # someone phoned the box's callback line
     CALLBACK_CONFIRM = "callback.confirm"  # a member pressed 1 for an alert on the callback line
+    NODE_TAKEOVER = "node.takeover"        # a node resolved a silent node's sends in flight
 
 
 member_network = Table(
@@ -288,13 +299,35 @@ class ReceivedEvent(Base):
     __table_args__ = (Index("ix_received_event_todo", "processed_at", "id"),)
 
 
+class Node(Base):
+    """A gateway (`gatewayd run`) sharing the queue: its id, its lease, where it runs.
+
+    The id is made once per box (gatewayd/nodes.py) and never derived from the host
+    name. `heartbeat_at` is the database's clock: boxes' clocks need not agree.
+    """
+
+    __tablename__ = "node"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), default="")          # a label for people
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Others wait this long after the last heartbeat before they take its sends over.
+    lease_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Device(Base):
-    """Last known state of a device, written by the daemon, read by status and the page."""
+    """Last known state of a device of one node, written by its daemon, read by status and the page.
+
+    Keyed by node and name: two gateways may both call their modem `modem1`."""
 
     __tablename__ = "device"
+    node: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
-    node: Mapped[str] = mapped_column(String(80), default="")
     state: Mapped[str] = mapped_column(String(16), default="starting")
     signal: Mapped[int | None] = mapped_column(Integer, nullable=True)
     registered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

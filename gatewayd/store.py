@@ -13,6 +13,7 @@ a modem's second per SMS.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -36,6 +37,7 @@ from .model import (Alert, AlertState, Attempt, AuditAction, AuditEntry, Categor
 from .phone import normalise, parse_phone
 from .visible import has_visible
 from .placeholders import slots
+from .wakeup import wake
 
 Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
 PENDING = (MessageState.QUEUED.value, MessageState.RETRY.value, MessageState.SENDING.value)
@@ -85,6 +87,7 @@ class Claimed:
     possible_duplicate: bool
     delivery: Delivery
     device_failures: int = 0    # tries the devices failed before this one
+    node: str = ""           # the node that claimed it: device names repeat across nodes
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 def _finish_statement(columns: frozenset) -> Update:
     """The guarded update that records an outcome, one per set of columns written."""
     return (update(Message).where(Message.id == bindparam("message"), Message.state == S,
-                                  Message.device == bindparam("owner"))
+                                  Message.device == bindparam("owner"), Message.node == bindparam("owner_node"))
             .values({c: bindparam(f"v_{c}") for c in sorted(columns)}))
 
 
@@ -478,6 +481,7 @@ class Store:
             rows, counts, skipped = self._message_rows(alert, recipients, req.channel, now)
             if rows:
                 s.execute(insert(Message), rows)
+                wake(s.connection())
             if not rows:
                 alert.state, alert.finished_at = AlertState.DONE.value, now
         return EnqueueResult(alert.id, counts, skipped)
@@ -541,6 +545,7 @@ class Store:
                 raise InputError("alert", f"alert {alert_id} expired at {alert.expires_at:%Y-%m-%d %H:%M} UTC "
                                           "before it was approved; write a new one if it still matters")
             alert.state, alert.approved_by, alert.approved_at = AlertState.ACTIVE.value, approver, now
+            wake(s.connection())
 
     def correct_alert(self, original_id: int, text: str, texts: dict[str, str] | None = None,
                       author: str = "cli", now: datetime | None = None) -> EnqueueResult:
@@ -607,6 +612,7 @@ class Store:
                     for member_id, number, channel, lang in reached]
             if rows:
                 s.execute(insert(Message), rows)
+                wake(s.connection())
             counts = {"sms": sum(r["channel"] == "sms" for r in rows),
                       "voice": sum(r["channel"] == "voice" for r in rows)}
         return EnqueueResult(correction.id, counts, {})
@@ -688,6 +694,7 @@ class Store:
         """Queue a message that belongs to no alert (opt-out confirmation, keeper alert, self-test)."""
         now = utcnow()
         with self.engine.begin() as c:
+            wake(c)
             return c.execute(insert(Message).returning(Message.id), [{
                 "alert_id": None, "member_id": member_id, "number": number, "channel": channel,
                 "language": language, "text": text, "priority": Category.URGENT.priority, "state": Q,
@@ -803,7 +810,7 @@ class Store:
             return Claimed(row.id, attempt_id, alert_id, category, row.attempts, row.possible_duplicate,
                            Delivery(row.id, row.number, row.text, row.language, category, alert_id, bool(drill),
                                     row.attempts),
-                           row.device_failures)
+                           row.device_failures, node)
 
     # ------------------------------------------------------------------ dispatch: outcome
     def max_attempts(self, category: str) -> int:
@@ -832,7 +839,8 @@ class Store:
             else:
                 values = {"updated_at": now, **self._outcome_values(claimed, device, outcome, now)}
             changed = c.execute(_finish_statement(frozenset(values)), {
-                **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device}).rowcount
+                **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device,
+                "owner_node": claimed.node}).rowcount
             c.execute(_END_ATTEMPT, {"attempt": claimed.attempt_id, "ended_at": now, "result": k.value,
                                      "error": "" if k is OutcomeKind.SENT else outcome.detail})
             if values["state"] in (Q, MessageState.RETRY.value):
@@ -916,30 +924,32 @@ class Store:
                 "reason": f"requeued: {device} failed: {outcome.detail}"}
 
     # ------------------------------------------------------------------ dispatch: recovery, expiry
-    def recover_inflight(self, node: str, policy: str = "resend", now: datetime | None = None) -> RecoveryReport:
-        """Resolve messages this node left in `sending` (it crashed or lost power).
+    def recover_inflight(self, node: str, policy: str = "resend", now: datetime | None = None,
+                         conn=None, why: str = "the daemon stopped") -> RecoveryReport:
+        """Resolve messages NODE left in `sending` (it crashed, lost power, or its lease ran out).
 
         resend: back to queued once, flagged possible_duplicate; a message that
         was already a possible duplicate fails instead (never a third copy).
         fail: failed with a reason saying it may or may not have gone out.
+        CONN: run inside the caller's transaction (a takeover holds the node's row locked).
         """
         now = now or utcnow()
         inflight = and_(Message.state == S, Message.node == node)
-        with self.engine.begin() as c:
+        with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as c:
             ids = select(Message.id).where(inflight)
             c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.ended_at.is_(None))
-                      .values(ended_at=now, result="interrupted", error="daemon stopped mid-send"))
+                      .values(ended_at=now, result="interrupted", error=f"{why} mid-send"))
             # Opt-out is final: a member who said STOP meanwhile gets no second copy.
             cancelled = c.execute(update(Message).where(inflight, _MEMBER_BARRED).values(
                 state=MessageState.CANCELLED.value, updated_at=now,
-                reason=f"{_BARRED_REASON}; in flight when the daemon stopped, not resent")).rowcount
+                reason=f"{_BARRED_REASON}; in flight when {why}, not resent")).rowcount
             if policy == "resend":
                 # The interruption was the gateway's, not the recipient's: it costs the devices' budget.
                 resent = c.execute(update(Message).where(inflight, Message.possible_duplicate.is_(False))
                                    .values(state=Q, device=None, possible_duplicate=True, updated_at=now,
                                            attempts=Message.attempts - 1,
                                            device_failures=Message.device_failures + 1,
-                                           reason="in flight when the daemon stopped; resent once")).rowcount
+                                           reason=f"in flight when {why}; resent once")).rowcount
                 failed = c.execute(update(Message).where(inflight).values(
                     state=MessageState.FAILED.value, updated_at=now,
                     reason="in flight at two interruptions; not resent again")).rowcount
@@ -947,7 +957,7 @@ class Store:
                 resent = 0
                 failed = c.execute(update(Message).where(inflight).values(
                     state=MessageState.FAILED.value, updated_at=now,
-                    reason="in flight when the daemon stopped; may or may not have been sent")).rowcount
+                    reason=f"in flight when {why}; may or may not have been sent")).rowcount
             c.execute(_CANCEL_WITHDRAWN, {"now": now})
         return RecoveryReport(resent, failed, cancelled)
 
@@ -1005,13 +1015,14 @@ class Store:
         """
         return self.apply_delivery_reports([report], window)[0]
 
-    def apply_delivery_reports(self, reports: list[DeliveryReport],
-                               window: timedelta = timedelta(days=3)) -> list[int | None]:
+    def apply_delivery_reports(self, reports: list[DeliveryReport], window: timedelta = timedelta(days=3),
+                               node: str | None = None) -> list[int | None]:
         """Apply several reports in one transaction; a matched id or None for each.
 
         One query per device finds the candidates; matching happens here, newest
         first, each message taken once (two reports with the same reference and
         number go to the two newest such messages); the updates run as one batch.
+        NODE: the node whose device got the reports (another node may have a device of the same name).
         """
         matched: list[int | None] = [None] * len(reports)
         by_device: dict[str, list[int]] = {}
@@ -1023,7 +1034,7 @@ class Store:
         now = utcnow()
         with self.engine.connect() as c:
             for device, idx in by_device.items():
-                self._match_reports(c, device, [reports[i] for i in idx], window, idx, matched)
+                self._match_reports(c, device, [reports[i] for i in idx], window, idx, matched, node)
             delivered = [{"message": m, "at": reports[i].at, "now": now}
                          for i, m in enumerate(matched) if m is not None and reports[i].delivered]
             failed = [{"message": m, "reason": f"network report: {reports[i].detail}", "now": now}
@@ -1036,11 +1047,12 @@ class Store:
         return matched
 
     def _match_reports(self, c, device: str, reps: list[DeliveryReport], window: timedelta,
-                       idx: list[int], matched: list[int | None]) -> None:
+                       idx: list[int], matched: list[int | None], node: str | None = None) -> None:
         since = min(r.at for r in reps) - window
-        rows = c.execute(select(Message.id, Message.reference, Message.number, Message.sent_at).where(
+        q = select(Message.id, Message.reference, Message.number, Message.sent_at).where(
             Message.device == device, Message.reference.in_({r.reference for r in reps}),
-            Message.state == MessageState.SENT.value, Message.sent_at >= since)).all()
+            Message.state == MessageState.SENT.value, Message.sent_at >= since)
+        rows = c.execute(q if node is None else q.where(Message.node == node)).all()
         candidates: dict[tuple[int, str], list] = {}
         for row in sorted(rows, key=lambda r: (r.sent_at, r.id), reverse=True):
             candidates.setdefault((row.reference, row.number), []).append(row)
@@ -1103,6 +1115,7 @@ class Store:
                     "language": confirmation[1], "text": confirmation[0], "priority": Category.URGENT.priority,
                     "state": Q, "not_before": now, "attempts": 0, "created_at": now, "updated_at": now,
                     "segments": 0, "possible_duplicate": False, "reason": ""}])
+                wake(s.connection())
             if ack_message_id is not None:
                 s.execute(update(Message).where(Message.id == ack_message_id,
                                                 Message.state.in_(("sent", "delivered")))
@@ -1270,8 +1283,9 @@ class Store:
         """Upsert a device's last known state and add to its counters."""
         now = utcnow()
         with self.session.begin() as s:
-            dev = s.get(Device, name) or Device(name=name, kind=kind, sent_count=0, failed_count=0)
-            dev.kind, dev.node, dev.state = kind, node, health.state.value
+            dev = s.get(Device, (node, name)) or Device(node=node, name=name, kind=kind, sent_count=0,
+                                                        failed_count=0)
+            dev.kind, dev.state = kind, health.state.value
             dev.signal, dev.registered = health.signal, health.registered
             dev.last_error, dev.detail, dev.updated_at = health.last_error, dict(health.detail), now
             dev.sent_count = (dev.sent_count or 0) + sent
@@ -1280,7 +1294,7 @@ class Store:
 
     def devices(self) -> list[dict]:
         with self.engine.connect() as c:
-            rows = c.execute(select(Device).order_by(Device.name)).mappings().all()
+            rows = c.execute(select(Device).order_by(Device.node, Device.name)).mappings().all()
         out = []
         for r in rows:
             d = dict(r)

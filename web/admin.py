@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditEntry, Role
+from gatewayd.nodes import overview
 from gatewayd.store import LANGUAGES
 
 from . import get_cfg, get_store
@@ -31,14 +32,15 @@ AUDIT_PAGE = 100
 def devices():
     store = get_store()
     page = "_devices.html" if request.args.get("fragment") else "devices.html"   # devices.js refreshes the fragment
-    return render_template(page, devices=Q.device_quotas(get_cfg(), store, store.devices()),
-                           queue=store.queue_depth())
+    devices = Q.device_quotas(get_cfg(), store, store.devices())
+    return render_template(page, devices=devices, nodes=overview(store, devices), queue=store.queue_depth())
 
 
 @bp.get("/devices.json")
 def devices_json():
     store = get_store()
-    return jsonify({"devices": Q.device_quotas(get_cfg(), store, store.devices()), "queue": store.queue_depth()})
+    devices = Q.device_quotas(get_cfg(), store, store.devices())
+    return jsonify({"devices": devices, "nodes": overview(store, devices), "queue": store.queue_depth()})
 
 
 # ---------------------------------------------------------------------- audit

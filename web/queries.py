@@ -651,11 +651,14 @@ def pending_sms_segments(cfg: Config, store: Store, alert_id: int) -> int:
 def device_quotas(cfg: Config, store: Store, devices: list[dict]) -> list[dict]:
     """DEVICES with "quota" counters: counted now for this gateway's modems (as `gatewayd status`
     does), else what the daemon that owns the device last wrote into its detail."""
+    from gatewayd.nodes import local_node_id
     from gatewayd.quota import QuotaTracker
-    tracker = QuotaTracker.from_config(store, cfg)
+    me = local_node_id(cfg)
+    tracker = QuotaTracker.from_config(store, cfg, node=me)
     now = utcnow()
     for d in devices:
-        if d["name"] in tracker.limits:
+        # Only this box's own modems are counted here: another node may name its modem alike.
+        if d["name"] in tracker.limits and (me is None or d["node"] == me):
             d["quota"] = tracker.snapshot(d["name"], now)
         else:
             q = (d.get("detail") or {}).get("quota")
