@@ -12,6 +12,7 @@ import enum
 import re
 import time
 from dataclasses import dataclass
+from xml.parsers.expat import ExpatError
 
 import requests
 from huawei_lte_api import exceptions as hx
@@ -20,6 +21,10 @@ from huawei_lte_api.Connection import Connection
 from huawei_lte_api.enums.sms import BoxTypeEnum, TextModeEnum, TypeEnum
 
 from .registration import Verdict
+
+# What the library lets through from an answer that is not the API's XML: an HTML page from
+# a restarting web server, a truncated body (ExpatError is not a ValueError).
+UNREADABLE = (ValueError, ExpatError)
 
 
 class HilinkError(Exception):
@@ -102,7 +107,7 @@ class HilinkApi:
         except hx.LoginErrorUsernamePasswordOverrunException:
             raise LoginRefused(f"dongle at {self.url} locked its login after too many wrong passwords: wait, "
                                f"then fix the password in [[hilink]]") from None
-        except (requests.RequestException, hx.ResponseErrorException) as exc:
+        except (requests.RequestException, hx.ResponseErrorException, *UNREADABLE) as exc:
             raise HilinkGone(f"dongle at {self.url} does not answer ({_short(exc)}): is it plugged in, and is "
                              f"this box on its network (ip addr: an address in 192.168.8.0/24)?") from None
         self._client = Client(self._connection)
@@ -126,7 +131,7 @@ class HilinkApi:
             raise HilinkGone(f"dongle at {self.url}: the session ended during {what} ({_short(exc)})") from None
         except hx.ResponseErrorException as exc:
             raise Refused(f"dongle at {self.url}: {what}", getattr(exc, "code", None), str(exc)) from None
-        except (requests.RequestException, ValueError) as exc:    # ValueError: unreadable answer
+        except (requests.RequestException, *UNREADABLE) as exc:
             raise HilinkGone(f"dongle at {self.url} stopped answering during {what} ({_short(exc)})") from None
 
     # ------------------------------------------------------------ SMS
@@ -208,7 +213,7 @@ def probe(url: str, timeout: float) -> str | None:
     try:
         with Connection(url, timeout=timeout) as conn:
             info = Client(conn).device.basic_information()
-    except (requests.RequestException, hx.ResponseErrorException, ValueError):
+    except (requests.RequestException, hx.ResponseErrorException, *UNREADABLE):
         return None
     return str(info.get("devicename") or info.get("productfamily") or "HiLink dongle")
 

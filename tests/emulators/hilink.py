@@ -16,7 +16,7 @@ What it implements, as the API is documented by the community and used by
   reports then arrive in the inbox as SmsType 7 or 8).
 * Health: monitoring/status, device/signal, net/current-plmn.
 
-Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `expire_sessions`
+Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `garble`, `expire_sessions`
 (as a dongle reboot does), `set_service`, `calls` (every request, in order)
 and `on_delete` (a hook run when a message is deleted, to check ordering).
 """
@@ -71,6 +71,7 @@ class HilinkEmulator:
         self._inbox: dict[int, Inbox] = {}
         self._next_index = 40000
         self._fail_next = 0
+        self._garbled: dict[str, int] = {}          # path -> answers still to give as an HTML page
         self._last_token = ""
         self._status = {"Phone": "", "SucPhone": "", "FailPhone": "", "TotalCount": "0", "CurIndex": "0"}
         self._lock = threading.RLock()
@@ -129,6 +130,12 @@ class HilinkEmulator:
         with self._lock:
             self._fail_next += n
 
+    def garble(self, path: str, n: int = 1) -> None:
+        """Answer the next N requests for PATH with an HTML error page instead of XML, as a
+        dongle's web server does while it restarts (or a proxy in between does)."""
+        with self._lock:
+            self._garbled[path] = self._garbled.get(path, 0) + n
+
     def expire_sessions(self) -> None:
         """Forget every session and token, as a rebooted dongle does."""
         with self._lock:
@@ -151,6 +158,11 @@ class HilinkEmulator:
         path = req.path.split("?", 1)[0]
         with self._lock:
             self.calls.append((method, path))
+            if self._garbled.get(path, 0) > 0:
+                self._garbled[path] -= 1
+                return self._send(req, "<!DOCTYPE html><html><head><meta charset=utf-8></head>"
+                                  "<body><h1>500 Internal Error</h1><br>restarting</body></html>",
+                                  None, {})
             session = self._session_of(req)
             headers: dict[str, str] = {}
             new_session = None

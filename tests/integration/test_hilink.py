@@ -86,6 +86,27 @@ def test_a_rebooted_dongle_is_logged_into_again(channel, dongle):
     assert ch.send(deliver("twee", 2)).kind is OutcomeKind.SENT
 
 
+def test_an_answer_that_is_not_xml_does_not_stop_the_channel(channel, dongle):
+    """A dongle's web server answers an HTML error page while it restarts: the channel must
+    treat that as the dongle gone (and come back), not lose its supervisor for good."""
+    ch, sink = channel()
+    looks = dongle.calls.count(("GET", "/api/monitoring/status"))
+    dongle.garble("/api/monitoring/status", 1)
+    wait_for(lambda: dongle.calls.count(("GET", "/api/monitoring/status")) > looks + 1, 10, "looked again")
+    dongle.inject_sms(NUMBER, "JA")
+    assert sink.wait(InboundText).text == "JA"
+    wait_for(lambda: ch.health().state is DeviceState.UP, 10, "up again")
+    assert ch.send(deliver("na de storing")).kind is OutcomeKind.SENT
+
+
+def test_a_send_answered_with_html_is_not_a_traceback(channel, dongle):
+    ch, _ = channel()
+    dongle.garble("/api/sms/send-status", 1)
+    out = ch.send(deliver("een"))
+    assert out.kind is OutcomeKind.DEVICE_DOWN and out.maybe_sent and "stopped answering" in out.detail
+    wait_for(lambda: ch.health().state is DeviceState.UP, 10, "up again")
+
+
 def test_unreachable_dongle_is_down_with_a_hint(tmp_path):
     ch = HilinkChannel(HilinkConfig(name="d", url="http://127.0.0.1:9/", timeout=1.0), SmsConfig())
     try:

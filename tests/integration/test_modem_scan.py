@@ -126,3 +126,32 @@ def test_scan_finds_a_hilink_dongle_and_prints_its_block(tmp_path):
     cfg = parse_config(tomllib.loads(block), "scan output")
     assert (cfg.hilink[0].url, cfg.hilink[0].username) == (url, "admin")
     assert dongle.logins == 0 and not dongle.sent            # no login, nothing sent
+
+
+def test_a_web_server_that_is_not_a_hilink_dongle_is_no_traceback(tmp_path):
+    """Something else answers at the HiLink address (a home router's page, not XML): not a dongle."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Router(BaseHTTPRequestHandler):
+        def do_GET(self):
+            page = b"<!DOCTYPE html><html><head><meta charset=utf-8><title>Router</title></head><body><br></body>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Router)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = run_scan(tmp_path / "none", tmp_path / "none", "--hilink-url",
+                       f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in out.stderr and out.returncode == 1
+    assert "HiLink dongle" not in out.stdout and "no serial ports found" in out.stdout
