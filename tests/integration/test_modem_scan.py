@@ -155,3 +155,21 @@ def test_a_web_server_that_is_not_a_hilink_dongle_is_no_traceback(tmp_path):
         server.server_close()
     assert "Traceback" not in out.stderr and out.returncode == 1
     assert "HiLink dongle" not in out.stdout and "no serial ports found" in out.stdout
+
+
+def test_a_slow_sim_command_does_not_hide_the_modem(tmp_path):
+    """Right after power-up a SIM can take seconds to answer AT+CIMI. One optional command that
+    times out must not end the probe (or shift every later answer by one): the port still
+    answers, does PDU mode, and is the one to use."""
+    from gatewayd import modemscan
+    path = tmp_path / "usb-Quectel_EC25-if02-port0"
+    emu = ModemEmulator(str(path), replace(LTE_ONLY, slow=("+CIMI",), slow_seconds=1.5)).start()
+    try:
+        reports = modemscan.scan(str(tmp_path / "usb-*"), (), timeout=1.0)
+    finally:
+        emu.stop()
+    [r] = reports
+    assert (r.answers, r.pdu_mode, r.use, r.imei, r.operator) == (True, True, True, LTE_ONLY.imei, "Proximus")
+    assert r.registration["eps"] == "registered, home network" and r.signal == 21
+    assert r.imsi == "" and "AT+CIMI" in r.problem
+    assert "[[modems]]" in modemscan.config_blocks(reports)
