@@ -304,6 +304,10 @@ def _validate(cfg: Config) -> None:
         where = f"{src}: [[hilink]] #{i + 1}"
         if not re.match(r"^https?://[^/\s]+", h.url):
             raise ConfigError(f"{where}.url: expected the dongle's address, e.g. http://192.168.8.1/")
+        if "@" in h.url.split("/")[2]:
+            # The url is shown on the device page, in status and in errors: a login in it would be too.
+            raise ConfigError(f"{where}.url: must not hold a login (user:password@); put it in username and "
+                              f"password of this [[hilink]] instead")
         if h.name in names:
             raise ConfigError(f"{where}.name: '{h.name}' is used twice; device names must be unique")
         names.add(h.name)
