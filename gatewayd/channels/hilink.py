@@ -53,6 +53,7 @@ class HilinkChannel(SupervisedDevice):
         self._ref = random.randrange(256)
         self._awaiting: dict[str, collections.deque[int]] = {}   # number -> references awaiting a report
         self._login_refused = False
+        self._handed: set[Stored] = set()          # given to the sink, not yet deleted from the dongle
         self._network = NetworkWatch(network_hold)
 
     # ------------------------------------------------------------ protocol
@@ -192,23 +193,35 @@ class HilinkChannel(SupervisedDevice):
         with self._io:
             try:
                 self._set_health(**self._radio_health(self._api.radio()))
-                for msg in self._api.inbox():
+                inbox = self._api.inbox()
+                self._handed &= set(inbox)           # gone from the dongle: nothing left to delete
+                for msg in inbox:
                     if not self._take(msg):
                         break
             except HilinkError as exc:
                 self._went_down(str(exc))
 
     def _take(self, msg: Stored) -> bool:
-        """Hand MSG to the sink; delete it from the dongle only once the sink returned. False: stop."""
-        event = self._event_for(msg)
-        if event is not None:
-            try:
-                if self._sink is not None:
-                    self._sink(event)
-            except Exception:
-                log.exception("hilink %s: could not store message %d; it stays on the dongle", self.name, msg.index)
-                return False
-        self._api.delete(msg.index)
+        """Hand MSG to the sink; delete it from the dongle only once the sink returned. False: stop.
+        A message already handed over whose delete failed is only deleted again, never handed twice."""
+        if msg not in self._handed:
+            event = self._event_for(msg)
+            if event is not None:
+                try:
+                    if self._sink is not None:
+                        self._sink(event)
+                except Exception:
+                    log.exception("hilink %s: could not store message %d; it stays on the dongle", self.name,
+                                  msg.index)
+                    return False
+            self._handed.add(msg)
+        try:
+            self._api.delete(msg.index)
+        except Refused as exc:
+            log.warning("hilink %s: message %d is stored but the dongle did not delete it (%s); tried again on "
+                        "the next look", self.name, msg.index, exc)
+            return True
+        self._handed.discard(msg)
         return True
 
     def _event_for(self, msg: Stored) -> InboundText | DeliveryReport | None:

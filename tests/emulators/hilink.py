@@ -16,7 +16,7 @@ What it implements, as the API is documented by the community and used by
   reports then arrive in the inbox as SmsType 7 or 8).
 * Health: monitoring/status, device/signal, net/current-plmn.
 
-Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `garble`, `expire_sessions`
+Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `garble`, `expire_sessions`
 (as a dongle reboot does), `set_service`, `calls` (every request, in order)
 and `on_delete` (a hook run when a message is deleted, to check ordering).
 """
@@ -33,7 +33,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-OK, NO_SUPPORT, NO_RIGHTS, CSRF = "OK", 100002, 100003, 125002
+OK, NO_SUPPORT, NO_RIGHTS, SYSTEM_BUSY, CSRF = "OK", 100002, 100003, 100004, 125002
 PASSWORD_WRONG = 108006
 
 
@@ -71,6 +71,7 @@ class HilinkEmulator:
         self._inbox: dict[int, Inbox] = {}
         self._next_index = 40000
         self._fail_next = 0
+        self._fail_deletes = 0
         self._garbled: dict[str, int] = {}          # path -> answers still to give as an HTML page
         self._last_token = ""
         self._status = {"Phone": "", "SucPhone": "", "FailPhone": "", "TotalCount": "0", "CurIndex": "0"}
@@ -129,6 +130,11 @@ class HilinkEmulator:
     def fail_next_sends(self, n: int = 1) -> None:
         with self._lock:
             self._fail_next += n
+
+    def fail_next_deletes(self, n: int = 1) -> None:
+        """Answer the next N delete-sms with error 100004 (system busy): the message stays."""
+        with self._lock:
+            self._fail_deletes += n
 
     def garble(self, path: str, n: int = 1) -> None:
         """Answer the next N requests for PATH with an HTML error page instead of XML, as a
@@ -294,6 +300,9 @@ class HilinkEmulator:
 
     def _delete(self, body: bytes) -> str:
         index = int(_fields(body).get("Index", "0"))
+        if self._fail_deletes > 0:
+            self._fail_deletes -= 1
+            return _error(SYSTEM_BUSY)
         if self.on_delete is not None:
             self.on_delete(index)
         self._inbox.pop(index, None)

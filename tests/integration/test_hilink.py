@@ -172,6 +172,19 @@ def test_status_reports_are_asked_for_and_matched(channel, dongle):
     wait_for(lambda: dongle.inbox == {}, 5, "reports deleted from the dongle")
 
 
+def test_a_status_report_whose_delete_failed_does_not_take_the_next_reference(channel, dongle):
+    ch, sink = channel()
+    a = ch.send(deliver("een", 1))
+    b = ch.send(deliver("twee", 2))
+    dongle.fail_next_deletes(1)
+    dongle.deliver_report(NUMBER, delivered=True)
+    wait_for(lambda: dongle.inbox == {}, 10, "the first report deleted on a later look")
+    dongle.deliver_report(NUMBER, delivered=False)
+    wait_for(lambda: len(sink.of(DeliveryReport)) >= 2, 10, "two reports")
+    time.sleep(0.5)
+    assert [(r.reference, r.delivered) for r in sink.of(DeliveryReport)] == [(a.reference, True), (b.reference, False)]
+
+
 # ---------------------------------------------------------------- replies, written ahead
 
 def test_reply_is_read_then_deleted_after_the_sink_returned(channel, dongle):
@@ -209,6 +222,20 @@ def test_reply_stays_on_the_dongle_while_it_cannot_be_stored(channel, dongle):
     failing.clear()
     assert sink.wait(InboundText).text == "JA"
     wait_for(lambda: dongle.inbox == {}, 5, "deleted once stored")
+
+
+def test_a_reply_whose_delete_failed_is_stored_once(channel, dongle):
+    """The sink stored the reply, then the dongle refused the delete (busy): the next look
+    finds it again. It is deleted then, not stored a second time, and sending goes on."""
+    ch, sink = channel()
+    dongle.fail_next_deletes(1)
+    dongle.inject_sms(NUMBER, "JA")
+    assert sink.wait(InboundText).text == "JA"
+    wait_for(lambda: dongle.inbox == {}, 10, "deleted on a later look")
+    time.sleep(0.5)                                      # more looks at the inbox
+    assert [e.text for e in sink.of(InboundText)] == ["JA"]
+    assert ch.health().state is DeviceState.UP and dongle.logins == 1
+    assert ch.send(deliver("verder")).kind is OutcomeKind.SENT
 
 
 # ---------------------------------------------------------------- health
