@@ -87,16 +87,19 @@ class HilinkChannel(SupervisedDevice):
     # ------------------------------------------------------------ sending
 
     def _transmit(self, number: str, plan: smslib.SmsPlan) -> Outcome:
-        handed = False
         try:
             self._api.send(number, plan.text_to_send, ucs2=plan.encoding == "ucs2")
-            handed = True
-            result = self._api.wait_sent(number, self.cfg.send_timeout)
         except Refused as exc:
             return Outcome.retry(f"{exc}" + (f": {BUSY_CODES[exc.code]}" if exc.code in BUSY_CODES else ""))
         except HilinkGone as exc:
             self._went_down(str(exc))
-            return Outcome.device_down(str(exc) + (" (may have been sent)" if handed else ""), maybe_sent=handed)
+            return Outcome.device_down(str(exc), maybe_sent=False)
+        try:
+            result = self._api.wait_sent(number, self.cfg.send_timeout, busy=BUSY_CODES)
+        except HilinkError as exc:
+            # The dongle took the text: a retry could send it twice.
+            self._went_down(str(exc))
+            return Outcome.device_down(str(exc) + " (may have been sent)", maybe_sent=True)
         if result is None:
             why = f"hilink {self.name}: the dongle did not report the send within {self.cfg.send_timeout:g} s"
             self._went_down(why)

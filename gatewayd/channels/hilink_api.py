@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from xml.parsers.expat import ExpatError
 
@@ -153,12 +154,17 @@ class HilinkApi:
         mode = TextModeEnum.UCS2 if ucs2 else TextModeEnum.SEVEN_BIT
         self._call("sending an SMS", lambda c: c.sms.send_sms([number], text, text_mode=mode))
 
-    def wait_sent(self, number: str, timeout: float) -> bool | None:
+    def wait_sent(self, number: str, timeout: float, busy: Collection[int] = ()) -> bool | None:
         """Poll sms/send-status until the dongle says NUMBER succeeded (True) or failed (False);
-        None when it did not say within TIMEOUT."""
+        None when it did not say within TIMEOUT. Error codes in BUSY (busy sending) mean: ask again."""
         deadline = time.monotonic() + timeout
         while True:
-            st = self._call("asking how the send went", lambda c: c.sms.send_status())
+            try:
+                st = self._call("asking how the send went", lambda c: c.sms.send_status())
+            except Refused as exc:
+                if exc.code not in busy:
+                    raise
+                st = {}
             if number in _numbers(st.get("SucPhone")):
                 return True
             if number in _numbers(st.get("FailPhone")):

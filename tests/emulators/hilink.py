@@ -16,7 +16,7 @@ What it implements, as the API is documented by the community and used by
   reports then arrive in the inbox as SmsType 7 or 8).
 * Health: monitoring/status, device/signal, net/current-plmn.
 
-Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `garble`, `expire_sessions`
+Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `refuse`, `garble`, `expire_sessions`
 (as a dongle reboot does), `set_service`, `calls` (every request, in order)
 and `on_delete` (a hook run when a message is deleted, to check ordering).
 """
@@ -73,6 +73,7 @@ class HilinkEmulator:
         self._fail_next = 0
         self._fail_deletes = 0
         self._garbled: dict[str, int] = {}          # path -> answers still to give as an HTML page
+        self._refusals: dict[str, list[int]] = {}   # path -> error codes to answer with, in turn
         self._last_token = ""
         self._status = {"Phone": "", "SucPhone": "", "FailPhone": "", "TotalCount": "0", "CurIndex": "0"}
         self._lock = threading.RLock()
@@ -136,6 +137,12 @@ class HilinkEmulator:
         with self._lock:
             self._fail_deletes += n
 
+    def refuse(self, path: str, *codes: int) -> None:
+        """Answer the next requests for PATH with these API error codes, one each (e.g. 100004,
+        system busy, which a dongle says while it is busy sending)."""
+        with self._lock:
+            self._refusals.setdefault(path, []).extend(codes)
+
     def garble(self, path: str, n: int = 1) -> None:
         """Answer the next N requests for PATH with an HTML error page instead of XML, as a
         dongle's web server does while it restarts (or a proxy in between does)."""
@@ -164,6 +171,8 @@ class HilinkEmulator:
         path = req.path.split("?", 1)[0]
         with self._lock:
             self.calls.append((method, path))
+            if self._refusals.get(path):
+                return self._send(req, _error(self._refusals[path].pop(0)), None, {})
             if self._garbled.get(path, 0) > 0:
                 self._garbled[path] -= 1
                 return self._send(req, "<!DOCTYPE html><html><head><meta charset=utf-8></head>"

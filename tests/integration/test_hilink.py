@@ -149,6 +149,22 @@ def test_repeated_send_failures_mark_the_dongle_down_for_the_network_until_the_h
     assert ch.send(deliver("y", 3)).kind is OutcomeKind.SENT
 
 
+def test_a_busy_answer_while_asking_how_the_send_went_is_waited_out(channel, dongle):
+    """The dongle took the text, then says 'system busy' (100004) to send-status while it sends:
+    the text is out, so it must not be handed back for a second send."""
+    ch, _ = channel()
+    dongle.refuse("/api/sms/send-status", 100004, 113017)
+    out = ch.send(deliver("een"))
+    assert out.kind is OutcomeKind.SENT and len(dongle.sent) == 1
+
+
+def test_a_refusal_after_the_dongle_took_the_text_may_have_been_sent(channel, dongle):
+    ch, _ = channel()
+    dongle.refuse("/api/sms/send-status", 100005)
+    out = ch.send(deliver("een"))
+    assert out.kind is not OutcomeKind.RETRY and out.maybe_sent and len(dongle.sent) == 1
+
+
 def test_too_long_text_bad_number_and_drill_send_nothing(channel, dongle):
     ch, _ = channel(SmsConfig(max_segments=2))
     assert ch.send(deliver("y" * 400)).kind is OutcomeKind.FAILED
