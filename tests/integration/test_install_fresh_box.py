@@ -99,7 +99,7 @@ def _copy_pip_setup(root: Path) -> dict[str, str]:
 def _copy_source(dst: Path) -> None:
     """The checkout as `git clone` gives it: no venv, no build products."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.mo")
-    for d in ("gatewayd", "web", "systemd", "scripts"):
+    for d in ("gatewayd", "web", "systemd", "scripts", "nginx"):
         shutil.copytree(REPO / d, dst / d, ignore=ignore)
     for f in ("pyproject.toml", "config.example.toml", "README.md", "Makefile", "LICENSE"):
         if (REPO / f).exists():
