@@ -438,7 +438,7 @@ def cmd_doctor(cfg: Config, args) -> int:
         checks += hilink_doctor(h)
     if cfg.asterisk is not None:
         from .channels.voice import doctor as voice_doctor
-        checks += voice_doctor(cfg.asterisk)
+        checks += voice_doctor(cfg.asterisk, cfg.tts)
     for e in cfg.emulated:
         checks.append(Check(True, f"{e.name}", f"emulated {e.kind} device (demo only)"))
     for c in checks:
