@@ -217,6 +217,8 @@ class HilinkChannel(SupervisedDevice):
                     log.exception("hilink %s: could not store message %d; it stays on the dongle", self.name,
                                   msg.index)
                     return False
+                if isinstance(event, DeliveryReport):
+                    self._awaiting[event.number].popleft()   # matched for good only once stored
             self._handed.add(msg)
         try:
             self._api.delete(msg.index)
@@ -235,8 +237,7 @@ class HilinkChannel(SupervisedDevice):
         if not waiting:
             log.warning("hilink %s: status report for %s matches no send awaiting one", self.name, redact(number))
             return None
-        return DeliveryReport(self.name, waiting.popleft(), number, msg.kind is StoredKind.DELIVERED,
-                              msg.kind.value)
+        return DeliveryReport(self.name, waiting[0], number, msg.kind is StoredKind.DELIVERED, msg.kind.value)
 
 
 def doctor(cfg: HilinkConfig) -> list[Check]:

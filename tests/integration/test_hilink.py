@@ -201,6 +201,29 @@ def test_a_status_report_whose_delete_failed_does_not_take_the_next_reference(ch
     assert [(r.reference, r.delivered) for r in sink.of(DeliveryReport)] == [(a.reference, True), (b.reference, False)]
 
 
+def test_a_status_report_the_sink_could_not_store_keeps_its_reference(channel, dongle):
+    """The store is briefly unavailable when a status report is read: it stays on the dongle and,
+    read again, is matched to the same send, not to the next one."""
+    failing = threading.Event()
+    failing.set()
+
+    class Flaky(Sink):
+        def __call__(self, event):
+            if isinstance(event, DeliveryReport) and failing.is_set():
+                failing.clear()
+                raise RuntimeError("database locked")
+            super().__call__(event)
+
+    ch, sink = channel(sink=Flaky())
+    a = ch.send(deliver("een", 1))
+    b = ch.send(deliver("twee", 2))
+    dongle.deliver_report(NUMBER, delivered=True)
+    wait_for(lambda: dongle.inbox == {}, 10, "stored on a later look, then deleted")
+    dongle.deliver_report(NUMBER, delivered=False)
+    wait_for(lambda: len(sink.of(DeliveryReport)) >= 2, 10, "two reports")
+    assert [(r.reference, r.delivered) for r in sink.of(DeliveryReport)] == [(a.reference, True), (b.reference, False)]
+
+
 # ---------------------------------------------------------------- replies, written ahead
 
 def test_reply_is_read_then_deleted_after_the_sink_returned(channel, dongle):
