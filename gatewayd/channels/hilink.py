@@ -105,7 +105,13 @@ class HilinkChannel(SupervisedDevice):
             self._went_down(why)
             return Outcome.device_down(why + " (may have been sent)", maybe_sent=True)
         if not result:
-            return self._network_refused(f"hilink {self.name}: the dongle reports the send failed")
+            words = f"hilink {self.name}: the dongle reports the send failed"
+            if self._health.registered is True:
+                # send-status names no reason: with service available, blame the recipient (an AT
+                # modem's bare ERROR while registered counts the same way).
+                self._network.other_failure()
+                return Outcome.retry(words + " (the dongle reports service available)")
+            return self._network_refused(words)
         self._network.sent()
         self._ref = (self._ref + 1) % 256
         if self.cfg.delivery_reports:

@@ -142,11 +142,24 @@ def test_failed_send_is_retried_later(channel, dongle):
 
 def test_repeated_send_failures_mark_the_dongle_down_for_the_network_until_the_hold_off(channel, dongle):
     ch, _ = channel(network_hold=0.5)
+    dongle.set_service("1")                              # limited service: the network is in doubt
+    wait_for(lambda: ch.health().registered is None, 10, "the dongle's service looked at")
     dongle.fail_next_sends(2)
     assert [ch.send(deliver("x", i)).kind for i in range(2)] == [OutcomeKind.RETRY, OutcomeKind.DEVICE_DOWN]
     assert ch.health().last_error.startswith("no network")
     wait_for(lambda: ch.health().state is DeviceState.UP, 10, "tried again after the hold-off")
     assert ch.send(deliver("y", 3)).kind is OutcomeKind.SENT
+
+
+def test_failed_sends_while_in_service_do_not_take_the_dongle_off_the_network(channel, dongle):
+    """send-status names no reason. While the dongle reports service available, a number the
+    network refuses (tried twice in a row) is the recipient's trouble: the dongle stays up for
+    everyone else, as an AT modem does on a bare ERROR while registered."""
+    ch, _ = channel(network_hold=5.0)
+    dongle.fail_next_sends(2)
+    assert [ch.send(deliver("x", 1, number="+32470000001")).kind for _ in range(2)] == [OutcomeKind.RETRY] * 2
+    assert ch.health().state is DeviceState.UP
+    assert ch.send(deliver("y", 2)).kind is OutcomeKind.SENT
 
 
 def test_a_busy_answer_while_asking_how_the_send_went_is_waited_out(channel, dongle):
