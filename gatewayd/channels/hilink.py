@@ -24,7 +24,8 @@ from .. import sms as smslib
 from ..config import HilinkConfig, SmsConfig
 from ..phone import normalise, redact
 from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome
-from .hilink_api import HilinkApi, HilinkError, HilinkGone, LoginRefused, Radio, Refused, Stored, StoredKind
+from .hilink_api import (HilinkApi, HilinkError, HilinkGone, LoginLocked, LoginRefused, Radio, Refused, Stored,
+                         StoredKind)
 from .registration import Verdict, registered_flag
 from .network_watch import NETWORK_HOLD_START, NetworkWatch
 from .supervised import SupervisedDevice
@@ -32,6 +33,7 @@ from .supervised import SupervisedDevice
 log = logging.getLogger(__name__)
 
 BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
+LOGIN_LOCK_WAIT = 60.0         # seconds between logins while the dongle's login is locked (it unlocks itself)
 NUMBER_RE = re.compile(r"\+\d{6,15}")          # E.164, as the store keeps them
 # API codes that mean "try again later" rather than "this message is wrong" (HiLink sms API).
 BUSY_CODES = {100004: "system busy", 113004: "SMS system busy", 113017: "sending in progress"}
@@ -42,7 +44,8 @@ class HilinkChannel(SupervisedDevice):
     kind = ChannelKind.SMS
     capacity = 1
 
-    def __init__(self, cfg: HilinkConfig, sms: SmsConfig, network_hold: float = NETWORK_HOLD_START):
+    def __init__(self, cfg: HilinkConfig, sms: SmsConfig, network_hold: float = NETWORK_HOLD_START,
+                 login_lock_wait: float = LOGIN_LOCK_WAIT):
         self.cfg = cfg
         self.sms = sms
         self.name = cfg.name
@@ -53,6 +56,8 @@ class HilinkChannel(SupervisedDevice):
         self._ref = random.randrange(256)
         self._awaiting: dict[str, collections.deque[int]] = {}   # number -> references awaiting a report
         self._login_refused = False
+        self._login_locked = False
+        self._login_lock_wait = login_lock_wait
         self._handed: set[Stored] = set()          # given to the sink, not yet deleted from the dongle
         self._network = NetworkWatch(network_hold)
 
@@ -161,6 +166,8 @@ class HilinkChannel(SupervisedDevice):
                     self._stop.wait(5.0)      # needs a person: a retry could lock the dongle's login
                 elif self._connect():
                     backoff, last_look = BACKOFF_START, time.monotonic()
+                elif self._login_locked:
+                    self._stop.wait(self._login_lock_wait)   # each try while locked may extend the lock
                 else:
                     self._stop.wait(backoff)
                     backoff = min(BACKOFF_MAX, backoff * 2)
@@ -172,11 +179,15 @@ class HilinkChannel(SupervisedDevice):
 
     def _connect(self) -> bool:
         with self._io:
+            self._login_locked = False
             try:
                 self._api.connect()
                 if self.cfg.delivery_reports and not self._api.enable_reports():
                     log.warning("hilink %s: the dongle refuses status reports: no delivery reports", self.name)
                 radio = self._api.radio()
+            except LoginLocked as exc:
+                self._login_locked = True
+                return self._failed(str(exc))
             except LoginRefused as exc:
                 self._login_refused = True
                 return self._failed(str(exc))

@@ -40,6 +40,11 @@ class LoginRefused(HilinkError):
     """Wrong username or password: a person must fix the config (retrying may lock the login)."""
 
 
+class LoginLocked(HilinkError):
+    """The dongle locked its web login after too many wrong passwords (ours or a person's at its
+    web page); it unlocks itself after a while."""
+
+
 class Refused(HilinkError):
     """The API answered with an error code."""
 
@@ -106,8 +111,8 @@ class HilinkApi:
             raise LoginRefused(f"dongle at {self.url} refused the login for '{self.username}' ({exc}): check "
                                f"username and password in [[hilink]]; not retried") from None
         except hx.LoginErrorUsernamePasswordOverrunException:
-            raise LoginRefused(f"dongle at {self.url} locked its login after too many wrong passwords: wait, "
-                               f"then fix the password in [[hilink]]") from None
+            raise LoginLocked(f"dongle at {self.url} locked its login after too many wrong passwords (at its web "
+                              f"page, or a wrong password in [[hilink]]): gatewayd tries again in a while") from None
         except (requests.RequestException, hx.ResponseErrorException, *UNREADABLE) as exc:
             raise HilinkGone(f"dongle at {self.url} does not answer ({_short(exc)}): is it plugged in, and is "
                              f"this box on its network (ip addr: an address in 192.168.8.0/24)?") from None

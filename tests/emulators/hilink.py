@@ -16,7 +16,7 @@ What it implements, as the API is documented by the community and used by
   reports then arrive in the inbox as SmsType 7 or 8).
 * Health: monitoring/status, device/signal, net/current-plmn.
 
-Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `refuse`, `garble`, `expire_sessions`
+Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `lock_login`, `refuse`, `garble`, `expire_sessions`
 (as a dongle reboot does), `set_service`, `calls` (every request, in order)
 and `on_delete` (a hook run when a message is deleted, to check ordering).
 """
@@ -26,6 +26,7 @@ import base64
 import hashlib
 import secrets
 import threading
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
 OK, NO_SUPPORT, NO_RIGHTS, SYSTEM_BUSY, CSRF = "OK", 100002, 100003, 100004, 125002
-PASSWORD_WRONG = 108006
+PASSWORD_WRONG, LOGIN_LOCKED = 108006, 108007
 
 
 @dataclass
@@ -72,6 +73,7 @@ class HilinkEmulator:
         self._next_index = 40000
         self._fail_next = 0
         self._fail_deletes = 0
+        self._locked_until = 0.0                     # monotonic time the web login is locked until
         self._garbled: dict[str, int] = {}          # path -> answers still to give as an HTML page
         self._refusals: dict[str, list[int]] = {}   # path -> error codes to answer with, in turn
         self._last_token = ""
@@ -131,6 +133,11 @@ class HilinkEmulator:
     def fail_next_sends(self, n: int = 1) -> None:
         with self._lock:
             self._fail_next += n
+
+    def lock_login(self, seconds: float) -> None:
+        """Lock the web login for SECONDS (108007), as after too many wrong passwords at the web page."""
+        with self._lock:
+            self._locked_until = time.monotonic() + seconds
 
     def fail_next_deletes(self, n: int = 1) -> None:
         """Answer the next N delete-sms with error 100004 (system busy): the message stays."""
@@ -268,6 +275,8 @@ class HilinkEmulator:
         issued = headers.pop("__RequestVerificationToken")   # the login answers with a fresh pair instead
         self._tokens.pop(issued, None)
         used = self._last_token
+        if time.monotonic() < self._locked_until:
+            return _error(LOGIN_LOCKED)
         inner = base64.b64encode(hashlib.sha256(self.password.encode()).hexdigest().encode()).decode()
         want = base64.b64encode(hashlib.sha256((self.username + inner + used).encode()).hexdigest().encode())
         if req.get("Username") != self.username or req.get("Password", "").encode() != want:

@@ -34,10 +34,11 @@ def channel(dongle):
     opened = []
 
     def make(sms_cfg: SmsConfig | None = None, open_it: bool = True, sink=None, network_hold: float = 10.0,
-             **cfg):
+             login_lock_wait: float = 60.0, **cfg):
         base = dict(name="dongle1", url=dongle.url, username="admin", password="geheim", poll_interval=0.2,
                     timeout=3.0, send_timeout=5.0)
-        ch = HilinkChannel(HilinkConfig(**{**base, **cfg}), sms_cfg or SmsConfig(), network_hold=network_hold)
+        ch = HilinkChannel(HilinkConfig(**{**base, **cfg}), sms_cfg or SmsConfig(), network_hold=network_hold,
+                           login_lock_wait=login_lock_wait)
         opened.append(ch)
         sink = sink if sink is not None else Sink()
         if open_it:
@@ -105,6 +106,20 @@ def test_a_send_answered_with_html_is_not_a_traceback(channel, dongle):
     out = ch.send(deliver("een"))
     assert out.kind is OutcomeKind.DEVICE_DOWN and out.maybe_sent and "stopped answering" in out.detail
     wait_for(lambda: ch.health().state is DeviceState.UP, 10, "up again")
+
+
+def test_a_login_locked_by_someone_else_is_tried_again_after_a_wait(channel, dongle):
+    """Someone mistyped the password at the dongle's web page and it locked its login (108007)
+    just as the dongle rebooted. gatewayd's password is right: it waits, then logs in again,
+    rather than giving up until a restart."""
+    ch, _ = channel(login_lock_wait=1.0)
+    dongle.lock_login(2.0)
+    dongle.expire_sessions()
+    wait_for(lambda: "locked" in ch.health().last_error, 10, "the lock reported")
+    logins_tried = dongle.calls.count(("POST", "/api/user/login"))
+    wait_for(lambda: dongle.logins == 2 and ch.health().state is DeviceState.UP, 20, "logged in after the lock")
+    assert dongle.calls.count(("POST", "/api/user/login")) - logins_tried <= 4     # waited, did not hammer it
+    assert ch.send(deliver("na het slot")).kind is OutcomeKind.SENT
 
 
 def test_unreachable_dongle_is_down_with_a_hint(tmp_path):
