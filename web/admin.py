@@ -160,7 +160,7 @@ def template_edit(template_id: int):
         abort(404)
     v = {"title": tpl.title, "category": tpl.category, **{f"text_{k}": tpl.texts.get(k, "") for k in LANGUAGES}}
     if request.method == "GET":
-        return render_template("template_form.html", v=v, errors={}, tpl=tpl, languages=LANGUAGES)
+        return render_template("template_form.html", v=v, errors={}, tpl=tpl, text_languages=LANGUAGES)
     v = {"title": request.form.get("title") or "", "category": request.form.get("category") or "",
          **{f"text_{k}": request.form.get(f"text_{k}") or "" for k in LANGUAGES}}
     try:
@@ -168,7 +168,7 @@ def template_edit(template_id: int):
                           {k: v[f"text_{k}"] for k in LANGUAGES}, g.user.username)
     except InputError as exc:
         return render_template("template_form.html", v=v, errors={exc.field: exc.reason}, tpl=tpl,
-                               languages=LANGUAGES), 400
+                               text_languages=LANGUAGES), 400
     audit("template_edit", {"template": tpl.key})
     flash(_("Template saved."), "success")
     return redirect(url_for("admin.templates"))

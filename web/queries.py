@@ -188,8 +188,10 @@ class MemberPage:
 def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
                 page: int, show_inactive: bool = True) -> MemberPage:
     """One page of members in NETWORK_IDS (None = all), optionally one network and a search."""
+    # Sorted by name across pages (not only within one): the sort key is selected so DISTINCT allows it.
+    sort_key = func.lower(Member.name).label("sort_key")
     with store.session() as s:
-        base = select(Member.id)
+        base = select(Member.id, sort_key)
         if network_id is not None or network_ids is not None:
             base = base.join(member_network, member_network.c.member_id == Member.id)
             if network_id is not None:
@@ -209,9 +211,9 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
         total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)
-        ids = list(s.scalars(base.order_by(Member.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+        ids = list(s.scalars(base.order_by(sort_key, Member.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
         members = list(s.scalars(select(Member).options(selectinload(Member.networks))
-                                 .where(Member.id.in_(ids)).order_by(Member.name, Member.id)))
+                                 .where(Member.id.in_(ids)).order_by(func.lower(Member.name), Member.id)))
         rows = [{"m": m, "networks": [n for n in m.networks if network_ids is None or n.id in network_ids]}
                 for m in members]
     return MemberPage(rows, total, page, pages)
@@ -500,6 +502,11 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
                          .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     return MemberPage([{"msg": m, "member_name": name or "", "alert_drill": bool(drill)} for m, name, drill in rows],
                       total, page, pages)
+
+
+def open_inbox_count(store: Store, network_ids: tuple[int, ...] | None, include_unlinked: bool = False) -> int:
+    """How many inbound messages in scope nobody has handled yet (the navigation's badge)."""
+    return inbox(store, network_ids, True, 1, include_unlinked=include_unlinked).total
 
 
 def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...] | None,
