@@ -24,7 +24,7 @@ from .. import sms as smslib
 from ..config import HilinkConfig, SmsConfig
 from ..phone import normalise, redact
 from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome
-from .hilink_api import (HilinkApi, HilinkError, HilinkGone, LoginLocked, LoginRefused, Radio, Refused, Stored,
+from .hilink_api import (AnswerLost, HilinkApi, HilinkError, HilinkGone, LoginLocked, LoginRefused, Radio, Refused, Stored,
                          StoredKind)
 from .registration import Verdict, registered_flag
 from .network_watch import NETWORK_HOLD_START, NetworkWatch
@@ -98,7 +98,7 @@ class HilinkChannel(SupervisedDevice):
             return Outcome.retry(f"{exc}" + (f": {BUSY_CODES[exc.code]}" if exc.code in BUSY_CODES else ""))
         except HilinkGone as exc:
             self._went_down(str(exc))
-            return Outcome.device_down(str(exc), maybe_sent=False)
+            return Outcome.device_down(str(exc), maybe_sent=isinstance(exc, AnswerLost))
         try:
             result = self._api.wait_sent(number, self.cfg.send_timeout, busy=BUSY_CODES)
         except HilinkError as exc:

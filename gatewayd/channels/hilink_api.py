@@ -36,6 +36,10 @@ class HilinkGone(HilinkError):
     """The dongle does not answer, or the session ended: reconnect."""
 
 
+class AnswerLost(HilinkGone):
+    """The request reached the dongle but its answer did not come in time: it may have done it."""
+
+
 class LoginRefused(HilinkError):
     """Wrong username or password: a person must fix the config (retrying may lock the login)."""
 
@@ -137,6 +141,9 @@ class HilinkApi:
             raise HilinkGone(f"dongle at {self.url}: the session ended during {what} ({_short(exc)})") from None
         except hx.ResponseErrorException as exc:
             raise Refused(f"dongle at {self.url}: {what}", getattr(exc, "code", None), str(exc)) from None
+        except requests.ReadTimeout as exc:
+            raise AnswerLost(f"dongle at {self.url} did not answer in time during {what} ({_short(exc)}); "
+                             f"it may have done it") from None
         except (requests.RequestException, *UNREADABLE) as exc:
             raise HilinkGone(f"dongle at {self.url} stopped answering during {what} ({_short(exc)})") from None
 

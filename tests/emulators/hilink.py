@@ -16,7 +16,7 @@ What it implements, as the API is documented by the community and used by
   reports then arrive in the inbox as SmsType 7 or 8).
 * Health: monitoring/status, device/signal, net/current-plmn.
 
-Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `lock_login`, `refuse`, `garble`, `expire_sessions`
+Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `lock_login`, `delay_next`, `refuse`, `garble`, `expire_sessions`
 (as a dongle reboot does), `set_service`, `calls` (every request, in order)
 and `on_delete` (a hook run when a message is deleted, to check ordering).
 """
@@ -76,6 +76,7 @@ class HilinkEmulator:
         self._locked_until = 0.0                     # monotonic time the web login is locked until
         self._garbled: dict[str, int] = {}          # path -> answers still to give as an HTML page
         self._refusals: dict[str, list[int]] = {}   # path -> error codes to answer with, in turn
+        self._delays: dict[str, float] = {}          # path -> seconds to wait before answering (once)
         self._last_token = ""
         self._status = {"Phone": "", "SucPhone": "", "FailPhone": "", "TotalCount": "0", "CurIndex": "0"}
         self._lock = threading.RLock()
@@ -144,6 +145,11 @@ class HilinkEmulator:
         with self._lock:
             self._fail_deletes += n
 
+    def delay_next(self, path: str, seconds: float) -> None:
+        """Answer the next request for PATH only after SECONDS (having done what it asked)."""
+        with self._lock:
+            self._delays[path] = seconds
+
     def refuse(self, path: str, *codes: int) -> None:
         """Answer the next requests for PATH with these API error codes, one each (e.g. 100004,
         system busy, which a dongle says while it is busy sending)."""
@@ -200,6 +206,8 @@ class HilinkEmulator:
             answer = self._route(method, path, body, session, headers)
             if isinstance(answer, tuple):           # (answer, new session) after a login
                 answer, new_session = answer
+            delay = self._delays.pop(path, 0.0)
+        time.sleep(delay)
         self._send(req, answer, new_session, headers)
 
     def _send(self, req, xml: str, new_session: str | None, headers: dict[str, str]) -> None:

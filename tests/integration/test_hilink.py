@@ -177,6 +177,14 @@ def test_failed_sends_while_in_service_do_not_take_the_dongle_off_the_network(ch
     assert ch.send(deliver("y", 2)).kind is OutcomeKind.SENT
 
 
+def test_a_send_the_dongle_answers_too_late_may_have_been_sent(channel, dongle):
+    """The dongle took the text but answered send-sms after our timeout: that is not 'not sent'."""
+    ch, _ = channel(timeout=1.0)
+    dongle.delay_next("/api/sms/send-sms", 2.0)
+    out = ch.send(deliver("een"))
+    assert out.kind is OutcomeKind.DEVICE_DOWN and out.maybe_sent and len(dongle.sent) == 1
+
+
 def test_a_busy_answer_while_asking_how_the_send_went_is_waited_out(channel, dongle):
     """The dongle took the text, then says 'system busy' (100004) to send-status while it sends:
     the text is out, so it must not be handed back for a second send."""
