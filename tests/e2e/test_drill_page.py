@@ -18,6 +18,8 @@ def test_officer_runs_a_drill_and_reads_its_report(live, browser):
     login(browser, base, "agent")
     browser.get(f"{base}/alerts/new?category=urgent&template=burglary")
     browser.find_element(By.XPATH, '//label[contains(., "Lindeknoppen")]/input').click()
+    browser.find_element(By.ID, "field_burglary_0").send_keys("Lindestraat")   # the template's fields
+    type_time(browser, "field_burglary_1", "14:00")
     browser.find_element(By.ID, "drill").click()
     browser.find_element(By.ID, "field_burglary_0").send_keys("Lindestraat")   # a template's fields are
     type_time(browser, "field_burglary_1", "14:00")                            # filled before it can go
