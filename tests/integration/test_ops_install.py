@@ -89,6 +89,10 @@ def test_config_points_into_the_prefix_with_a_fresh_web_secret(installed):
     assert f"sqlite:///{prefix}/var/lib/gatewayd/gatewayd.db" in text
     assert "change-me-to-a-long-random-string" not in text
     assert oct(_conf(prefix).stat().st_mode & 0o777) == "0o640"
+    # No placeholder is live: the example's modem port and Asterisk secret are commented out.
+    live = [l for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    assert not [l for l in live if "change-me" in l or "/dev/serial/by-id/usb-HUAWEI" in l], live
+    assert "# [[modems]]" in text and "# [asterisk]" in text
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
