@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from .config import Config, ConfigError
 
 if TYPE_CHECKING:
+    from .nodes import NodeIdentity
     from .store import AlertRequest, EnqueueResult, Store
+    from .wakeup import Wakeup
 
 log = logging.getLogger("gatewayd")
 
@@ -38,11 +40,17 @@ def open_store(cfg: Config, check: bool = True) -> Store:
     return Store(engine, cfg.dispatch)
 
 
-def init_database(cfg: Config) -> None:
-    """Create or migrate the schema, then seed what a new database starts with (the alert templates)."""
+def init_database(cfg: Config) -> NodeIdentity:
+    """Create or migrate the schema, seed what a new database starts with (the alert templates) and
+    register this box as a node; returns its identity."""
     from .db import migrate
+    from .nodes import node_identity, register
     migrate(cfg.database.url)
-    open_store(cfg, check=False).seed_templates()
+    store = open_store(cfg, check=False)
+    store.seed_templates()
+    ident = node_identity(cfg)
+    register(store, ident)
+    return ident
 
 
 # ---------------------------------------------------------------------- alert requests from outside
@@ -73,10 +81,13 @@ def send_alert(store: Store, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "alert_id": result.alert_id, "messages": result.messages, "skipped": result.skipped}
 
 
-def handle_control(store: Store, message: dict[str, Any]) -> dict[str, Any]:
+def handle_control(store: Store, message: dict[str, Any], wakeup: Wakeup | None = None) -> dict[str, Any]:
     """What the daemon does with one control-socket request."""
     if message.get("op") == "alert.send" and isinstance(message.get("request"), dict):
-        return send_alert(store, message["request"])
+        answer = send_alert(store, message["request"])
+        if wakeup is not None:
+            wakeup.notify()       # SQLite has no NOTIFY: the idle workers look now
+        return answer
     return {"ok": False, "error": f"control: unknown request {str(message.get('op'))[:40]!r}"}
 
 
@@ -124,9 +135,20 @@ class _Daemon:
             for ch in self.channels:
                 if isinstance(ch, VoiceChannel):
                     ch.desk = CallbackDesk(self.store, cfg.asterisk)   # key presses and the callback line
+        from .nodes import LeaseTiming, NodeLease, node_identity
+        from .wakeup import Listener, Wakeup
+        self.ident = node_identity(cfg)
+        # Refuses (one line, exit 2) when another live process holds this node id.
+        self.lease = NodeLease(self.store, self.ident, LeaseTiming.of(cfg), cfg.dispatch.inflight_policy)
+        self.lease.acquire()
+        self.lease.start()
+        self.wakeup = Wakeup()
+        self.listener = Listener(self.store.engine, self.wakeup)
+        self.listener.start()
         self.notifier = Notifier()
-        self.dispatcher = Dispatcher(cfg.dispatch, self.store, self.channels, self.node,
-                                     quota=QuotaTracker.from_config(self.store, cfg))
+        self.dispatcher = Dispatcher(cfg.dispatch, self.store, self.channels, self.ident.id,
+                                     quota=QuotaTracker.from_config(self.store, cfg, node=self.ident.id),
+                                     lease=self.lease, wakeup=self.wakeup)
         self.helpers_stop = threading.Event()
         self.control: Any = None
 
@@ -137,14 +159,15 @@ class _Daemon:
         self.dispatcher.start()
         # The keeper (e-mail may block) and the self-test schedule run on threads of their own.
         start_keeper(cfg.keeper, self.store, self.node, self.helpers_stop,
-                     devices=tuple(c.name for c in self.channels))
+                     devices=tuple(c.name for c in self.channels), node_id=self.ident.id)
         start_selftest(cfg.selftest, self.store, self.node, self.helpers_stop)
         if cfg.dispatch.control_socket:
             from .control import ControlServer
-            self.control = ControlServer(cfg.dispatch.control_socket, lambda m: handle_control(self.store, m))
+            self.control = ControlServer(cfg.dispatch.control_socket,
+                                         lambda m: handle_control(self.store, m, self.wakeup))
             self.control.start()
         names = ", ".join(f"{c.name} ({c.kind.value})" for c in self.channels)
-        log.info("gatewayd running on node %s with %s", self.node, names)
+        log.info("gatewayd running as node %s (%s) with %s", self.ident.id, self.ident.name, names)
         self.notifier.ready(f"dispatching through {names}")
 
     def stop(self) -> None:
@@ -154,6 +177,8 @@ class _Daemon:
         if self.control is not None:
             self.control.stop()
         self.dispatcher.stop()
+        self.listener.stop()
+        self.lease.stop()
         log.info("stopped")
 
 

@@ -53,8 +53,9 @@ def _print_json(data: object) -> None:
 # ---------------------------------------------------------------------- commands
 def cmd_init_db(cfg: Config, args: argparse.Namespace) -> int:
     from .app import init_database
-    init_database(cfg)
+    ident = init_database(cfg)
     print("database ready")
+    print(f"this gateway is node {ident.id} ({ident.name}; id kept in {ident.path})", file=sys.stderr)
     _ensure_secret_key(cfg)
     return 0
 
@@ -107,6 +108,19 @@ def cmd_config_set(cfg: Config, args: argparse.Namespace) -> int:
         values[(section, key)] = value
     set_keys(cfg.source, values)
     print(f"{cfg.source}: set {', '.join(f'[{s}].{k}' for s, k in values)}")
+    return 0
+
+
+def cmd_migrate_to(cfg: Config, args: argparse.Namespace) -> int:
+    from .dbcopy import copy_database
+    from .nodes import node_id_path
+    report = copy_database(cfg.database.url, args.url)
+    print(f"copied {report.total} row(s) in {sum(1 for n in report.rows.values() if n)} table(s) "
+          f"into {args.url.split('@')[-1]}")
+    ident = node_id_path(cfg)
+    print(f"next: set [database].url = \"{args.url}\" in {cfg.source}"
+          + (f" and [dispatch].node_id_file = \"{ident}\" (this box keeps its node id)" if ident.exists() else "")
+          + ", then start gatewayd again", file=sys.stderr)
     return 0
 
 
@@ -271,15 +285,19 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def status_report(cfg: Config) -> dict[str, Any]:
+    """This box's node, every node (last heartbeat, state, devices), every device, the queue."""
     from .model import utcnow
+    from .nodes import local_node_id, overview
     from .quota import QuotaTracker
     store = _open_store(cfg)
     devices = store.devices()
-    quota = QuotaTracker.from_config(store, cfg)
+    me = local_node_id(cfg)
+    quota = QuotaTracker.from_config(store, cfg, node=me)
     for d in devices:
-        if d["name"] in quota.limits:
+        if d["node"] == me and d["name"] in quota.limits:
             d["quota"] = quota.snapshot(d["name"], utcnow())
-    return {"node": node_name(cfg), "devices": devices, "queue": store.queue_depth()}
+    return {"node": node_name(cfg), "node_id": me, "nodes": overview(store, devices), "devices": devices,
+            "queue": store.queue_depth()}
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
@@ -289,15 +307,19 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     q = report["queue"]
     print(f"queue: {q['queued']} waiting, {q['sending']} sending, oldest {q['oldest_queued_seconds']} s")
-    for d in report["devices"]:
-        sig = "" if d["signal"] is None else f", signal {d['signal']}"
-        err = f", last error: {d['last_error']}" if d["last_error"] else ""
-        net = (d.get("detail") or {}).get("network")
-        domains = ", ".join(f"{k.upper()} {v}" for k, v in ((d.get("detail") or {}).get("registration") or {}).items()
-                            if v != "not supported")
-        sig += f", {net}" + (f" ({domains})" if domains else "") if net else ""
-        print(f"{d['name']} ({d['kind']}): {d['state']}{sig}, sent {d['sent_count']}, "
-              f"failed {d['failed_count']}{err}")
+    for n in report["nodes"]:
+        age = "never" if n["heartbeat_age_seconds"] is None else f"{n['heartbeat_age_seconds']} s ago"
+        me = " (this box)" if n["id"] == report["node_id"] else ""
+        print(f"node {n['name'] or '?'} {n['id']}{me}: {n['state']}, last heartbeat {age}")
+        for d in n["devices"]:
+            sig = "" if d["signal"] is None else f", signal {d['signal']}"
+            err = f", last error: {d['last_error']}" if d["last_error"] else ""
+            net = (d.get("detail") or {}).get("network")
+            domains = ", ".join(f"{k.upper()} {v}" for k, v in
+                                ((d.get("detail") or {}).get("registration") or {}).items() if v != "not supported")
+            sig += f", {net}" + (f" ({domains})" if domains else "") if net else ""
+            print(f"  {d['name']} ({d['kind']}): {d['state']}{sig}, sent {d['sent_count']}, "
+                  f"failed {d['failed_count']}{err}")
     return 0
 
 
@@ -318,7 +340,7 @@ def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
         checks += hilink_doctor(h)
     if cfg.asterisk is not None:
         from .channels.voice import doctor as voice_doctor
-        checks += voice_doctor(cfg.asterisk)
+        checks += voice_doctor(cfg.asterisk, cfg.tts)
     for e in cfg.emulated:
         checks.append(Check(True, f"{e.name}", f"emulated {e.kind} device (demo only)"))
     for c in checks:
@@ -362,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("init-db", help="create or migrate the schema").set_defaults(func=cmd_init_db)
     sub.add_parser("run", help="the daemon, foreground").set_defaults(func=cmd_run)
+    mt = sub.add_parser("migrate-to", help="copy this box's data into a new, empty database (e.g. PostgreSQL)")
+    mt.add_argument("url", help="the target, e.g. postgresql+psycopg://gatewayd@db.example/gatewayd")
+    mt.set_defaults(func=cmd_migrate_to)
     sub.add_parser("web", help="the police page").set_defaults(func=cmd_web)
     sk = sub.add_parser("secret-key", help="write a random [web].secret_key into the config when it has none")
     sk.add_argument("--renew", action="store_true", help="replace even a good key (logs everyone out)")

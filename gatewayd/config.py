@@ -108,8 +108,12 @@ class EmulatedConfig:
 class DispatchConfig:
     quiet_hours: str = "22:00-07:00"   # prevention waits; "" disables; urgent ignores it
     timezone: str = "Europe/Brussels"
-    node: str = ""                     # this gateway's name when several share a queue; "" = hostname
+    node: str = ""                     # a label for people (status, keeper); "" = hostname. Not the node id
+    node_id_file: str = ""             # where this gateway keeps its node id; "" = beside the SQLite
+                                       # database, or /var/lib/gatewayd/node-id
+    heartbeat_seconds: float = 5.0     # how often the node renews its lease on its sends in flight
     poll_interval: float = 0.05        # seconds between queue polls when idle
+    idle_poll_max: float = 2.0         # PostgreSQL: idle polling backs off up to this (NOTIFY wakes at once)
     max_attempts_urgent: int = 5
     max_attempts_feedback: int = 3
     max_attempts_prevention: int = 3
@@ -303,6 +307,10 @@ def _validate(cfg: Config) -> None:
         where = f"{src}: [[hilink]] #{i + 1}"
         if not re.match(r"^https?://[^/\s]+", h.url):
             raise ConfigError(f"{where}.url: expected the dongle's address, e.g. http://192.168.8.1/")
+        if "@" in h.url.split("/")[2]:
+            # The url is shown on the device page, in status and in errors: a login in it would be too.
+            raise ConfigError(f"{where}.url: must not hold a login (user:password@); put it in username and "
+                              f"password of this [[hilink]] instead")
         if h.name in names:
             raise ConfigError(f"{where}.name: '{h.name}' is used twice; device names must be unique")
         names.add(h.name)
@@ -412,7 +420,8 @@ _POSITIVE: _Range = (lambda v: v > 0, "a number above 0")
 _AT_LEAST_1: _Range = (lambda v: v >= 1, "1 or more")
 _NOT_NEGATIVE: _Range = (lambda v: v >= 0, "0 or more")
 _RANGES: dict[str, dict[str, _Range]] = {
-    "dispatch": {"poll_interval": _POSITIVE, "max_attempts_urgent": _AT_LEAST_1,
+    "dispatch": {"poll_interval": _POSITIVE, "heartbeat_seconds": _POSITIVE, "idle_poll_max": _POSITIVE,
+                 "max_attempts_urgent": _AT_LEAST_1,
                  "max_attempts_feedback": _AT_LEAST_1, "max_attempts_prevention": _AT_LEAST_1,
                  "max_device_failures": _AT_LEAST_1, "expiry_system_minutes": _AT_LEAST_1,
                  "backoff_base": _POSITIVE, "backoff_max": _POSITIVE, "expiry_urgent_minutes": _AT_LEAST_1,

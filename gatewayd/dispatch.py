@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .channels.base import Channel, ChannelError
 from .config import DispatchConfig
@@ -38,6 +38,10 @@ from .quota import QuotaTracker
 from .ratelimit import TokenBucket
 from .schedule import in_quiet_hours
 from .store import Claimed, LostClaim, Store
+from .wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from .nodes import NodeLease
 
 log = logging.getLogger("gatewayd.dispatch")
 
@@ -82,8 +86,12 @@ class Dispatcher:
 
     def __init__(self, policy: DispatchConfig, store: Store, channels: list[Channel], node: str,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 quota: QuotaTracker | None = None):
+                 quota: QuotaTracker | None = None, lease: "NodeLease | None" = None,
+                 wakeup: Wakeup | None = None):
         self.policy = policy
+        # Several nodes: claim only while this node's lease holds (gatewayd/nodes.py).
+        self.lease = lease
+        self.wakeup = wakeup or Wakeup()
         self.quota = quota
         self.store = store
         self.channels = list(channels)
@@ -150,6 +158,7 @@ class Dispatcher:
     def stop(self, timeout: float = 90.0) -> None:
         """Finish the sends in flight, leave the rest queued, close the devices."""
         self._stop.set()
+        self.wakeup.notify()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.1, deadline - time.monotonic()))
@@ -187,10 +196,11 @@ class Dispatcher:
     def _worker(self, ch: Channel) -> None:
         bucket, stats = self._buckets[ch.name], self._stats[ch.name]
         beat = self._beats[threading.current_thread().name] = WorkerBeat()
-        poll = self.policy.poll_interval
         pause = 0.0           # grows while the device keeps failing mid-send (a circuit breaker)
+        idle = 0              # idle looks in a row: polling backs off while NOTIFY can wake us
         while not self._stop.is_set():
             beat.last_alive = time.monotonic()
+            seen = self.wakeup.generation
             if not self._opened.get(ch.name):
                 # open() failed; channels recover from unplugs themselves, but a
                 # device that never opened is retried from here.
@@ -210,8 +220,11 @@ class Dispatcher:
                 self._stop.wait(1.0)
                 continue
             if step is Step.IDLE:
-                self._stop.wait(poll)
-            elif step is Step.DEVICE_FAILED:
+                idle += 1
+                self.wakeup.wait(seen, self._idle_wait(idle))
+                continue
+            idle = 0
+            if step is Step.DEVICE_FAILED:
                 # The device failed although it says it is up (e.g. Asterisk refusing
                 # calls): stop hammering it; the other devices take the work meanwhile.
                 pause = min(MAX_DEVICE_PAUSE, max(1.0, pause * 2))
@@ -220,10 +233,21 @@ class Dispatcher:
             else:
                 pause = 0.0
 
+    def _idle_wait(self, idle: int) -> float:
+        """The poll interval; doubling while idle up to idle_poll_max when notifications wake us."""
+        poll = self.policy.poll_interval
+        if not self.wakeup.listening:
+            return poll
+        return float(max(poll, min(self.policy.idle_poll_max, poll * 2 ** min(idle, 16))))
+
     def _step(self, ch: Channel, bucket: TokenBucket, stats: DeviceStats, beat: "WorkerBeat") -> "Step":
         """Wait for the device's token, claim, send and record one message."""
         claimed = bucket.take_when(lambda: self._claim(ch), self._stop)
         if claimed is None:
+            return Step.IDLE
+        if self.lease is not None and not self.lease.held():
+            # The lease lapsed while claiming: sending now could overlap another node's takeover.
+            self._give_back(claimed, ch)
             return Step.IDLE
         now = self.clock()
         beat.sending_since = time.monotonic()
@@ -249,7 +273,10 @@ class Dispatcher:
         return Step.SENT
 
     def _claim(self, ch: Channel) -> Claimed | None:
-        """The next message for CH, or None (nothing due, quiet hours, the SIM's quota spent)."""
+        """The next message for CH, or None (nothing due, quiet hours, the SIM's quota spent, the node's
+        lease not renewed: cut off from the database, another node may take its work over)."""
+        if self.lease is not None and not self.lease.held():
+            return None
         now = self.clock()
         prevention_ok = not in_quiet_hours(now, self.policy.quiet_hours, self.policy.timezone)
         urgent_only = False
@@ -280,6 +307,13 @@ class Dispatcher:
                     return None
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+    def _give_back(self, claimed: Claimed, ch: Channel) -> None:
+        try:
+            self.store.complete(claimed, ch.name, Outcome.device_down("node lease lapsed before sending; not sent"),
+                                self.clock())
+        except Exception as exc:   # taken over meanwhile, or the database is away: a takeover resolves it
+            log.warning("could not give message %d back after the lease lapsed: %s", claimed.message_id, exc)
 
     def _send(self, ch: Channel, delivery: Delivery) -> Outcome:
         try:
@@ -345,7 +379,7 @@ class Dispatcher:
 
     def _apply_reports(self, reports: list[DeliveryReport]) -> None:
         try:
-            matched = self.store.apply_delivery_reports(reports)
+            matched = self.store.apply_delivery_reports(reports, node=self.node)
         except Exception:
             log.exception("could not apply %d delivery report(s); will retry", len(reports))
             matched = [None] * len(reports)
@@ -367,7 +401,7 @@ class Dispatcher:
         if not self._unmatched:
             return
         pending = self._unmatched
-        matched = self.store.apply_delivery_reports([p.report for p in pending])
+        matched = self.store.apply_delivery_reports([p.report for p in pending], node=self.node)
         self._unmatched = []
         for p, m in zip(pending, matched):
             if m is not None:

@@ -5,6 +5,8 @@ Problems watched (`Keeper.check`, called periodically by the daemon):
 * a device down (not `up`) for longer than `[keeper].device_down_minutes`;
 * a SIM out of credit: the modem channel sets `DeviceHealth.detail["out_of_credit"]
   = True` (or its last error mentions credit / balance); reported at once;
+* a gateway of the shared queue silent past its lease (told by one live node);
+* messages left in `sending` under a node name no gateway runs as (no lease to run out);
 * the queue stuck: a message due for sending has waited longer than
   `[keeper].queue_stuck_minutes` and no send was attempted in that time
   (prevention messages held by quiet hours do not count).
@@ -33,7 +35,7 @@ from sqlalchemy import func, select
 
 from .config import KeeperConfig
 from .logs import redact_text
-from .model import Attempt, Category, Message, MessageState, utcnow
+from .model import Attempt, Category, Message, MessageState, NodeState, utcnow
 from .phone import parse_phone
 from .schedule import in_quiet_hours
 from .selftest import failed_selftest
@@ -67,8 +69,10 @@ class Keeper:
 
     def __init__(self, cfg: KeeperConfig, store: Store, node: str = "",
                  in_quiet_hours: Callable[[datetime], bool] | None = None,
-                 devices: tuple[str, ...] | None = None):
+                 devices: tuple[str, ...] | None = None, node_id: str | None = None):
         self.cfg = cfg
+        # This daemon's node id: its devices are the ones with this node (names repeat across nodes).
+        self.node_id = node_id
         # The daemon's own device names: a record left by a modem since removed
         # from the config must not be reported down for ever.
         self.devices = None if devices is None else frozenset(devices)
@@ -92,6 +96,14 @@ class Keeper:
             if _out_of_credit(d):
                 found[f"no-credit:{d['name']}"] = Problem(
                     f"no-credit:{d['name']}", f"SIM in {d['name']} is out of credit; top it up", timedelta(0))
+        for n in self._silent_nodes():
+            label = f"{n['name']} ({n['id']})" if n["name"] else n["id"]
+            found[f"node-silent:{n['id']}"] = Problem(
+                f"node-silent:{n['id']}", f"gateway {label} is silent: last heartbeat "
+                f"{n['heartbeat_age_seconds']:.0f} s ago; its sends in flight were taken over", timedelta(0))
+        orphaned = self._orphaned_sending(now)
+        if orphaned:
+            found["sending-orphaned"] = Problem("sending-orphaned", orphaned, timedelta(0))
         stuck = self._queue_stuck(now)
         if stuck:
             found["queue-stuck"] = Problem("queue-stuck", stuck, timedelta(0))
@@ -102,11 +114,34 @@ class Keeper:
 
     def _current_devices(self) -> list[dict[str, Any]]:
         """The devices watched: those this daemon runs when given, else every device record."""
-        return [d for d in self.store.devices() if self.devices is None or d["name"] in self.devices]
+        return [d for d in self.store.devices() if (self.devices is None or d["name"] in self.devices)
+                and (self.node_id is None or d["node"] == self.node_id)]
+
+    def _silent_nodes(self) -> list[dict[str, Any]]:
+        """Nodes gone silent, told by one live node only: the one with the smallest id."""
+        from .nodes import overview
+        nodes = overview(self.store, [])
+        live = sorted(n["id"] for n in nodes if n["state"] == NodeState.RUNNING.value)
+        if self.node_id is None or not live or live[0] != self.node_id:
+            return []
+        return [n for n in nodes if n["state"] == NodeState.SILENT.value]
 
     def _quiet_hours(self, now: datetime) -> bool:
         p = self.store.policy
         return in_quiet_hours(now, p.quiet_hours, p.timezone)
+
+    def _orphaned_sending(self, now: datetime) -> str:
+        """A sentence when messages sit in `sending` under a node no gateway runs as (no lease to run out)."""
+        from .model import Node
+        limit = now - timedelta(minutes=self.cfg.queue_stuck_minutes)
+        with self.store.engine.connect() as c:
+            nodes = c.scalars(select(Message.node).distinct().where(
+                Message.state == MessageState.SENDING.value, Message.updated_at <= limit,
+                Message.node.not_in(select(Node.id).where(Node.heartbeat_at.is_not(None))))).all()
+        if not nodes:
+            return ""
+        return (f"messages stuck in sending for over {self.cfg.queue_stuck_minutes:g} min under node(s) "
+                f"{', '.join(str(n) for n in nodes[:3])} that no gateway runs as; start that node, or resolve them")
 
     def _queue_stuck(self, now: datetime) -> str:
         """A sentence when due messages have waited past the threshold with no attempt meanwhile, else ''."""
@@ -231,12 +266,13 @@ def run_keeper(keeper: Keeper, stop: threading.Event, period: float = CHECK_PERI
 
 
 def start_keeper(cfg: KeeperConfig, store: Store, node: str, stop: threading.Event,
-                 period: float = CHECK_PERIOD, devices: tuple[str, ...] | None = None) -> threading.Thread | None:
+                 period: float = CHECK_PERIOD, devices: tuple[str, ...] | None = None,
+                 node_id: str | None = None) -> threading.Thread | None:
     """Start the keeper's own thread (e-mail may block for SMTP_TIMEOUT); None when no contact is set."""
     if not (cfg.sms_to or cfg.email_to):
         log.info("no [keeper] contact configured: problems are only logged")
         return None
-    keeper = Keeper(cfg, store, node, devices=devices)
+    keeper = Keeper(cfg, store, node, devices=devices, node_id=node_id)
     t = threading.Thread(target=run_keeper, args=(keeper, stop, period), name="keeper", daemon=True)
     t.start()
     return t

@@ -64,7 +64,7 @@ class StoreCollector:
                                 value=q["oldest_queued_seconds"])
 
     def _devices(self, devices: list[dict[str, Any]], now: datetime) -> Iterator[Metric]:
-        labels = ["device", "kind"]
+        labels = ["device", "kind", "node"]     # node: several gateways may each have a `modem1`
         sent = CounterMetricFamily("gatewayd_device_sent", "Messages a device got out", labels=labels)
         failed = CounterMetricFamily("gatewayd_device_failed", "Send attempts a device did not get out",
                                      labels=labels)
@@ -77,7 +77,7 @@ class StoreCollector:
                                 "Seconds since the daemon last wrote this device's state", labels=labels)
         voice_up = None
         for d in devices:
-            lv = [d["name"], d["kind"]]
+            lv = [d["name"], d["kind"], d["node"]]
             sent.add_metric(lv, d["sent_count"] or 0)
             failed.add_metric(lv, d["failed_count"] or 0)
             up.add_metric(lv, 1 if d["state"] == "up" else 0)

@@ -25,6 +25,7 @@ from .vocabulary import (
     Language,
     MemberChannel,
     MessageState,
+    NodeState,
     ReceivedKind,
     Role,
 )
@@ -246,13 +247,35 @@ class ReceivedEvent(Base):
     __table_args__ = (Index("ix_received_event_todo", "processed_at", "id"),)
 
 
+class Node(Base):
+    """A gateway (`gatewayd run`) sharing the queue: its id, its lease, where it runs.
+
+    The id is made once per box (gatewayd/nodes.py) and never derived from the host
+    name. `heartbeat_at` is the database's clock: boxes' clocks need not agree.
+    """
+
+    __tablename__ = "node"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), default="")          # a label for people
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Others wait this long after the last heartbeat before they take its sends over.
+    lease_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Device(Base):
-    """Last known state of a device, written by the daemon, read by status and the page."""
+    """Last known state of a device of one node, written by its daemon, read by status and the page.
+
+    Keyed by node and name: two gateways may both call their modem `modem1`."""
 
     __tablename__ = "device"
+    node: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
-    node: Mapped[str] = mapped_column(String(80), default="")
     state: Mapped[str] = mapped_column(String(16), default="starting")
     signal: Mapped[int | None] = mapped_column(Integer, nullable=True)
     registered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
@@ -314,6 +337,6 @@ class AlertTemplate(Base):
 
 __all__ = ["Alert", "AlertChannel", "AlertState", "AlertTemplate", "ApiToken", "Attempt", "AuditAction",
            "AuditEntry", "Base", "Category", "DONE_STATES", "Device", "InboundMessage", "Language", "LoginThrottle",
-           "Member", "MemberChannel", "Message", "MessageState", "Network", "ReceivedEvent", "ReceivedKind", "Role",
-           "Setting", "TERMINAL_STATES", "UTCDateTime", "User", "alert_network", "member_network", "user_network",
-           "utcnow"]
+           "Member", "MemberChannel", "Message", "MessageState", "Network", "Node", "NodeState", "ReceivedEvent",
+           "ReceivedKind", "Role", "Setting", "TERMINAL_STATES", "UTCDateTime", "User", "alert_network",
+           "member_network", "user_network", "utcnow"]

@@ -129,15 +129,17 @@ def _converse(port: AtPort, r: PortReport, timeout: float) -> None:
     r.manufacturer = _line(_ask(port, "AT+CGMI", timeout))
     r.model = _line(_ask(port, "AT+CGMM", timeout))
     r.imei = re.sub(r"\D", "", _line(_ask(port, "AT+CGSN", timeout)))
+    r.pdu_mode = bool(re.search(r"\b0\b", _value(_ask(port, "AT+CMGF=?", timeout, ("+CMGF:",)), "+CMGF:")))
     cpin = _ask(port, "AT+CPIN?", timeout, ("+CPIN:",))
     r.sim = _value(cpin, "+CPIN:") if cpin is not None else "not inserted or not readable"
+    _radio(port, r, timeout)
+    # Last, as a SIM that is still starting can be slow to answer them: a command that times
+    # out ends the probe (its late answer would be taken for the next one's) with what is known.
     iccid = _ask(port, "AT+CCID", timeout, ("+CCID:",)) or _ask(port, "AT^ICCID?", timeout, ("^ICCID:",))
     digits = re.sub(r"[^0-9A-Fa-f]", "", _value(iccid, "+CCID:") or _value(iccid, "^ICCID:") or _line(iccid))
     r.iccid = mask(digits, 4) if digits else ""
     imsi = re.sub(r"\D", "", _line(_ask(port, "AT+CIMI", timeout)))
     r.imsi = mask(imsi, 5) if imsi else ""
-    r.pdu_mode = bool(re.search(r"\b0\b", _value(_ask(port, "AT+CMGF=?", timeout, ("+CMGF:",)), "+CMGF:")))
-    _radio(port, r, timeout)
 
 
 def _radio(port: AtPort, r: PortReport, timeout: float) -> None:
@@ -179,7 +181,8 @@ def recommend(reports: list[PortReport]) -> None:
         best = next((r for r in group if r.pdu_mode), None)
         if best is None:
             for r in group:
-                r.note = "answers AT but refuses PDU mode (AT+CMGF=0): gatewayd cannot send through it"
+                r.note = (f"answers AT but stopped answering part-way ({r.problem}): scan again" if r.problem
+                          else "answers AT but refuses PDU mode (AT+CMGF=0): gatewayd cannot send through it")
             continue
         best.use = True
         best.note = "use this port"
@@ -242,6 +245,8 @@ def render(reports: list[PortReport], hilink: HilinkFound | None = None) -> str:
         sig = "unknown" if r.signal is None else "none (99)" if r.signal == 99 else f"{r.signal}/31"
         domains = " · ".join(f"{k.upper()}: {v}" for k, v in r.registration.items())
         out.append(f"  network: {r.network} ({domains}); operator {r.operator or '?'}; signal {sig}")
+        if r.problem:
+            out.append(f"  not all asked: {r.problem}")
         if r.note:
             out.append(f"  -> {r.note}")
     blocks = config_blocks(reports)

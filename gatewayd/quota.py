@@ -54,8 +54,10 @@ class SimUsage:
 class QuotaTracker:
     """Counts what each limited SIM sent today and this month (local time)."""
 
-    def __init__(self, store: Store, limits: dict[str, QuotaLimits], tz: str, urgent_may_exceed: bool = False):
+    def __init__(self, store: Store, limits: dict[str, QuotaLimits], tz: str, urgent_may_exceed: bool = False,
+                 node: str | None = None):
         self.store = store
+        self.node = node          # the node whose SIMs these are: other nodes may name theirs alike
         self.limits = {name: lim for name, lim in limits.items() if lim.any}
         self.tz = zoneinfo.ZoneInfo(tz)
         self.urgent_may_exceed = urgent_may_exceed
@@ -63,9 +65,9 @@ class QuotaTracker:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, store: Store, cfg: Config) -> "QuotaTracker":
+    def from_config(cls, store: Store, cfg: Config, node: str | None = None) -> "QuotaTracker":
         return cls(store, {m.name: QuotaLimits.of(m) for m in cfg.sims}, cfg.dispatch.timezone,
-                   cfg.dispatch.urgent_may_exceed_quota)
+                   cfg.dispatch.urgent_may_exceed_quota, node)
 
     def _keys(self, now: datetime) -> tuple[str, str, datetime, datetime]:
         local = now.astimezone(self.tz)
@@ -87,6 +89,8 @@ class QuotaTracker:
         # Drill messages never left the box: they do not count against the SIM.
         not_drill = Message.alert_id.is_(None) | Message.alert_id.in_(select(Alert.id).where(Alert.drill.is_(False)))
         sent = (Message.device == device) & (Message.channel == "sms") & Message.sent_at.is_not(None) & not_drill
+        if self.node is not None:
+            sent = sent & (Message.node == self.node)
         with self.store.connection() as c:
             day = c.scalar(select(func.coalesce(func.sum(Message.segments), 0))
                            .where(sent, Message.sent_at >= day_start))

@@ -82,6 +82,16 @@ class AlertState(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class NodeState(str, enum.Enum):
+    """A gateway as status and the page show it (derived from its heartbeat, not stored)."""
+
+    RUNNING = "running"
+    SILENT = "silent"          # no heartbeat for longer than its lease: others took its sends over
+    STOPPED = "stopped"        # stopped on purpose
+    NEVER_RAN = "never_ran"    # registered by init-db, not started yet
+    UNKNOWN = "unknown"        # devices recorded under a node with no row
+
+
 class Role(str, enum.Enum):
     POLICE = "police"
     COORDINATOR = "coordinator"
@@ -112,6 +122,7 @@ class AuditAction(str, enum.Enum):
     TOKEN_REVOKE = "token.revoke"
     INBOX_HANDLED = "inbox.handled"
     INBOX_REOPENED = "inbox.reopened"
+    INBOX_NUMBER_SHOWN = "inbox.number_shown"
     LOGIN = "login"
     LOGIN_FAILED = "login.failed"
     LOGIN_REFUSED_LOCKED = "login.refused_locked"
@@ -121,6 +132,7 @@ class AuditAction(str, enum.Enum):
     RETENTION_PURGE = "retention.purge"
     CALLBACK = "callback"                  # someone phoned the box's callback line
     CALLBACK_CONFIRM = "callback.confirm"  # a member pressed 1 for an alert on the callback line
+    NODE_TAKEOVER = "node.takeover"        # a node resolved a silent node's sends in flight
 
 
 class ReceivedKind(str, enum.Enum):
@@ -131,4 +143,4 @@ class ReceivedKind(str, enum.Enum):
 
 
 __all__ = ["DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction", "Category", "Language",
-           "MemberChannel", "MessageState", "ReceivedKind", "Role"]
+           "MemberChannel", "MessageState", "NodeState", "ReceivedKind", "Role"]

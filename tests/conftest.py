@@ -22,8 +22,15 @@ def sqlite_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def pg_url():
-    """A fresh database in the PostgreSQL rig (scripts/pg-rig), dropped afterwards."""
+def pg_url(pg_empty_url):
+    """A fresh database in the PostgreSQL rig (scripts/pg-rig) with the schema, dropped afterwards."""
+    migrate(pg_empty_url)
+    return pg_empty_url
+
+
+@pytest.fixture
+def pg_empty_url():
+    """A fresh, empty database in the PostgreSQL rig, dropped afterwards."""
     base = os.environ.get("GATEWAYD_TEST_PG_URL")
     if not base:
         pytest.skip("GATEWAYD_TEST_PG_URL not set (make test starts PostgreSQL)")
@@ -32,7 +39,6 @@ def pg_url():
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.rsplit("/", 1)[0] + "/" + name
-    migrate(url)
     yield url
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction, AuditEntry, Role
+from gatewayd.nodes import overview
 from gatewayd.store import LANGUAGES
 
 from . import get_cfg, get_store
@@ -31,14 +32,15 @@ AUDIT_PAGE = 100
 def devices():
     store = get_store()
     page = "_devices.html" if request.args.get("fragment") else "devices.html"   # devices.js refreshes the fragment
-    return render_template(page, devices=Q.device_quotas(get_cfg(), store, store.devices()),
-                           queue=store.queue_depth())
+    devices = Q.device_quotas(get_cfg(), store, store.devices())
+    return render_template(page, devices=devices, nodes=overview(store, devices), queue=store.queue_depth())
 
 
 @bp.get("/devices.json")
 def devices_json():
     store = get_store()
-    return jsonify({"devices": Q.device_quotas(get_cfg(), store, store.devices()), "queue": store.queue_depth()})
+    devices = Q.device_quotas(get_cfg(), store, store.devices())
+    return jsonify({"devices": devices, "nodes": overview(store, devices), "queue": store.queue_depth()})
 
 
 # ---------------------------------------------------------------------- audit
@@ -158,7 +160,7 @@ def template_edit(template_id: int):
         abort(404)
     v = {"title": tpl.title, "category": tpl.category, **{f"text_{k}": tpl.texts.get(k, "") for k in LANGUAGES}}
     if request.method == "GET":
-        return render_template("template_form.html", v=v, errors={}, tpl=tpl, languages=LANGUAGES)
+        return render_template("template_form.html", v=v, errors={}, tpl=tpl, text_languages=LANGUAGES)
     v = {"title": request.form.get("title") or "", "category": request.form.get("category") or "",
          **{f"text_{k}": request.form.get(f"text_{k}") or "" for k in LANGUAGES}}
     try:
@@ -166,7 +168,7 @@ def template_edit(template_id: int):
                           {k: v[f"text_{k}"] for k in LANGUAGES}, g.user.username)
     except InputError as exc:
         return render_template("template_form.html", v=v, errors={exc.field: exc.reason}, tpl=tpl,
-                               languages=LANGUAGES), 400
+                               text_languages=LANGUAGES), 400
     audit(AuditAction.TEMPLATE_EDIT, {"template": tpl.key})
     flash(_("Template saved."), "success")
     return redirect(url_for("admin.templates"))

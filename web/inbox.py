@@ -23,12 +23,44 @@ def _unlinked() -> bool:
     return g.user.role == "police"
 
 
-@bp.get("/inbox")
-def index():
+def _sees_full_numbers() -> bool:
+    """Police call a witness back ("two men behind nr 14"): they may reveal a reporter's number, audited."""
+    return g.user.is_admin or g.user.role == "police"
+
+
+@bp.app_context_processor
+def _unread_badge():
+    """The open inbox count beside "Inbox" in the navigation, on every page."""
+    user = g.get("user")
+    if user is None:
+        return {}
+    return {"inbox_open": Q.open_inbox_count(get_store(), _scope(), include_unlinked=_unlinked())}
+
+
+def _render(revealed: int | None = None):
     show_all = request.args.get("all") == "1"
     page_no = Q.to_int(request.args.get("page"), 1)
     page = Q.inbox(get_store(), _scope(), not show_all, page_no, include_unlinked=_unlinked())
-    return render_template("inbox.html", page=page, show_all=show_all, mask=not g.user.is_admin)
+    return render_template("inbox.html", page=page, show_all=show_all, mask=not g.user.is_admin,
+                           can_reveal=_sees_full_numbers(), revealed=revealed)
+
+
+@bp.get("/inbox")
+def index():
+    return _render()
+
+
+@bp.post("/inbox/<int:inbound_id>/number")
+def reveal_number(inbound_id: int):
+    """Show one reporter's full number to police (to call back), and record who saw it."""
+    if not _sees_full_numbers():
+        abort(403)
+    try:
+        msg = Q.inbound_in_scope(get_store(), inbound_id, _scope(), include_unlinked=_unlinked())
+    except NotFound:
+        abort(404)
+    audit(AuditAction.INBOX_NUMBER_SHOWN, {"inbound_id": inbound_id, "member_id": msg.member_id})
+    return _render(revealed=inbound_id)
 
 
 @bp.post("/inbox/<int:inbound_id>/handled")

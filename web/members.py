@@ -65,7 +65,7 @@ def _member_form_values(form) -> dict:
 def _render_member_form(values: dict, errors: dict, member=None, status: int = 200):
     return render_template("member_form.html", v=values, errors=errors, member=member,
                            networks=Q.networks(get_store(), _scope()), channels=MEMBER_CHANNELS,
-                           languages=LANGUAGES), status
+                           member_languages=LANGUAGES), status
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
@@ -130,8 +130,10 @@ def import_csv():
     store = get_store()
     nets = Q.networks(store, _scope())
     if request.method == "GET":
+        # One network in scope: nothing to choose, so it is chosen.
+        only = nets[0].id if len(nets) == 1 else None
         return render_template("import.html", networks=nets, errors={}, rows=None, row_errors=[], text="",
-                               network_id=_int(request.args.get("network")))
+                               network_id=_int(request.args.get("network")) or only)
     network_id = _int(request.form.get("network"))
     text, errors = _csv_text(), {}
     net = next((n for n in nets if n.id == network_id), None)

@@ -88,8 +88,10 @@ class MemberPage:
 def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
                 page: int, show_inactive: bool = True) -> MemberPage:
     """One page of members in NETWORK_IDS (None = all), optionally one network and a search."""
+    # Sorted by name across pages (not only within one): the sort key is selected so DISTINCT allows it.
+    sort_key = func.lower(Member.name).label("sort_key")
     with store.reading() as s:
-        base = select(Member.id)
+        base = select(Member.id, sort_key)
         if network_id is not None or network_ids is not None:
             base = base.join(member_network, member_network.c.member_id == Member.id)
             if network_id is not None:
@@ -109,9 +111,9 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
         total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)
-        ids = list(s.scalars(base.order_by(Member.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+        ids = list(s.scalars(base.order_by(sort_key, Member.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
         members = list(s.scalars(select(Member).options(selectinload(Member.networks))
-                                 .where(Member.id.in_(ids)).order_by(Member.name, Member.id)))
+                                 .where(Member.id.in_(ids)).order_by(func.lower(Member.name), Member.id)))
         rows = [{"m": m, "networks": [n for n in m.networks if network_ids is None or n.id in network_ids]}
                 for m in members]
     return MemberPage(rows, total, page, pages)
@@ -275,6 +277,11 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
                       total, page, pages)
 
 
+def open_inbox_count(store: Store, network_ids: tuple[int, ...] | None, include_unlinked: bool = False) -> int:
+    """How many inbound messages in scope nobody has handled yet (the navigation's badge)."""
+    return inbox(store, network_ids, True, 1, include_unlinked=include_unlinked).total
+
+
 def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...] | None,
                      include_unlinked: bool = False) -> InboundMessage:
     """The inbound message INBOUND_ID when the user's scope covers it; NotFound otherwise."""
@@ -351,11 +358,14 @@ def pending_sms_segments(cfg: Config, store: Store, alert_id: int) -> int:
 def device_quotas(cfg: Config, store: Store, devices: list[dict]) -> list[dict]:
     """DEVICES with "quota" counters: counted now for this gateway's modems (as `gatewayd status`
     does), else what the daemon that owns the device last wrote into its detail."""
+    from gatewayd.nodes import local_node_id
     from gatewayd.quota import QuotaTracker
-    tracker = QuotaTracker.from_config(store, cfg)
+    me = local_node_id(cfg)
+    tracker = QuotaTracker.from_config(store, cfg, node=me)
     now = utcnow()
     for d in devices:
-        if d["name"] in tracker.limits:
+        # Only this box's own modems are counted here: another node may name its modem alike.
+        if d["name"] in tracker.limits and (me is None or d["node"] == me):
             d["quota"] = tracker.snapshot(d["name"], now)
         else:
             q = (d.get("detail") or {}).get("quota")

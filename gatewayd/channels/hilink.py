@@ -25,7 +25,18 @@ from .. import sms as smslib
 from ..config import HilinkConfig, SmsConfig
 from ..phone import normalise, redact
 from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome
-from .hilink_api import HilinkApi, HilinkError, HilinkGone, LoginRefused, Radio, Refused, Stored, StoredKind
+from .hilink_api import (
+    AnswerLost,
+    HilinkApi,
+    HilinkError,
+    HilinkGone,
+    LoginLocked,
+    LoginRefused,
+    Radio,
+    Refused,
+    Stored,
+    StoredKind,
+)
 from .network_watch import NETWORK_HOLD_START, NetworkWatch
 from .registration import Verdict, registered_flag
 from .supervised import SupervisedDevice
@@ -33,6 +44,7 @@ from .supervised import SupervisedDevice
 log = logging.getLogger(__name__)
 
 BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
+LOGIN_LOCK_WAIT = 60.0         # seconds between logins while the dongle's login is locked (it unlocks itself)
 NUMBER_RE = re.compile(r"\+\d{6,15}")          # E.164, as the store keeps them
 # API codes that mean "try again later" rather than "this message is wrong" (HiLink sms API).
 BUSY_CODES = {100004: "system busy", 113004: "SMS system busy", 113017: "sending in progress"}
@@ -43,7 +55,8 @@ class HilinkChannel(SupervisedDevice):
     kind = ChannelKind.SMS
     capacity = 1
 
-    def __init__(self, cfg: HilinkConfig, sms: SmsConfig, network_hold: float = NETWORK_HOLD_START):
+    def __init__(self, cfg: HilinkConfig, sms: SmsConfig, network_hold: float = NETWORK_HOLD_START,
+                 login_lock_wait: float = LOGIN_LOCK_WAIT):
         self.cfg = cfg
         self.sms = sms
         self.name = cfg.name
@@ -54,6 +67,9 @@ class HilinkChannel(SupervisedDevice):
         self._ref = random.randrange(256)
         self._awaiting: dict[str, collections.deque[int]] = {}   # number -> references awaiting a report
         self._login_refused = False
+        self._login_locked = False
+        self._login_lock_wait = login_lock_wait
+        self._handed: set[Stored] = set()          # given to the sink, not yet deleted from the dongle
         self._network = NetworkWatch(network_hold)
 
     # ------------------------------------------------------------ protocol
@@ -87,22 +103,31 @@ class HilinkChannel(SupervisedDevice):
     # ------------------------------------------------------------ sending
 
     def _transmit(self, number: str, plan: smslib.SmsPlan) -> Outcome:
-        handed = False
         try:
             self._api.send(number, plan.text_to_send, ucs2=plan.encoding == "ucs2")
-            handed = True
-            result = self._api.wait_sent(number, self.cfg.send_timeout)
         except Refused as exc:
             return Outcome.retry(f"{exc}" + (f": {BUSY_CODES[exc.code]}" if exc.code in BUSY_CODES else ""))
         except HilinkGone as exc:
             self._went_down(str(exc))
-            return Outcome.device_down(str(exc) + (" (may have been sent)" if handed else ""), maybe_sent=handed)
+            return Outcome.device_down(str(exc), maybe_sent=isinstance(exc, AnswerLost))
+        try:
+            result = self._api.wait_sent(number, self.cfg.send_timeout, busy=BUSY_CODES)
+        except HilinkError as exc:
+            # The dongle took the text: a retry could send it twice.
+            self._went_down(str(exc))
+            return Outcome.device_down(str(exc) + " (may have been sent)", maybe_sent=True)
         if result is None:
             why = f"hilink {self.name}: the dongle did not report the send within {self.cfg.send_timeout:g} s"
             self._went_down(why)
             return Outcome.device_down(why + " (may have been sent)", maybe_sent=True)
         if not result:
-            return self._network_refused(f"hilink {self.name}: the dongle reports the send failed")
+            words = f"hilink {self.name}: the dongle reports the send failed"
+            if self._health.registered is True:
+                # send-status names no reason: with service available, blame the recipient (an AT
+                # modem's bare ERROR while registered counts the same way).
+                self._network.other_failure()
+                return Outcome.retry(words + " (the dongle reports service available)")
+            return self._network_refused(words)
         self._network.sent()
         self._ref = (self._ref + 1) % 256
         if self.cfg.delivery_reports:
@@ -152,6 +177,8 @@ class HilinkChannel(SupervisedDevice):
                     self._stop.wait(5.0)      # needs a person: a retry could lock the dongle's login
                 elif self._connect():
                     backoff, last_look = BACKOFF_START, time.monotonic()
+                elif self._login_locked:
+                    self._stop.wait(self._login_lock_wait)   # each try while locked may extend the lock
                 else:
                     self._stop.wait(backoff)
                     backoff = min(BACKOFF_MAX, backoff * 2)
@@ -163,11 +190,15 @@ class HilinkChannel(SupervisedDevice):
 
     def _connect(self) -> bool:
         with self._io:
+            self._login_locked = False
             try:
                 self._api.connect()
                 if self.cfg.delivery_reports and not self._api.enable_reports():
                     log.warning("hilink %s: the dongle refuses status reports: no delivery reports", self.name)
                 radio = self._api.radio()
+            except LoginLocked as exc:
+                self._login_locked = True
+                return self._failed(str(exc))
             except LoginRefused as exc:
                 self._login_refused = True
                 return self._failed(str(exc))
@@ -193,23 +224,37 @@ class HilinkChannel(SupervisedDevice):
         with self._io:
             try:
                 self._set_health(**self._radio_health(self._api.radio()))
-                for msg in self._api.inbox():
+                inbox = self._api.inbox()
+                self._handed &= set(inbox)           # gone from the dongle: nothing left to delete
+                for msg in inbox:
                     if not self._take(msg):
                         break
             except HilinkError as exc:
                 self._went_down(str(exc))
 
     def _take(self, msg: Stored) -> bool:
-        """Hand MSG to the sink; delete it from the dongle only once the sink returned. False: stop."""
-        event = self._event_for(msg)
-        if event is not None:
-            try:
-                if self._sink is not None:
-                    self._sink(event)
-            except Exception:
-                log.exception("hilink %s: could not store message %d; it stays on the dongle", self.name, msg.index)
-                return False
-        self._api.delete(msg.index)
+        """Hand MSG to the sink; delete it from the dongle only once the sink returned. False: stop.
+        A message already handed over whose delete failed is only deleted again, never handed twice."""
+        if msg not in self._handed:
+            event = self._event_for(msg)
+            if event is not None:
+                try:
+                    if self._sink is not None:
+                        self._sink(event)
+                except Exception:
+                    log.exception("hilink %s: could not store message %d; it stays on the dongle", self.name,
+                                  msg.index)
+                    return False
+                if isinstance(event, DeliveryReport):
+                    self._awaiting[event.number].popleft()   # matched for good only once stored
+            self._handed.add(msg)
+        try:
+            self._api.delete(msg.index)
+        except Refused as exc:
+            log.warning("hilink %s: message %d is stored but the dongle did not delete it (%s); tried again on "
+                        "the next look", self.name, msg.index, exc)
+            return True
+        self._handed.discard(msg)
         return True
 
     def _event_for(self, msg: Stored) -> InboundText | DeliveryReport | None:
@@ -220,8 +265,7 @@ class HilinkChannel(SupervisedDevice):
         if not waiting:
             log.warning("hilink %s: status report for %s matches no send awaiting one", self.name, redact(number))
             return None
-        return DeliveryReport(self.name, waiting.popleft(), number, msg.kind is StoredKind.DELIVERED,
-                              msg.kind.value)
+        return DeliveryReport(self.name, waiting[0], number, msg.kind is StoredKind.DELIVERED, msg.kind.value)
 
 
 def doctor(cfg: HilinkConfig) -> list[Check]:

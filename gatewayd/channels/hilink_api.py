@@ -12,8 +12,10 @@ import enum
 import functools
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Callable
+from xml.parsers.expat import ExpatError
 
 import requests
 from huawei_lte_api import exceptions as hx
@@ -22,6 +24,10 @@ from huawei_lte_api.Connection import Connection
 from huawei_lte_api.enums.sms import BoxTypeEnum, TextModeEnum, TypeEnum
 
 from .registration import Verdict
+
+# What the library lets through from an answer that is not the API's XML: an HTML page from
+# a restarting web server, a truncated body (ExpatError is not a ValueError).
+UNREADABLE = (ValueError, ExpatError)
 
 
 class HilinkError(Exception):
@@ -32,8 +38,17 @@ class HilinkGone(HilinkError):
     """The dongle does not answer, or the session ended: reconnect."""
 
 
+class AnswerLost(HilinkGone):
+    """The request reached the dongle but its answer did not come in time: it may have done it."""
+
+
 class LoginRefused(HilinkError):
     """Wrong username or password: a person must fix the config (retrying may lock the login)."""
+
+
+class LoginLocked(HilinkError):
+    """The dongle locked its web login after too many wrong passwords (ours or a person's at its
+    web page); it unlocks itself after a while."""
 
 
 class Refused(HilinkError):
@@ -102,9 +117,9 @@ class HilinkApi:
             raise LoginRefused(f"dongle at {self.url} refused the login for '{self.username}' ({exc}): check "
                                f"username and password in [[hilink]]; not retried") from None
         except hx.LoginErrorUsernamePasswordOverrunException:
-            raise LoginRefused(f"dongle at {self.url} locked its login after too many wrong passwords: wait, "
-                               f"then fix the password in [[hilink]]") from None
-        except (requests.RequestException, hx.ResponseErrorException) as exc:
+            raise LoginLocked(f"dongle at {self.url} locked its login after too many wrong passwords (at its web "
+                              f"page, or a wrong password in [[hilink]]): gatewayd tries again in a while") from None
+        except (requests.RequestException, hx.ResponseErrorException, *UNREADABLE) as exc:
             raise HilinkGone(f"dongle at {self.url} does not answer ({_short(exc)}): is it plugged in, and is "
                              f"this box on its network (ip addr: an address in 192.168.8.0/24)?") from None
         self._client = Client(self._connection)
@@ -128,7 +143,10 @@ class HilinkApi:
             raise HilinkGone(f"dongle at {self.url}: the session ended during {what} ({_short(exc)})") from None
         except hx.ResponseErrorException as exc:
             raise Refused(f"dongle at {self.url}: {what}", getattr(exc, "code", None), str(exc)) from None
-        except (requests.RequestException, ValueError) as exc:    # ValueError: unreadable answer
+        except requests.ReadTimeout as exc:
+            raise AnswerLost(f"dongle at {self.url} did not answer in time during {what} ({_short(exc)}); "
+                             f"it may have done it") from None
+        except (requests.RequestException, *UNREADABLE) as exc:
             raise HilinkGone(f"dongle at {self.url} stopped answering during {what} ({_short(exc)})") from None
 
     # ------------------------------------------------------------ SMS
@@ -150,12 +168,17 @@ class HilinkApi:
         mode = TextModeEnum.UCS2 if ucs2 else TextModeEnum.SEVEN_BIT
         self._call("sending an SMS", lambda c: c.sms.send_sms([number], text, text_mode=mode))
 
-    def wait_sent(self, number: str, timeout: float) -> bool | None:
+    def wait_sent(self, number: str, timeout: float, busy: Collection[int] = ()) -> bool | None:
         """Poll sms/send-status until the dongle says NUMBER succeeded (True) or failed (False);
-        None when it did not say within TIMEOUT."""
+        None when it did not say within TIMEOUT. Error codes in BUSY (busy sending) mean: ask again."""
         deadline = time.monotonic() + timeout
         while True:
-            st = self._call("asking how the send went", lambda c: c.sms.send_status())
+            try:
+                st = self._call("asking how the send went", lambda c: c.sms.send_status())
+            except Refused as exc:
+                if exc.code not in busy:
+                    raise
+                st = {}
             if number in _numbers(st.get("SucPhone")):
                 return True
             if number in _numbers(st.get("FailPhone")):
@@ -209,7 +232,7 @@ def probe(url: str, timeout: float) -> str | None:
     try:
         with Connection(url, timeout=timeout) as conn:
             info = Client(conn).device.basic_information()
-    except (requests.RequestException, hx.ResponseErrorException, ValueError):
+    except (requests.RequestException, hx.ResponseErrorException, *UNREADABLE):
         return None
     return str(info.get("devicename") or info.get("productfamily") or "HiLink dongle")
 

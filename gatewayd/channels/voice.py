@@ -636,9 +636,9 @@ def _required_modules(cfg: AsteriskConfig) -> list[str]:
     return mods
 
 
-def doctor(cfg: AsteriskConfig) -> list[Check]:
+def doctor(cfg: AsteriskConfig, tts: TtsConfig | None = None) -> list[Check]:
     """Probe Asterisk the way the voice channel uses it and say exactly what is wrong."""
-    checks: list[Check] = [_check_speech()]
+    checks: list[Check] = [_check_speech(tts or TtsConfig())]
     where = f"{cfg.host}:{cfg.port}"
     listed: list[Any] = []   # the ListDialplan events answering ShowDialPlan
 
@@ -714,14 +714,17 @@ def _check_reporting(cfg: AsteriskConfig, listed: list[Any], wait: float = 3.0) 
                               "not delivered; use asterisk/extensions_gatewayd.conf as shipped")
 
 
-def _check_speech() -> Check:
+def _check_speech(tts: TtsConfig) -> Check:
+    """Render a word in every language with the engine configured for it (espeak-ng or a Piper voice)."""
+    what = "speech rendering (espeak-ng / Piper, sox)"
     try:
         with tempfile.TemporaryDirectory(prefix="gatewayd-doctor-") as tmp:
-            r = SpeechRenderer(TtsConfig(cache_dir=tmp))
+            r = SpeechRenderer(replace(tts, cache_dir=tmp))
             t0 = time.monotonic()
+            engines = []
             for lang in ("nl", "fr", "de", "en"):
                 r.render("Test.", lang)
-            return Check(True, "speech rendering (espeak-ng, sox)",
-                         f"nl fr de en in {(time.monotonic() - t0) * 1000:.0f} ms")
+                engines.append(f"{lang} {r.engine_for(lang)}")
+            return Check(True, what, f"{', '.join(engines)} in {(time.monotonic() - t0) * 1000:.0f} ms")
     except TtsError as exc:
-        return Check(False, "speech rendering (espeak-ng, sox)", str(exc))
+        return Check(False, what, str(exc))

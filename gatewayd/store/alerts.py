@@ -38,6 +38,7 @@ from ..model import (
 from ..outcomes import ChannelKind
 from ..placeholders import slots
 from ..visible import has_visible
+from ..wakeup import wake
 from .base import RECEIVED_STATES, WAITING, StoreBase, new_message_row
 
 LANGUAGES = tuple(lang.value for lang in Language)
@@ -163,6 +164,7 @@ class AlertStore(StoreBase):
             rows, counts, skipped = self._message_rows(alert, recipients, req.channel, now)
             if rows:
                 s.execute(insert(Message), rows)
+                wake(s.connection())
             if not rows:
                 alert.state, alert.finished_at = AlertState.DONE.value, now
         return EnqueueResult(alert.id, counts, skipped)
@@ -228,6 +230,7 @@ class AlertStore(StoreBase):
                 raise InputError("alert", f"alert {alert_id} expired at {alert.expires_at:%Y-%m-%d %H:%M} UTC "
                                           "before it was approved; write a new one if it still matters")
             alert.state, alert.approved_by, alert.approved_at = AlertState.ACTIVE.value, approver, now
+            wake(s.connection())
 
     def correct_alert(self, original_id: int, text: str, texts: dict[str, str] | None = None,
                       author: str = "cli", now: datetime | None = None) -> EnqueueResult:
@@ -291,6 +294,7 @@ class AlertStore(StoreBase):
                     for member_id, number, channel, lang in reached]
             if rows:
                 s.execute(insert(Message), rows)
+                wake(s.connection())
             counts = {k.value: sum(r["channel"] == k for r in rows) for k in ChannelKind}
         return EnqueueResult(correction.id, counts, {})
 

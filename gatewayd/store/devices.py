@@ -31,8 +31,9 @@ class DeviceStore(StoreBase):
         """Upsert a device's last known state and add to its counters."""
         now = utcnow()
         with self.session.begin() as s:
-            dev = s.get(Device, name) or Device(name=name, kind=kind, sent_count=0, failed_count=0)
-            dev.kind, dev.node, dev.state = kind, node, health.state.value
+            dev = s.get(Device, (node, name)) or Device(node=node, name=name, kind=kind, sent_count=0,
+                                                        failed_count=0)
+            dev.kind, dev.state = kind, health.state.value
             dev.signal, dev.registered = health.signal, health.registered
             dev.last_error, dev.detail, dev.updated_at = health.last_error, dict(health.detail), now
             dev.sent_count = (dev.sent_count or 0) + sent
@@ -41,7 +42,7 @@ class DeviceStore(StoreBase):
 
     def devices(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
-            rows = c.execute(select(Device).order_by(Device.name)).mappings().all()
+            rows = c.execute(select(Device).order_by(Device.node, Device.name)).mappings().all()
         out = []
         for r in rows:
             d = dict(r)

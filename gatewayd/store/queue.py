@@ -13,6 +13,7 @@ a modem's second per SMS.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -28,6 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from .. import schedule
 from ..model import Alert, AlertState, Attempt, Category, Member, Message, MessageState, utcnow
 from ..outcomes import ChannelKind, Delivery, Outcome, OutcomeKind
+from ..wakeup import wake
 from .base import PENDING, QUEUED, RETRY, SENDING, SYSTEM_PRIORITY, WAITING, StoreBase, new_message_row
 
 
@@ -43,6 +45,7 @@ class Claimed:
     possible_duplicate: bool
     delivery: Delivery
     device_failures: int = 0    # tries the devices failed before this one
+    node: str = ""              # the node that claimed it: device names repeat across nodes
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ _TAKE_PICKED = {
 def _finish_statement(columns: frozenset[str]) -> Update:
     """The guarded update that records an outcome, one per set of columns written."""
     return (update(Message).where(Message.id == bindparam("message"), Message.state == SENDING,
-                                  Message.device == bindparam("owner"))
+                                  Message.device == bindparam("owner"), Message.node == bindparam("owner_node"))
             .values({c: bindparam(f"v_{c}") for c in sorted(columns)}))
 
 
@@ -200,7 +203,9 @@ class QueueStore(StoreBase):
         row = new_message_row(alert_id=None, member_id=member_id, number=number, channel=channel,
                               language=language, text=text, priority=SYSTEM_PRIORITY, now=utcnow())
         with self.engine.begin() as c:
-            return c.execute(insert(Message).returning(Message.id), [row]).scalar_one()
+            wake(c)
+            message_id: int = c.execute(insert(Message).returning(Message.id), [row]).scalar_one()
+            return message_id
 
     def message_state(self, message_id: int) -> tuple[str, str] | None:
         """(state, reason) of one message, or None."""
@@ -315,7 +320,7 @@ class QueueStore(StoreBase):
                            row.possible_duplicate,
                            Delivery(row.id, row.number, row.text, row.language, source.category, source.alert_id,
                                     source.drill, row.attempts),
-                           row.device_failures)
+                           row.device_failures, taker.node)
 
     # ------------------------------------------------------------------ outcome
     def max_attempts(self, category: str) -> int:
@@ -341,7 +346,8 @@ class QueueStore(StoreBase):
             else:
                 values = {"updated_at": now, **self._outcome_values(claimed, device, outcome, now)}
             changed = c.execute(_finish_statement(frozenset(values)), {
-                **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device}).rowcount
+                **{f"v_{k}": v for k, v in values.items()}, "message": claimed.message_id, "owner": device,
+                "owner_node": claimed.node}).rowcount
             c.execute(_END_ATTEMPT, {"attempt": claimed.attempt_id, "ended_at": now, "result": k.value,
                                      "error": "" if k is OutcomeKind.SENT else outcome.detail})
             if values["state"] in WAITING:
@@ -421,30 +427,32 @@ class QueueStore(StoreBase):
                 "reason": f"requeued: {device} failed: {outcome.detail}"}
 
     # ------------------------------------------------------------------ recovery, expiry
-    def recover_inflight(self, node: str, policy: str = "resend", now: datetime | None = None) -> RecoveryReport:
-        """Resolve messages this node left in `sending` (it crashed or lost power).
+    def recover_inflight(self, node: str, policy: str = "resend", now: datetime | None = None,
+                         conn: Connection | None = None, why: str = "the daemon stopped") -> RecoveryReport:
+        """Resolve messages NODE left in `sending` (it crashed, lost power, or its lease ran out).
 
         resend: back to queued once, flagged possible_duplicate; a message that
         was already a possible duplicate fails instead (never a third copy).
         fail: failed with a reason saying it may or may not have gone out.
+        CONN: run inside the caller's transaction (a takeover holds the node's row locked).
         """
         now = now or utcnow()
         inflight = and_(Message.state == SENDING, Message.node == node)
-        with self.engine.begin() as c:
+        with self.engine.begin() if conn is None else contextlib.nullcontext(conn) as c:
             ids = select(Message.id).where(inflight)
             c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.ended_at.is_(None))
-                      .values(ended_at=now, result="interrupted", error="daemon stopped mid-send"))
+                      .values(ended_at=now, result="interrupted", error=f"{why} mid-send"))
             # Opt-out is final: a member who said STOP meanwhile gets no second copy.
             cancelled = c.execute(update(Message).where(inflight, _MEMBER_BARRED).values(
                 state=MessageState.CANCELLED.value, updated_at=now,
-                reason=f"{_BARRED_REASON}; in flight when the daemon stopped, not resent")).rowcount
+                reason=f"{_BARRED_REASON}; in flight when {why}, not resent")).rowcount
             if policy == "resend":
                 # The interruption was the gateway's, not the recipient's: it costs the devices' budget.
                 resent = c.execute(update(Message).where(inflight, Message.possible_duplicate.is_(False))
                                    .values(state=QUEUED, device=None, possible_duplicate=True, updated_at=now,
                                            attempts=Message.attempts - 1,
                                            device_failures=Message.device_failures + 1,
-                                           reason="in flight when the daemon stopped; resent once")).rowcount
+                                           reason=f"in flight when {why}; resent once")).rowcount
                 failed = c.execute(update(Message).where(inflight).values(
                     state=MessageState.FAILED.value, updated_at=now,
                     reason="in flight at two interruptions; not resent again")).rowcount
@@ -452,7 +460,7 @@ class QueueStore(StoreBase):
                 resent = 0
                 failed = c.execute(update(Message).where(inflight).values(
                     state=MessageState.FAILED.value, updated_at=now,
-                    reason="in flight when the daemon stopped; may or may not have been sent")).rowcount
+                    reason=f"in flight when {why}; may or may not have been sent")).rowcount
             c.execute(_CANCEL_WITHDRAWN, {"now": now})
         return RecoveryReport(resent, failed, cancelled)
 

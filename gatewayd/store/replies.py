@@ -17,6 +17,7 @@ from ..errors import NotFound
 from ..model import Alert, InboundMessage, Member, Message, MessageState, utcnow
 from ..outcomes import ChannelKind, DeliveryReport
 from ..phone import normalise
+from ..wakeup import wake
 from .base import OUT_STATES, SYSTEM_PRIORITY, WAITING, StoreBase, new_message_row
 
 _REPORT_DELIVERED = (update(Message).where(Message.id == bindparam("message"))
@@ -39,13 +40,14 @@ class RepliesStore(StoreBase):
         """
         return self.apply_delivery_reports([report], window)[0]
 
-    def apply_delivery_reports(self, reports: list[DeliveryReport],
-                               window: timedelta = timedelta(days=3)) -> list[int | None]:
+    def apply_delivery_reports(self, reports: list[DeliveryReport], window: timedelta = timedelta(days=3),
+                               node: str | None = None) -> list[int | None]:
         """Apply several reports in one transaction; a matched id or None for each.
 
         One query per device finds the candidates; matching happens here, newest
         first, each message taken once (two reports with the same reference and
         number go to the two newest such messages); the updates run as one batch.
+        NODE: the node whose device got the reports (another node may have a device of the same name).
         """
         matched: list[int | None] = [None] * len(reports)
         by_device: dict[str, list[int]] = {}
@@ -57,7 +59,7 @@ class RepliesStore(StoreBase):
         now = utcnow()
         with self.engine.connect() as c:
             for device, idx in by_device.items():
-                self._match_reports(c, device, [reports[i] for i in idx], window, idx, matched)
+                self._match_reports(c, device, [reports[i] for i in idx], window, idx, matched, node)
             delivered = [{"message": m, "at": reports[i].at, "now": now}
                          for i, m in enumerate(matched) if m is not None and reports[i].delivered]
             failed = [{"message": m, "reason": f"network report: {reports[i].detail}", "now": now}
@@ -70,11 +72,12 @@ class RepliesStore(StoreBase):
         return matched
 
     def _match_reports(self, c: Connection, device: str, reps: list[DeliveryReport], window: timedelta,
-                       idx: list[int], matched: list[int | None]) -> None:
+                       idx: list[int], matched: list[int | None], node: str | None = None) -> None:
         since = min(r.at for r in reps) - window
-        rows = c.execute(select(Message.id, Message.reference, Message.number, Message.sent_at).where(
+        q = select(Message.id, Message.reference, Message.number, Message.sent_at).where(
             Message.device == device, Message.reference.in_({r.reference for r in reps}),
-            Message.state == MessageState.SENT.value, Message.sent_at >= since)).all()
+            Message.state == MessageState.SENT.value, Message.sent_at >= since)
+        rows = c.execute(q if node is None else q.where(Message.node == node)).all()
         candidates: dict[tuple[int, str], list[Any]] = {}
         for row in sorted(rows, key=lambda r: (r.sent_at, r.id), reverse=True):
             candidates.setdefault((row.reference, row.number), []).append(row)
@@ -135,6 +138,7 @@ class RepliesStore(StoreBase):
                 s.execute(insert(Message), [new_message_row(
                     alert_id=None, member_id=member_id, number=number, channel=ChannelKind.SMS.value,
                     language=confirmation[1], text=confirmation[0], priority=SYSTEM_PRIORITY, now=now)])
+                wake(s.connection())
             if ack_message_id is not None:
                 s.execute(update(Message).where(Message.id == ack_message_id,
                                                 Message.state.in_(_ACKNOWLEDGEABLE))

@@ -35,6 +35,7 @@ ACCOUNT_ADDRESS = Limit("account_address", "ua:", 5, timedelta(minutes=5))
 ADDRESS = Limit("address", "a:", 20, timedelta(minutes=15))
 ACCOUNT = Limit("account", "u:", 20, timedelta(minutes=5))
 KNOWN_FOR = timedelta(days=90)     # an address the user logged in from stays exempt this long
+STALE_AFTER = timedelta(days=1)    # failure counters older than this are forgotten
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,13 @@ def succeeded(store: Store, username: str, ip: str) -> None:
         known = _known_key(username, ip)
         _insert_missing(c, known, now)
         c.execute(update(LoginThrottle).where(LoginThrottle.key == known).values(updated_at=now))
+        _forget_stale(c, now)
+
+
+def _forget_stale(c: Connection, now: datetime) -> None:
+    """Counters untouched for a day and not locked, known addresses not seen for KNOWN_FOR: gone,
+    so a spray of made-up usernames does not grow the table for ever."""
+    row = LoginThrottle
+    c.execute(delete(row).where(~row.key.startswith("k:"), row.updated_at < now - STALE_AFTER,
+                                (row.locked_until.is_(None)) | (row.locked_until <= now)))
+    c.execute(delete(row).where(row.key.startswith("k:"), row.updated_at < now - KNOWN_FOR))

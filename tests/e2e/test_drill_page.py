@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from gatewayd.model import Message
 
-from .test_police_page import login, shot, wait
+from .test_police_page import login, shot, type_time, wait
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,11 @@ def test_officer_runs_a_drill_and_reads_its_report(live, browser):
     login(browser, base, "agent")
     browser.get(f"{base}/alerts/new?category=urgent&template=burglary")
     browser.find_element(By.XPATH, '//label[contains(., "Lindeknoppen")]/input').click()
+    browser.find_element(By.ID, "field_burglary_0").send_keys("Lindestraat")   # the template's fields
+    type_time(browser, "field_burglary_1", "14:00")
     browser.find_element(By.ID, "drill").click()
+    browser.find_element(By.ID, "field_burglary_0").send_keys("Lindestraat")   # a template's fields are
+    type_time(browser, "field_burglary_1", "14:00")                            # filled before it can go
     wait(browser).until(EC.visibility_of_element_located((By.ID, "pv-drill")))
     shot(browser, "09-drill-compose")
     browser.find_element(By.ID, "to-confirm").click()

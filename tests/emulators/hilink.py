@@ -16,7 +16,7 @@ What it implements, as the API is documented by the community and used by
   reports then arrive in the inbox as SmsType 7 or 8).
 * Health: monitoring/status, device/signal, net/current-plmn.
 
-Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `expire_sessions`
+Test API: `inject_sms`, `deliver_report`, `fail_next_sends`, `fail_next_deletes`, `lock_login`, `delay_next`, `refuse`, `garble`, `expire_sessions`
 (as a dongle reboot does), `set_service`, `calls` (every request, in order)
 and `on_delete` (a hook run when a message is deleted, to check ordering).
 """
@@ -26,6 +26,7 @@ import base64
 import hashlib
 import secrets
 import threading
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,8 +34,8 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-OK, NO_SUPPORT, NO_RIGHTS, CSRF = "OK", 100002, 100003, 125002
-PASSWORD_WRONG = 108006
+OK, NO_SUPPORT, NO_RIGHTS, SYSTEM_BUSY, CSRF = "OK", 100002, 100003, 100004, 125002
+PASSWORD_WRONG, LOGIN_LOCKED = 108006, 108007
 
 
 @dataclass
@@ -71,6 +72,11 @@ class HilinkEmulator:
         self._inbox: dict[int, Inbox] = {}
         self._next_index = 40000
         self._fail_next = 0
+        self._fail_deletes = 0
+        self._locked_until = 0.0                     # monotonic time the web login is locked until
+        self._garbled: dict[str, int] = {}          # path -> answers still to give as an HTML page
+        self._refusals: dict[str, list[int]] = {}   # path -> error codes to answer with, in turn
+        self._delays: dict[str, float] = {}          # path -> seconds to wait before answering (once)
         self._last_token = ""
         self._status = {"Phone": "", "SucPhone": "", "FailPhone": "", "TotalCount": "0", "CurIndex": "0"}
         self._lock = threading.RLock()
@@ -129,6 +135,33 @@ class HilinkEmulator:
         with self._lock:
             self._fail_next += n
 
+    def lock_login(self, seconds: float) -> None:
+        """Lock the web login for SECONDS (108007), as after too many wrong passwords at the web page."""
+        with self._lock:
+            self._locked_until = time.monotonic() + seconds
+
+    def fail_next_deletes(self, n: int = 1) -> None:
+        """Answer the next N delete-sms with error 100004 (system busy): the message stays."""
+        with self._lock:
+            self._fail_deletes += n
+
+    def delay_next(self, path: str, seconds: float) -> None:
+        """Answer the next request for PATH only after SECONDS (having done what it asked)."""
+        with self._lock:
+            self._delays[path] = seconds
+
+    def refuse(self, path: str, *codes: int) -> None:
+        """Answer the next requests for PATH with these API error codes, one each (e.g. 100004,
+        system busy, which a dongle says while it is busy sending)."""
+        with self._lock:
+            self._refusals.setdefault(path, []).extend(codes)
+
+    def garble(self, path: str, n: int = 1) -> None:
+        """Answer the next N requests for PATH with an HTML error page instead of XML, as a
+        dongle's web server does while it restarts (or a proxy in between does)."""
+        with self._lock:
+            self._garbled[path] = self._garbled.get(path, 0) + n
+
     def expire_sessions(self) -> None:
         """Forget every session and token, as a rebooted dongle does."""
         with self._lock:
@@ -151,6 +184,13 @@ class HilinkEmulator:
         path = req.path.split("?", 1)[0]
         with self._lock:
             self.calls.append((method, path))
+            if self._refusals.get(path):
+                return self._send(req, _error(self._refusals[path].pop(0)), None, {})
+            if self._garbled.get(path, 0) > 0:
+                self._garbled[path] -= 1
+                return self._send(req, "<!DOCTYPE html><html><head><meta charset=utf-8></head>"
+                                  "<body><h1>500 Internal Error</h1><br>restarting</body></html>",
+                                  None, {})
             session = self._session_of(req)
             headers: dict[str, str] = {}
             new_session = None
@@ -166,6 +206,8 @@ class HilinkEmulator:
             answer = self._route(method, path, body, session, headers)
             if isinstance(answer, tuple):           # (answer, new session) after a login
                 answer, new_session = answer
+            delay = self._delays.pop(path, 0.0)
+        time.sleep(delay)
         self._send(req, answer, new_session, headers)
 
     def _send(self, req, xml: str, new_session: str | None, headers: dict[str, str]) -> None:
@@ -241,6 +283,8 @@ class HilinkEmulator:
         issued = headers.pop("__RequestVerificationToken")   # the login answers with a fresh pair instead
         self._tokens.pop(issued, None)
         used = self._last_token
+        if time.monotonic() < self._locked_until:
+            return _error(LOGIN_LOCKED)
         inner = base64.b64encode(hashlib.sha256(self.password.encode()).hexdigest().encode()).decode()
         want = base64.b64encode(hashlib.sha256((self.username + inner + used).encode()).hexdigest().encode())
         if req.get("Username") != self.username or req.get("Password", "").encode() != want:
@@ -282,6 +326,9 @@ class HilinkEmulator:
 
     def _delete(self, body: bytes) -> str:
         index = int(_fields(body).get("Index", "0"))
+        if self._fail_deletes > 0:
+            self._fail_deletes -= 1
+            return _error(SYSTEM_BUSY)
         if self.on_delete is not None:
             self.on_delete(index)
         self._inbox.pop(index, None)

@@ -75,6 +75,8 @@ class Profile:
     imei: str = "356938035643809"        # AT+CGSN; two emulators with one IMEI are two ports of one modem
     iccid: str = "8932003101234567891"   # AT+CCID (SIM serial)
     imsi: str = "206011234567890"        # AT+CIMI
+    slow: tuple[str, ...] = ()           # commands answered only after `slow_seconds` (a SIM still starting)
+    slow_seconds: float = 0.0
 
 
 WELL_BEHAVED = Profile()
@@ -407,6 +409,8 @@ class ModemEmulator:
             if cmd.startswith(prefix):
                 self._error()
                 return
+        if cmd.startswith(self.profile.slow):
+            self._sleep(self.profile.slow_seconds)
         handler = self._handlers().get(re.split(r"[=?]", cmd, maxsplit=1)[0])
         if handler is None:
             self._error()

@@ -61,6 +61,16 @@ def _remove_box(root: Path) -> None:
     shutil.rmtree(root)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _bind(src: Path, dst: Path, readonly: bool = False) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "--bind", str(src), str(dst)], check=True, timeout=60)
@@ -100,7 +110,7 @@ def _copy_pip_setup(root: Path) -> dict[str, str]:
 def _copy_source(dst: Path) -> None:
     """The checkout as `git clone` gives it: no venv, no build products."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.mo")
-    for d in ("gatewayd", "web", "systemd", "scripts"):
+    for d in ("gatewayd", "web", "systemd", "scripts", "nginx"):
         shutil.copytree(REPO / d, dst / d, ignore=ignore)
     for f in ("pyproject.toml", "config.example.toml", "README.md", "Makefile", "LICENSE"):
         if (REPO / f).exists():
@@ -148,7 +158,11 @@ class Box:
 def box():
     base = Path(subprocess.run(["bash", str(REPO / "scripts" / "bookworm-rig"), str(RIG)], capture_output=True,
                                text=True, timeout=1500, check=True).stdout.strip().splitlines()[-1])
-    root = RIG / "bookworm-box"
+    # One copy per test session: several sessions (engineers, CI) may run this at once.
+    for stale in RIG.glob("bookworm-box.*"):
+        if not _alive(int(stale.suffix[1:])):
+            _remove_box(stale)
+    root = RIG / f"bookworm-box.{os.getpid()}"
     _remove_box(root)
     subprocess.run(["cp", "-a", str(base), str(root)], check=True, timeout=600)
     try:
@@ -156,23 +170,27 @@ def box():
         _bind(Path("/sys"), root / "sys", readonly=True)
         _bind(Path("/dev"), root / "dev")
         _bind(Path("/dev/pts"), root / "dev/pts")
-        # Caches kept between runs, so a rerun downloads nothing again.
-        for cache, inside in (("bookworm-apt-archives", "var/cache/apt/archives"),
-                              ("bookworm-pip-cache", "root/.cache/pip")):
-            (RIG / cache / "partial").mkdir(parents=True, exist_ok=True)
-            _bind(RIG / cache, root / inside)
+        # Caches kept between runs, so a rerun downloads nothing again. pip's cache copes with
+        # sessions sharing it; apt locks its archive directory, so .debs are copied in and back.
+        (RIG / "bookworm-pip-cache").mkdir(parents=True, exist_ok=True)
+        _bind(RIG / "bookworm-pip-cache", root / "root/.cache/pip")
+        debs = RIG / "bookworm-apt-archives"
+        debs.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-n", *map(str, debs.glob("*.deb")), str(root / "var/cache/apt/archives")],
+                       timeout=300, capture_output=True)
         shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
         env = _copy_pip_setup(root)
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         _copy_source(root / SRC_IN_BOX.lstrip("/"))
         b = Box(root, env)
         b.install = b.run("bash", "-c", f"cd {SRC_IN_BOX} && sudo make install", timeout=1200)
-        assert b.install.returncode == 0, \
-            f"make install failed:\n{b.install.stdout[-4000:]}\n{b.install.stderr[-4000:]}"
+        subprocess.run(["cp", "-n", *map(str, (root / "var/cache/apt/archives").glob("*.deb")), str(debs)],
+                       timeout=300, capture_output=True)
+        assert b.install.returncode == 0, f"make install failed:\n{b.install.stdout[-4000:]}\n{b.install.stderr[-4000:]}"
         yield b
         b.stop_all()
     finally:
-        _unmount_all(root)
+        _remove_box(root)
 
 
 def _ids(box: Box, name: str) -> tuple[int, int]:

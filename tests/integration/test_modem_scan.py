@@ -126,3 +126,50 @@ def test_scan_finds_a_hilink_dongle_and_prints_its_block(tmp_path):
     cfg = parse_config(tomllib.loads(block), "scan output")
     assert (cfg.hilink[0].url, cfg.hilink[0].username) == (url, "admin")
     assert dongle.logins == 0 and not dongle.sent            # no login, nothing sent
+
+
+def test_a_web_server_that_is_not_a_hilink_dongle_is_no_traceback(tmp_path):
+    """Something else answers at the HiLink address (a home router's page, not XML): not a dongle."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Router(BaseHTTPRequestHandler):
+        def do_GET(self):
+            page = b"<!DOCTYPE html><html><head><meta charset=utf-8><title>Router</title></head><body><br></body>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Router)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = run_scan(tmp_path / "none", tmp_path / "none", "--hilink-url",
+                       f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in out.stderr and out.returncode == 1
+    assert "HiLink dongle" not in out.stdout and "no serial ports found" in out.stdout
+
+
+def test_a_slow_sim_command_does_not_hide_the_modem(tmp_path):
+    """Right after power-up a SIM can take seconds to answer AT+CIMI. One optional command that
+    times out must not end the probe (or shift every later answer by one): the port still
+    answers, does PDU mode, and is the one to use."""
+    from gatewayd import modemscan
+    path = tmp_path / "usb-Quectel_EC25-if02-port0"
+    emu = ModemEmulator(str(path), replace(LTE_ONLY, slow=("+CIMI",), slow_seconds=1.5)).start()
+    try:
+        reports = modemscan.scan(str(tmp_path / "usb-*"), (), timeout=1.0)
+    finally:
+        emu.stop()
+    [r] = reports
+    assert (r.answers, r.pdu_mode, r.use, r.imei, r.operator) == (True, True, True, LTE_ONLY.imei, "Proximus")
+    assert r.registration["eps"] == "registered, home network" and r.signal == 21
+    assert r.imsi == "" and "AT+CIMI" in r.problem
+    assert "[[modems]]" in modemscan.config_blocks(reports)

@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.timeout(900)
 def _source_copy(dst: Path) -> Path:
     """A frozen copy of the checkout: teammates editing the tree must not change what is installed."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.mo")
-    for d in ("gatewayd", "web", "systemd", "scripts"):
+    for d in ("gatewayd", "web", "systemd", "scripts", "nginx"):
         shutil.copytree(REPO / d, dst / d, ignore=ignore)
     for f in ("pyproject.toml", "config.example.toml", "README.md"):
         if (REPO / f).exists():
@@ -88,6 +89,10 @@ def test_config_points_into_the_prefix_with_a_fresh_web_secret(installed):
     assert f"sqlite:///{prefix}/var/lib/gatewayd/gatewayd.db" in text
     assert "change-me-to-a-long-random-string" not in text
     assert oct(_conf(prefix).stat().st_mode & 0o777) == "0o640"
+    # No placeholder is live: the example's modem port and Asterisk secret are commented out.
+    live = [l for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    assert not [l for l in live if "change-me" in l or "/dev/serial/by-id/usb-HUAWEI" in l], live
+    assert "# [[modems]]" in text and "# [asterisk]" in text
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
@@ -239,7 +244,7 @@ def test_help_documents_every_option_and_exits_0():
     p = subprocess.run(["bash", str(REPO / "scripts" / "install"), "--help"], capture_output=True, text=True,
                        timeout=30)
     assert p.returncode == 0, p.stderr
-    for option in ("--admin", "--no-admin", "--listen", "--postgres", "--python", "--no-packages", "--prefix",
+    for option in ("--admin", "--no-admin", "--listen", "--https", "--postgres", "--python", "--no-packages", "--prefix",
                    "--uninstall", "--purge-data", "--help"):
         assert re.search(rf"^\s+(-h, )?{option}\b", p.stdout, re.M), option
     bad = subprocess.run(["bash", str(REPO / "scripts" / "install"), "--bogus"], capture_output=True, text=True,
@@ -303,10 +308,63 @@ def test_the_translations_step_leaves_nothing_in_the_checkout(installed):
     assert list(src.rglob("*.mo")) == []
 
 
-def test_uninstall_keeps_the_data_unless_told(tmp_path):
+def test_an_upgrade_after_git_pull_reinstalls_the_program(installed):
+    src, prefix, _ = installed
+    with (src / "gatewayd" / "__init__.py").open("a") as f:
+        f.write("# a change, as after git pull\n")
+    p = _install(src, prefix)
+    assert "installing gatewayd" in p.stdout and "install: done" in p.stdout
+    assert _gatewayd(prefix, "status", "--json").returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+def test_https_option_puts_nginx_with_a_certificate_in_front(installed):
+    """scripts/tls-setup (issue 11) wired in; a --prefix install writes its files only."""
+    src, prefix, _ = installed
+    p = _install(src, prefix, "--https")
+    site = prefix / "etc" / "nginx" / "sites-available" / "gatewayd"
+    assert site.is_file() and "ssl_certificate" in site.read_text()
+    assert (prefix / "etc" / "gatewayd" / "tls" / "gatewayd.crt").is_file()
+    text = _conf(prefix).read_text()
+    assert "secure_cookies = true" in text
+    assert oct(_conf(prefix).stat().st_mode & 0o777) == "0o640"
+    assert "tls-setup:" in p.stdout
+
+
+def _install_on_a_terminal(src: Path, prefix: Path, answers: list[tuple[str, str]]) -> str:
+    """Run the installer on a terminal (script(1) gives it a pty) and answer each prompt as it appears."""
+    import select
+    cmd = f"bash {src / 'scripts' / 'install'} --prefix {prefix}"
+    p = subprocess.Popen(["script", "-qec", cmd, "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    out, pending = b"", list(answers)
+    deadline = time.monotonic() + 800
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([p.stdout], [], [], 1.0)
+        if ready:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+        if pending and pending[0][0].encode() in out.rsplit(b"\n", 1)[-1]:
+            p.stdin.write(pending.pop(0)[1].encode() + b"\n")
+            p.stdin.flush()
+    p.stdin.close()
+    assert p.wait(timeout=60) == 0, out.decode(errors="replace")[-3000:]
+    assert pending == [], f"never asked {pending[0][0]!r}:\n" + out.decode(errors="replace")[-3000:]
+    return out.decode(errors="replace")
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="script(1) missing")
+def test_on_a_terminal_the_installer_asks_for_the_first_admin_then_uninstall_keeps_the_data(tmp_path):
     src = _source_copy(tmp_path / "src")
     prefix = tmp_path / "root"
-    _install(src, prefix, "--no-admin")
+    out = _install_on_a_terminal(src, prefix, [("name of the first admin user", "boss"),
+                                               ("password:", "a-long-enough-password"),
+                                               ("again:", "a-long-enough-password")])
+    assert "admin user boss created" in out
+    with sqlite3.connect(_data(prefix) / "gatewayd.db") as c:
+        assert c.execute("SELECT role FROM user_account WHERE username='boss'").fetchall() == [("admin",)]
     db = _data(prefix) / "gatewayd.db"
     p = _install(src, prefix, "--uninstall")
     assert "kept" in p.stdout

@@ -25,7 +25,7 @@ def voice_gateway(tmp_path, rig: AsteriskRig, members: int, max_calls: int) -> G
     asterisk = (f'[asterisk]\nhost = "{rig.ami.host}"\nport = {rig.ami.port}\nusername = "{rig.ami.username}"\n'
                 f'secret = "{rig.ami.secret}"\nchannel = "Local/{{number}}@bin-test"\ncontext = "bin-alert"\n'
                 f'max_calls = {max_calls}\ncalls_per_minute = 600\nring_timeout = 5.0\n'
-                f'audio_listen = "127.0.0.1:0"\nconfirm_wait = 1.0\n\n'
+                f'audio_listen = "127.0.0.1:0"\nconfirm_wait = 1.0\namd = false\n\n'
                 f'[tts]\ncache_dir = "{tmp_path / "audio"}"\nheader_nl = "Test."\n\n')
     g = Gateway(tmp_path, asterisk)
     g.cli("init-db")

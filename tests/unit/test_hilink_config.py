@@ -23,6 +23,15 @@ def test_hilink_url_must_be_http():
         parse_config({"hilink": [{"name": "d1", "url": "192.168.8.1"}]})
 
 
+def test_hilink_url_with_a_login_in_it_is_refused_without_echoing_it():
+    """huawei-lte-api's own docs write http://admin:PASSWORD@192.168.8.1/ and the library logs in
+    with it; the url is shown on the device page, in status and in error messages, so the
+    password would be too. The config says where the login goes instead."""
+    with pytest.raises(ConfigError, match=r"\[\[hilink\]\] #1.url: .*username and password") as exc:
+        parse_config({"hilink": [{"name": "d1", "url": "http://admin:Zeer-Geheim@192.168.8.1/"}]})
+    assert "Zeer-Geheim" not in str(exc.value)
+
+
 def test_hilink_names_are_unique_among_devices():
     with pytest.raises(ConfigError, match="used twice"):
         parse_config({"modems": [{"name": "x", "port": "/dev/ttyUSB0"}], "hilink": [{"name": "x"}]})

@@ -59,7 +59,7 @@ def test_sends_and_failures_per_device(store):
     _up(store, sent=5, failed=2)
     _up(store, sent=1)
     s = _samples(store)
-    labels = (("device", "modem1"), ("kind", "sms"))
+    labels = (("device", "modem1"), ("kind", "sms"), ("node", "node"))
     assert s[("gatewayd_device_sent_total", labels)] == 6
     assert s[("gatewayd_device_failed_total", labels)] == 2
 
@@ -68,9 +68,17 @@ def test_signal_and_up_per_device(store):
     _up(store, signal=17)
     _up(store, name="modem2", signal=None, state=DeviceState.DOWN)
     s = _samples(store)
-    assert s[("gatewayd_device_signal", (("device", "modem1"), ("kind", "sms")))] == 17
-    assert ("gatewayd_device_signal", (("device", "modem2"), ("kind", "sms"))) not in s
-    assert s[("gatewayd_device_up", (("device", "modem2"), ("kind", "sms")))] == 0
+    assert s[("gatewayd_device_signal", (("device", "modem1"), ("kind", "sms"), ("node", "node")))] == 17
+    assert ("gatewayd_device_signal", (("device", "modem2"), ("kind", "sms"), ("node", "node"))) not in s
+    assert s[("gatewayd_device_up", (("device", "modem2"), ("kind", "sms"), ("node", "node")))] == 0
+
+
+def test_two_gateways_devices_of_the_same_name_are_two_series(store):
+    _up(store, sent=2)
+    store.record_device("modem1", "sms", "other-node", DeviceHealth(DeviceState.DOWN), sent=7)
+    s = _samples(store)
+    assert s[("gatewayd_device_sent_total", (("device", "modem1"), ("kind", "sms"), ("node", "node")))] == 2
+    assert s[("gatewayd_device_sent_total", (("device", "modem1"), ("kind", "sms"), ("node", "other-node")))] == 7
 
 
 @pytest.mark.parametrize("state, expected", [(DeviceState.UP, 1), (DeviceState.DOWN, 0)])

@@ -157,3 +157,15 @@ def test_missing_piper_voice_file_is_a_clear_error(tmp_path):
     from gatewayd.tts import TtsUnavailable
     with pytest.raises(TtsUnavailable, match="nl_BE-nathalie.onnx.*not found"):
         r.render("Hallo.", "nl")
+
+
+def test_doctor_names_a_missing_piper_voice(tmp_path):
+    from gatewayd.channels.voice import _check_speech
+    check = _check_speech(TtsConfig(cache_dir=str(tmp_path), piper_voice_fr=str(tmp_path / "fr_FR-siwis.onnx")))
+    assert not check.ok and "fr_FR-siwis.onnx" in check.detail
+
+
+def test_doctor_says_which_engine_speaks_each_language(piper_renderer):
+    from gatewayd.channels.voice import _check_speech
+    check = _check_speech(piper_renderer.cfg)
+    assert check.ok and "en piper" in check.detail and "nl espeak-ng" in check.detail

@@ -280,3 +280,28 @@ def test_devices_page_shows_each_registration_domain(police, world):
     assert lte == "yes<br><small>CS: not registered, not searching · EPS: registered, home network</small>"
     odd = re.search(r'id="registration-odd1">(.*?)</td>', html, re.S).group(1)
     assert odd.startswith("registration unclear") and "CS: unknown" in odd
+
+
+def test_devices_page_shows_every_node_its_heartbeat_and_its_devices(police, world):
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from gatewayd.channels.base import DeviceHealth, DeviceState
+    from gatewayd.model import Node, utcnow
+    with world.engine.begin() as c:
+        c.execute(insert(Node), [
+            {"id": "id-station", "name": "police station", "host": "pi1", "lease_seconds": 30,
+             "heartbeat_at": utcnow() - timedelta(seconds=3)},
+            {"id": "id-townhall", "name": "town hall", "host": "pi2", "lease_seconds": 30,
+             "heartbeat_at": utcnow() - timedelta(seconds=300)}])
+    world.record_device("modem1", "sms", "id-station", DeviceHealth(DeviceState.UP))
+    world.record_device("modem1", "sms", "id-townhall", DeviceHealth(DeviceState.DOWN))
+    html = police.get("/devices").get_data(as_text=True)
+    rows = re.findall(r'<tr class="node (\w+)"><td>([^<]*)</td><td class="text">([^<]*)</td>.*?</tr>', html, re.S)
+    assert [(s, n, i) for s, n, i in rows] == [("running", "police station", "id-station"),
+                                               ("silent", "town hall", "id-townhall")]
+    assert "modem1 (up)" in html and "modem1 (down)" in html
+    nodes = police.get("/devices.json").get_json()["nodes"]
+    assert {n["id"]: n["state"] for n in nodes} == {"id-station": "running", "id-townhall": "silent"}
+    assert all(n["heartbeat_age_seconds"] >= 3 for n in nodes)

@@ -106,8 +106,8 @@ def test_alert_list_marks_drills(make):
     send(c, store)
     drill = send(c, store, drill="1")
     html = c.get("/alerts").get_data(as_text=True)
-    rows = re.findall(r"<tr><td><a href=\"/alerts/(\d+)\">.*?</tr>", html, re.S)
-    marked = {int(m.group(1)) for m in re.finditer(r'<tr><td><a href="/alerts/(\d+)">(?:(?!</tr>).)*badge drill',
+    rows = re.findall(r"<tr><td[^>]*><a href=\"/alerts/(\d+)\">.*?</tr>", html, re.S)
+    marked = {int(m.group(1)) for m in re.finditer(r'<tr><td[^>]*><a href="/alerts/(\d+)">(?:(?!</tr>).)*badge drill',
                                                  html, re.S)}
     assert len(rows) == 2 and marked == {drill}
 

@@ -154,3 +154,30 @@ def test_search_by_local_number_finds_member(police):
 def test_search_by_name(police):
     html = police.get("/members?q=dubois").get_data(as_text=True)
     assert "Luc Dubois" in html and "An Peeters" not in html
+
+
+def test_members_are_sorted_by_name_across_pages(admin, world):
+    import re
+    # Added Z..A: ids ascend while names descend, so a per-page sort would put "Zz" names on page 1.
+    for i in range(60):
+        world.add_member("Kerkwijk", f"+3247560{i:04d}", f"{chr(ord('Z') - i % 26)}{i:02d} Lid")
+    first = re.findall(r'<a href="/members/\d+">(?:<bdi>)?([^<]+)(?:</bdi>)?</a>', admin.get("/members").get_data(as_text=True))
+    second = re.findall(r'<a href="/members/\d+">(?:<bdi>)?([^<]+)(?:</bdi>)?</a>',
+                        admin.get("/members?page=2").get_data(as_text=True))
+    names = first + second
+    assert names == sorted(names, key=str.lower) and len(first) == 50
+
+
+def test_member_pages_switch_only_to_page_languages(coordinator):
+    html = coordinator.get("/members/new").get_data(as_text=True)
+    switch = html.split('action="/language"')[1].split("</form>")[0]
+    assert 'value="de"' not in switch and 'value="fr"' in switch
+    assert '<option value="de"' in html          # a member may still receive German texts
+
+
+def test_opt_out_and_deactivate_are_explained_apart(coordinator, world):
+    mid = world.add_member("Kerkwijk", "+32475609999", "Els").id
+    html = coordinator.get(f"/members/{mid}").get_data(as_text=True)
+    assert 'aria-describedby="opt-out-help"' in html and 'aria-describedby="deactivate-help"' in html
+    form_end = html.index("</form>")
+    assert html.index('id="toggle-active"') > form_end      # not beside the opt-out box in the same form

@@ -109,3 +109,15 @@ def test_a_right_password_clears_the_accounts_count(app, world):
     for _ in range(throttle.ACCOUNT_ADDRESS.failures - 1):
         attempt(other)
     assert attempt(other, password=PASSWORD).status_code == 302
+
+
+def test_stale_counters_are_forgotten_at_the_next_good_login(app, world):
+    from gatewayd.model import LoginThrottle
+    old = utcnow() - timedelta(days=2)
+    with world.session.begin() as s:
+        s.add(LoginThrottle(key="ua:nobody|192.0.2.1", failures=3, updated_at=old))
+        s.add(LoginThrottle(key="u:locked", failures=0, locked_until=utcnow() + timedelta(minutes=3), updated_at=old))
+    assert attempt(client_from(app, "10.2.2.2"), password=PASSWORD).status_code == 302
+    with world.session() as s:
+        keys = set(s.scalars(select(LoginThrottle.key)))
+    assert "ua:nobody|192.0.2.1" not in keys and "u:locked" in keys and "k:agent|10.2.2.2" in keys

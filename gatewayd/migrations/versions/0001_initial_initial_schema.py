@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-02 01:30:45.199054
+Create Date: 2026-12-02 01:47:14.074528
 """
 from alembic import op
 import sqlalchemy as sa
@@ -83,9 +83,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_entry_at'), ['at'], unique=False)
 
     op.create_table('device',
+    sa.Column('node', sa.String(length=80), nullable=False),
     sa.Column('name', sa.String(length=80), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
-    sa.Column('node', sa.String(length=80), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('signal', sa.Integer(), nullable=True),
     sa.Column('registered', sa.Boolean(), nullable=True),
@@ -94,7 +94,7 @@ def upgrade() -> None:
     sa.Column('sent_count', sa.Integer(), nullable=False),
     sa.Column('failed_count', sa.Integer(), nullable=False),
     sa.Column('updated_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('name')
+    sa.PrimaryKeyConstraint('node', 'name')
     )
     op.create_table('login_throttle',
     sa.Column('key', sa.String(length=200), nullable=False),
@@ -124,6 +124,18 @@ def upgrade() -> None:
     sa.Column('created_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
+    )
+    op.create_table('node',
+    sa.Column('id', sa.String(length=80), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=True),
+    sa.Column('started_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_seconds', sa.Float(), nullable=False),
+    sa.Column('stopped_at', gatewayd.model.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', gatewayd.model.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
     )
     op.create_table('received_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -272,6 +284,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_received_event_todo')
 
     op.drop_table('received_event')
+    op.drop_table('node')
     op.drop_table('network')
     op.drop_table('member')
     op.drop_table('login_throttle')

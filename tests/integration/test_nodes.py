@@ -1,0 +1,173 @@
+"""Several `gatewayd run` processes on one PostgreSQL queue: node ids, leases, takeover, wake-up."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.fixtures.daemon import GATEWAYD, Gateway
+
+pytestmark = pytest.mark.postgres
+
+MESSAGES = 3000
+TWO_SIMS = ('[[emulated]]\nname = "sim1"\nlatency = 0.02\n'
+            '[[emulated]]\nname = "sim2"\nlatency = 0.02\n')
+FAST_LEASE = "heartbeat_seconds = 1.0\n"
+
+
+def node_dir(tmp: Path, i: int) -> Path:
+    return tmp / f"node{i}"
+
+
+def gateway(tmp: Path, i: int, url: str, devices: str = TWO_SIMS, extra: str = "",
+            id_from: int | None = None) -> Gateway:
+    """Node I; ID_FROM: share node J's id file (a cloned box)."""
+    id_file = node_dir(tmp, i if id_from is None else id_from) / "node-id"
+    return Gateway(node_dir(tmp, i), devices, f'node_id_file = "{id_file}"\n{FAST_LEASE}{extra}', url=url)
+
+
+@pytest.fixture
+def db(pg_url):
+    engine = create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+def rows(db, sql: str, **params) -> list:
+    with db.connect() as c:
+        return c.execute(text(sql), params).all()
+
+
+def scalar(db, sql: str, **params):
+    with db.connect() as c:
+        return c.execute(text(sql), params).scalar()
+
+
+def fill(g: Gateway, n: int) -> None:
+    g.cli("network", "add", "N")
+    csv = g.dir / "members.csv"
+    csv.write_text("name,phone,channel,lang\n" + "\n".join(f"m{i},+32470{i:06d},sms,nl" for i in range(n)) + "\n")
+    g.cli("member", "import", "--network", "N", str(csv))
+
+
+def send_alert(g: Gateway) -> int:
+    return int(g.cli("alert", "send", "--network", "N", "--category", "urgent", "--text", "Inbraak").stdout)
+
+
+def node_ids(gws: list[Gateway]) -> list[str]:
+    return [(g.dir / "node-id").read_text().strip() for g in gws]
+
+
+def start_nodes(db, gws: list[Gateway]) -> None:
+    for g in gws:
+        g.start()
+    gws[0].wait_for(lambda: all((g.dir / "node-id").exists() for g in gws), timeout=60)
+    ids = node_ids(gws)
+    gws[0].wait_for(lambda: scalar(db, "SELECT count(*) FROM node WHERE id = ANY(:ids) AND stopped_at IS NULL "
+                                       "AND heartbeat_at > started_at", ids=ids) == len(gws), timeout=60)
+
+
+def alert_done(db, alert_id: int) -> bool:
+    return scalar(db, "SELECT state FROM alert WHERE id = :a", a=alert_id) == "done"
+
+
+@pytest.fixture
+def three(tmp_path, pg_url, db):
+    gws = [gateway(tmp_path, i, pg_url) for i in range(3)]
+    gws[0].cli("init-db")
+    fill(gws[0], MESSAGES)
+    yield gws
+    for g in gws:
+        g.stop()
+
+
+def test_three_nodes_send_every_message_exactly_once(three, db):
+    start_nodes(db, three)
+    alert_id = send_alert(three[0])
+    three[0].wait_for(lambda: alert_done(db, alert_id), timeout=240, every=0.5)
+    states = dict(rows(db, "SELECT state, count(*) FROM message WHERE alert_id = :a GROUP BY state", a=alert_id))
+    assert sum(states.values()) == MESSAGES and set(states) <= {"sent", "delivered"}
+    attempts = rows(db, "SELECT m.id, count(a.id) FROM message m LEFT JOIN attempt a ON a.message_id = m.id "
+                        "WHERE m.alert_id = :a GROUP BY m.id", a=alert_id)
+    assert len(attempts) == MESSAGES and {n for _, n in attempts} == {1}
+    assert scalar(db, "SELECT count(*) FROM message WHERE possible_duplicate") == 0
+    used = dict(rows(db, "SELECT node, count(*) FROM message WHERE alert_id = :a GROUP BY node", a=alert_id))
+    assert set(used) == set(node_ids(three)), used
+    # Each node's two SIMs are its own, though every node calls them sim1 and sim2.
+    devices = rows(db, "SELECT node, name, sent_count FROM device ORDER BY node, name")
+    assert {(n, d) for n, d, _ in devices} == {(n, d) for n in node_ids(three) for d in ("sim1", "sim2")}
+
+
+def test_a_killed_node_s_sends_are_finished_by_the_others_after_its_lease(three, db):
+    start_nodes(db, three)
+    victim = node_ids(three)[0]
+    alert_id = send_alert(three[0])
+    three[0].wait_for(lambda: scalar(db, "SELECT count(*) FROM message WHERE node = :n AND state = 'sending'",
+                                     n=victim) > 0 and
+                      scalar(db, "SELECT count(*) FROM message WHERE state IN ('sent', 'delivered')") >= 300,
+                      timeout=120, every=0.01)
+    three[0].kill(signal.SIGKILL)
+    inflight = {r[0] for r in rows(db, "SELECT id FROM message WHERE node = :n AND state = 'sending'", n=victim)}
+    assert inflight, "the kill should have caught sends in flight"
+    three[1].wait_for(lambda: alert_done(db, alert_id), timeout=240, every=0.5)
+
+    states = dict(rows(db, "SELECT state, count(*) FROM message WHERE alert_id = :a GROUP BY state", a=alert_id))
+    assert sum(states.values()) == MESSAGES and set(states) <= {"sent", "delivered"}
+    flagged = {r[0] for r in rows(db, "SELECT id FROM message WHERE possible_duplicate")}
+    assert flagged == inflight
+    interrupted = {r[0] for r in rows(db, "SELECT message_id FROM attempt WHERE result = 'interrupted'")}
+    assert interrupted == inflight
+    per_message = dict(rows(db, "SELECT message_id, count(*) FROM attempt GROUP BY message_id"))
+    assert {m for m, n in per_message.items() if n != 1} == inflight and set(per_message.values()) <= {1, 2}
+    # Nobody touched them before the lease ran out (database clock on both sides).
+    beat, lease = rows(db, "SELECT heartbeat_at, lease_seconds FROM node WHERE id = :n", n=victim)[0]
+    resent_at = scalar(db, "SELECT min(started_at) FROM attempt WHERE message_id = ANY(:ids) AND result "
+                           "IS DISTINCT FROM 'interrupted'", ids=list(inflight))
+    assert (resent_at - beat).total_seconds() >= lease
+    # The taker said so: the audit log, and its own log.
+    audit = rows(db, "SELECT actor, detail FROM audit_entry WHERE action = 'node.takeover'")
+    assert len(audit) == 1 and audit[0][1]["node"] == victim and audit[0][1]["resent"] == len(inflight)
+    taker = audit[0][0].removeprefix("node:")
+    assert taker in node_ids(three)[1:]
+    logs = "".join(g.log.read_text() for g in three[1:])
+    assert f"node {victim} was silent" in logs
+
+
+def test_a_second_process_with_the_same_node_id_refuses_to_start(tmp_path, pg_url, db):
+    first = gateway(tmp_path, 0, pg_url)
+    first.cli("init-db")
+    fill(first, 50)
+    clone = gateway(tmp_path, 1, pg_url, id_from=0)     # a cloned SD card: same node id file contents
+    try:
+        start_nodes(db, [first])
+        p = subprocess.run([*GATEWAYD, "-c", str(clone.conf), "run"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and "already running" in lines[0] and node_ids([first])[0] in lines[0], p.stderr
+        # The first one is undisturbed and still sends each message once.
+        alert_id = send_alert(first)
+        first.wait_for(lambda: alert_done(db, alert_id), timeout=60)
+        assert scalar(db, "SELECT count(*) FROM attempt") == 50
+        assert scalar(db, "SELECT count(*) FROM message WHERE possible_duplicate") == 0
+    finally:
+        first.stop()
+
+
+def test_an_idle_node_is_woken_by_a_new_alert_not_its_next_poll(tmp_path, pg_url, db):
+    # Polling every 60 s: only the NOTIFY can bring the alert out within the test's patience.
+    g = gateway(tmp_path, 0, pg_url, devices='[[emulated]]\nname = "sim1"\nlatency = 0.0\n',
+                extra="idle_poll_max = 60.0\n")
+    g.conf.write_text(g.conf.read_text().replace("poll_interval = 0.02", "poll_interval = 60.0"))
+    g.cli("init-db")
+    fill(g, 1)
+    try:
+        start_nodes(db, [g])
+        time.sleep(2)            # idle: its first look at the empty queue is behind it
+        alert_id = send_alert(g)
+        g.wait_for(lambda: alert_done(db, alert_id), timeout=20)
+    finally:
+        g.stop()

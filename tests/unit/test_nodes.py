@@ -1,0 +1,140 @@
+"""Node ids, leases, per-node devices and the keeper's view of nodes (gatewayd/nodes.py)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from gatewayd.channels.base import DeviceHealth, DeviceState
+from gatewayd.config import KeeperConfig, parse_config
+from gatewayd.keeper import Keeper
+from gatewayd.model import AuditAction, AuditEntry, Message, MessageState, Node, utcnow
+from gatewayd.nodes import NodeError, ensure_node_id, node_id_path, overview, take_over_silent
+from gatewayd.store import AlertRequest
+from tests.conftest import add_members
+from tests.fixtures.daemon import GATEWAYD
+
+
+def test_a_node_id_is_made_once_and_kept(tmp_path):
+    path = tmp_path / "state" / "node-id"
+    first = ensure_node_id(path)
+    assert ensure_node_id(path) == first and path.read_text().strip() == first
+    assert ensure_node_id(tmp_path / "other") != first
+
+
+def test_a_damaged_node_id_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "node-id"
+    path.write_text("hostname-copy\n")
+    with pytest.raises(NodeError, match=r"node-id: 'hostname-copy' is not a node id; delete the file"):
+        ensure_node_id(path)
+
+
+def test_the_node_id_lives_beside_the_sqlite_database_unless_configured(tmp_path):
+    cfg = parse_config({"database": {"url": f"sqlite:///{tmp_path}/db/gw.db"}})
+    assert node_id_path(cfg) == tmp_path / "db" / "gw.db.node-id"
+    cfg = parse_config({"database": {"url": "postgresql+psycopg://u@h/db"},
+                        "dispatch": {"node_id_file": str(tmp_path / "id")}})
+    assert node_id_path(cfg) == tmp_path / "id"
+
+
+def test_init_db_registers_the_node_and_status_shows_every_node_with_its_devices(tmp_path):
+    conf = tmp_path / "gw.toml"
+    conf.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/gw.db"\n[dispatch]\nnode = "town hall"\n')
+    run = lambda *a: subprocess.run([*GATEWAYD, "-c", str(conf), *a], capture_output=True, text=True,  # noqa: E731
+                                    check=True, timeout=60)
+    run("init-db")
+    me = (tmp_path / "gw.db.node-id").read_text().strip()
+    from gatewayd.db import make_engine
+    from gatewayd.store import Store
+    store = Store(make_engine(f"sqlite:///{tmp_path}/gw.db"))
+    store.record_device("modem1", "sms", me, DeviceHealth(DeviceState.UP))
+    store.record_device("modem1", "sms", "other-node", DeviceHealth(DeviceState.DOWN, last_error="unplugged"))
+    report = json.loads(run("status", "--json").stdout)
+    assert report["node_id"] == me
+    nodes = {n["id"]: n for n in report["nodes"]}
+    assert nodes[me]["name"] == "town hall" and nodes[me]["state"] == "never_ran"
+    assert [d["state"] for d in nodes[me]["devices"]] == ["up"]
+    assert [d["state"] for d in nodes["other-node"]["devices"]] == ["down"]
+    assert "node town hall" in run("status").stdout
+
+
+def test_two_nodes_with_a_device_of_the_same_name_keep_their_own_state(store):
+    store.record_device("modem1", "sms", "node-a", DeviceHealth(DeviceState.UP, signal=20), sent=3)
+    store.record_device("modem1", "sms", "node-b", DeviceHealth(DeviceState.DOWN, last_error="no SIM"), sent=1)
+    got = {(d["node"], d["name"]): (d["state"], d["sent_count"]) for d in store.devices()}
+    assert got == {("node-a", "modem1"): ("up", 3), ("node-b", "modem1"): ("down", 1)}
+
+
+def _node(store, node_id: str, silent_for: float, lease: float = 10.0) -> None:
+    with store.engine.begin() as c:
+        c.execute(insert(Node).values(id=node_id, name=node_id, heartbeat_at=utcnow() - timedelta(seconds=silent_for),
+                                      started_at=utcnow() - timedelta(hours=1), lease_seconds=lease))
+
+
+def _claim_on(store, node: str, n: int = 1) -> list[int]:
+    return [store.claim("sms", "modem1", node).message_id for _ in range(n)]
+
+
+@pytest.fixture
+def queued(store):
+    store.add_network("N")
+    add_members(store, "N", 6)
+    store.enqueue_alert(AlertRequest(networks=("N",), category="urgent", text="x"))
+    return store
+
+
+def test_a_silent_node_s_sends_are_taken_over_and_a_live_node_s_are_left_alone(queued):
+    store = queued
+    _node(store, "live", silent_for=2)
+    _node(store, "dead", silent_for=60)
+    _node(store, "me", silent_for=0)
+    live, dead = _claim_on(store, "live", 2), _claim_on(store, "dead", 2)
+    done = take_over_silent(store, "me")
+    assert [(t.node, t.report.resent) for t in done] == [("dead", 2)]
+    with store.engine.connect() as c:
+        state = dict(c.execute(select(Message.id, Message.state)).all())
+        flagged = set(c.scalars(select(Message.id).where(Message.possible_duplicate)))
+        audit = c.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.detail)).all()
+    assert {state[m] for m in live} == {MessageState.SENDING.value}
+    assert {state[m] for m in dead} == {MessageState.QUEUED.value} and flagged == set(dead)
+    assert audit == [("node:me", AuditAction.NODE_TAKEOVER.value,
+                      {"node": "dead", "silent_seconds": pytest.approx(60, abs=5), "resent": 2, "failed": 0,
+                       "cancelled": 0, "policy": "resend"})]
+    assert take_over_silent(store, "me") == []      # once
+
+
+def test_the_keeper_tells_when_a_node_goes_silent_once_through_the_first_live_node(queued):
+    store = queued
+    _node(store, "a-live", silent_for=1)
+    _node(store, "b-live", silent_for=1)
+    _node(store, "c-dead", silent_for=120)
+    cfg = KeeperConfig(email_to="ops@example.org", smtp_host="127.0.0.1")
+    problems = Keeper(cfg, store, "x", node_id="a-live").problems(utcnow())
+    assert "silent" in problems["node-silent:c-dead"].summary
+    assert "node-silent:c-dead" not in Keeper(cfg, store, "y", node_id="b-live").problems(utcnow())
+    with store.engine.begin() as c:     # it comes back
+        c.execute(update(Node).where(Node.id == "c-dead").values(heartbeat_at=utcnow()))
+    assert "node-silent:c-dead" not in Keeper(cfg, store, "x", node_id="a-live").problems(utcnow())
+
+
+def test_the_keeper_tells_of_messages_stuck_in_sending_under_a_node_nobody_runs_as(queued):
+    store = queued
+    _claim_on(store, "old-hostname")
+    cfg = KeeperConfig(email_to="ops@example.org", smtp_host="127.0.0.1", queue_stuck_minutes=1)
+    later = utcnow() + timedelta(minutes=5)
+    problems = Keeper(cfg, store, "x", node_id="me").problems(later)
+    assert "old-hostname" in problems["sending-orphaned"].summary
+
+
+def test_overview_marks_nodes_by_their_heartbeat(store):
+    _node(store, "up", silent_for=1)
+    _node(store, "gone", silent_for=30)
+    with store.engine.begin() as c:
+        c.execute(insert(Node).values(id="new", name="new"))
+        c.execute(insert(Node).values(id="off", name="off", heartbeat_at=utcnow() - timedelta(seconds=60),
+                                      stopped_at=utcnow() - timedelta(seconds=59), lease_seconds=10))
+    assert {n["id"]: n["state"] for n in overview(store, [])} == {
+        "up": "running", "gone": "silent", "new": "never_ran", "off": "stopped"}

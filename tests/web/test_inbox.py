@@ -1,0 +1,43 @@
+"""Inbox: police may reveal a reporter's full number to call back (audited); an unread count in the navigation."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gatewayd.model import AuditAction, AuditEntry, utcnow
+
+from .conftest import csrf_token
+
+WITNESS = "+32479001403"
+
+
+def report(world, text="Twee mannen achter nr 14"):
+    return world.record_inbound("sim1", WITNESS, text, "report", utcnow(), None, None)
+
+
+def test_police_reveal_a_reporters_full_number_and_it_is_audited(police, world):
+    iid = report(world)
+    html = police.get("/inbox").get_data(as_text=True)
+    assert WITNESS not in html and f'id="reveal-{iid}"' in html
+    resp = police.post(f"/inbox/{iid}/number", data={"csrf_token": csrf_token(police)})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and f'href="tel:{WITNESS}"' in html
+    with world.session() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.INBOX_NUMBER_SHOWN.value))
+    assert entry.actor == "agent" and entry.detail["inbound_id"] == iid
+
+
+def test_coordinators_cannot_reveal_numbers(coordinator, world):
+    iid = report(world)
+    resp = coordinator.post(f"/inbox/{iid}/number", data={"csrf_token": csrf_token(coordinator)})
+    assert resp.status_code in (403, 404)
+
+
+def test_navigation_shows_the_open_inbox_count(police, world):
+    report(world)
+    report(world, "Auto met draaiende motor")
+    html = police.get("/").get_data(as_text=True)
+    assert 'id="inbox-unread">2<' in html
+
+
+def test_no_badge_when_everything_is_handled(police):
+    assert 'id="inbox-unread"' not in police.get("/").get_data(as_text=True)
