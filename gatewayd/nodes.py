@@ -398,8 +398,3 @@ def _node_state(row: Any, age: float | None) -> "NodeState":
     if age is None:
         return NodeState.NEVER_RAN
     return NodeState.SILENT if age > (row["lease_seconds"] or 0.0) else NodeState.RUNNING
-
-
-def silent(store: Store) -> list[dict[str, Any]]:
-    """Nodes that were running and went silent past their lease (not those stopped on purpose)."""
-    return [n for n in overview(store, []) if n["state"] == NodeState.SILENT.value]

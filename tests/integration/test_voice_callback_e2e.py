@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from tests.fixtures.asterisk import BUSY, CONFIRM, AsteriskRig, asterisk_rig  # noqa: F401 (fixture)
+from tests.fixtures.asterisk import BUSY, CONFIRM, AsteriskRig, asterisk_rig, daemon_toml  # noqa: F401 (fixture)
 from tests.fixtures.daemon import Gateway
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(240)]
@@ -21,11 +21,7 @@ STRANGER = "+3211999000"
 
 
 def callback_gateway(tmp_path, rig: AsteriskRig) -> Gateway:
-    asterisk = (f'[asterisk]\nhost = "{rig.ami.host}"\nport = {rig.ami.port}\nusername = "{rig.ami.username}"\n'
-                f'secret = "{rig.ami.secret}"\nchannel = "Local/{{number}}@bin-test"\ncontext = "bin-alert"\n'
-                f'max_calls = 2\ncalls_per_minute = 600\nring_timeout = 5.0\naudio_listen = "127.0.0.1:0"\n'
-                f'confirm_wait = 2.0\ncallback_hours = 2.0\n\n'
-                f'[tts]\ncache_dir = "{tmp_path / "audio"}"\nheader_nl = "Test."\n\n')
+    asterisk = daemon_toml(rig, tmp_path / "audio", confirm_wait=2.0, callback_hours=2.0)
     # A long backoff keeps the busy member's messages waiting while they call back.
     g = Gateway(tmp_path, asterisk, backoff_base=600.0)
     g.cli("init-db")

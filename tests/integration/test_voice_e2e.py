@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.fixtures.asterisk import AsteriskRig, asterisk_rig, member  # noqa: F401 (fixture)
+from tests.fixtures.asterisk import AsteriskRig, asterisk_rig, daemon_toml, member  # noqa: F401 (fixture)
 from tests.fixtures.daemon import Gateway
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(240)]
@@ -22,11 +22,7 @@ LONG = "Inbraak gemeld in de Kerkstraat. Sluit deuren en ramen en bel honderd en
 
 
 def voice_gateway(tmp_path, rig: AsteriskRig, members: int, max_calls: int) -> Gateway:
-    asterisk = (f'[asterisk]\nhost = "{rig.ami.host}"\nport = {rig.ami.port}\nusername = "{rig.ami.username}"\n'
-                f'secret = "{rig.ami.secret}"\nchannel = "Local/{{number}}@bin-test"\ncontext = "bin-alert"\n'
-                f'max_calls = {max_calls}\ncalls_per_minute = 600\nring_timeout = 5.0\n'
-                f'audio_listen = "127.0.0.1:0"\nconfirm_wait = 1.0\namd = false\n\n'
-                f'[tts]\ncache_dir = "{tmp_path / "audio"}"\nheader_nl = "Test."\n\n')
+    asterisk = daemon_toml(rig, tmp_path / "audio", max_calls=max_calls, amd=False)
     g = Gateway(tmp_path, asterisk)
     g.cli("init-db")
     g.cli("network", "add", "N")

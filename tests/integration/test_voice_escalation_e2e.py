@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.fixtures.asterisk import AsteriskRig, asterisk_rig  # noqa: F401 (fixture)
+from tests.fixtures.asterisk import AsteriskRig, asterisk_rig, daemon_toml  # noqa: F401 (fixture)
 from tests.fixtures.daemon import Gateway
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(240)]
@@ -23,11 +23,8 @@ FINAL = {"delivered", "acknowledged", "voicemail", "failed", "sent"}
 def escalated(tmp_path_factory, asterisk_rig: AsteriskRig):
     tmp = tmp_path_factory.mktemp("escalation")
     rig = asterisk_rig
-    devices = (f'[asterisk]\nhost = "{rig.ami.host}"\nport = {rig.ami.port}\nusername = "{rig.ami.username}"\n'
-               f'secret = "{rig.ami.secret}"\nchannel = "Local/{{number}}@bin-test"\ncontext = "bin-alert"\n'
-               f'max_calls = 2\ncalls_per_minute = 600\nring_timeout = 5.0\naudio_listen = "127.0.0.1:0"\n'
-               f'confirm_wait = 2.0\n\n[tts]\ncache_dir = "{tmp / "audio"}"\nheader_nl = "Test."\n\n'
-               f'[[emulated]]\nname = "sim"\nkind = "sms"\nlatency = 0.0\nfailure_rate = 1.0\n\n')
+    devices = (daemon_toml(rig, tmp / "audio", confirm_wait=2.0) +
+               '[[emulated]]\nname = "sim"\nkind = "sms"\nlatency = 0.0\nfailure_rate = 1.0\n\n')
     g = Gateway(tmp, devices, extra_toml="escalate_after_minutes_urgent = 0.05\n", backoff_base=0.5)
     g.cli("init-db")
     g.cli("network", "add", "N")

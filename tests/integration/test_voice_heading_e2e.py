@@ -10,7 +10,7 @@ import pytest
 
 from gatewayd.heading import with_heading
 from gatewayd.tts import VOICES, audio_name
-from tests.fixtures.asterisk import AsteriskRig, asterisk_rig  # noqa: F401 (fixture)
+from tests.fixtures.asterisk import AsteriskRig, asterisk_rig, daemon_toml  # noqa: F401 (fixture)
 from tests.fixtures.daemon import Gateway
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(180)]
@@ -21,11 +21,8 @@ ZONE, TZ = "Politie zone Noord", "Europe/Brussels"
 
 def test_call_and_sms_start_with_sender_and_time(tmp_path, asterisk_rig: AsteriskRig):
     rig = asterisk_rig
-    devices = (f'[asterisk]\nhost = "{rig.ami.host}"\nport = {rig.ami.port}\nusername = "{rig.ami.username}"\n'
-               f'secret = "{rig.ami.secret}"\nchannel = "Local/{{number}}@bin-test"\ncontext = "bin-alert"\n'
-               f'max_calls = 1\ncalls_per_minute = 600\nring_timeout = 5.0\naudio_listen = "127.0.0.1:0"\n'
-               f'confirm_wait = 1.0\namd = false\n\n[tts]\ncache_dir = "{tmp_path / "audio"}"\nheader_nl = "Test."\n\n'
-               f'[[emulated]]\nname = "sim"\nkind = "sms"\nlatency = 0.0\n\n')
+    devices = (daemon_toml(rig, tmp_path / "audio", max_calls=1, amd=False) +
+               '[[emulated]]\nname = "sim"\nkind = "sms"\nlatency = 0.0\n\n')
     g = Gateway(tmp_path, devices, extra_toml=f'sender_first = true\ntimezone = "{TZ}"\n')
     g.cli("init-db")
     g.cli("network", "add", "N", "--zone", ZONE)

@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-from tests.fixtures.asterisk import HUMAN, MACHINE, REPEAT_THEN_CONFIRM, AsteriskRig, asterisk_rig, second  # noqa: F401
+from tests.fixtures.asterisk import HUMAN, MACHINE, REPEAT_THEN_CONFIRM, AsteriskRig, asterisk_rig, daemon_toml, second  # noqa: F401
 from tests.fixtures.daemon import Gateway
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(300)]
@@ -25,12 +25,8 @@ VOICEMAIL_RECALL_MIN = 0.05   # 3 s
 
 
 def reach_gateway(tmp_path, rig: AsteriskRig, numbers: list[str]) -> Gateway:
-    asterisk = (f'[asterisk]\nhost = "{rig.ami.host}"\nport = {rig.ami.port}\nusername = "{rig.ami.username}"\n'
-                f'secret = "{rig.ami.secret}"\nchannel = "Local/{{number}}@bin-test"\ncontext = "bin-alert"\n'
-                f'max_calls = 4\ncalls_per_minute = 600\nring_timeout = 5.0\n'
-                f'audio_listen = "127.0.0.1:0"\nconfirm_wait = 4.0\namd = true\n'
-                f'quick_recall_seconds = {QUICK_RECALL}\ncallback_number = "+3211000000"\n\n'
-                f'[tts]\ncache_dir = "{tmp_path / "audio"}"\nheader_nl = "Test."\n\n')
+    asterisk = daemon_toml(rig, tmp_path / "audio", max_calls=4, confirm_wait=4.0, amd=True,
+                           quick_recall_seconds=QUICK_RECALL, callback_number="+3211000000")
     g = Gateway(tmp_path, asterisk, extra_toml=f"voicemail_recall_minutes_urgent = {VOICEMAIL_RECALL_MIN}\n",
                 backoff_base=BACKOFF)
     g.cli("init-db")
