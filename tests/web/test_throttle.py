@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from gatewayd.model import AuditEntry, utcnow
+from gatewayd.model import AuditAction, AuditEntry, utcnow
 from gatewayd.store import throttle
 
 from .conftest import PASSWORD
@@ -29,7 +29,7 @@ def attempt(client, username="agent", password="wrong-password"):
 
 def audited(store, action):
     with store.session() as s:
-        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction(action).value)))
 
 
 def test_thirty_parallel_wrong_logins_check_at_most_the_limit(app, world):
@@ -52,9 +52,9 @@ def test_thirty_parallel_wrong_logins_check_at_most_the_limit(app, world):
     for t in threads:
         t.join(timeout=120)
     assert results == [401] * 30
-    checked = audited(world, "login_failed")
+    checked = audited(world, AuditAction.LOGIN_FAILED)
     assert len(checked) <= throttle.ACCOUNT_ADDRESS.failures, len(checked)
-    assert len(checked) + len(audited(world, "login_refused_locked")) == 30
+    assert len(checked) + len(audited(world, AuditAction.LOGIN_REFUSED_LOCKED)) == 30
 
 
 def test_one_address_guessing_many_accounts_is_locked_out(app, world):
@@ -64,7 +64,7 @@ def test_one_address_guessing_many_accounts_is_locked_out(app, world):
     resp = attempt(spray, username="agent", password=PASSWORD)      # even a right password: not checked
     assert resp.status_code == 401
     assert attempt(client_from(app, "203.0.113.51"), password=PASSWORD).status_code == 302
-    scopes = {e.detail["scope"] for e in audited(world, "login_locked")}
+    scopes = {e.detail["scope"] for e in audited(world, AuditAction.LOGIN_LOCKED)}
     assert "address" in scopes
 
 
@@ -79,7 +79,7 @@ def lock_account_from_many_places(app):
 def test_many_places_guessing_one_account_lock_it_for_new_places(app, world):
     lock_account_from_many_places(app)
     assert attempt(client_from(app, "192.0.2.99"), password=PASSWORD).status_code == 401
-    lock = [e for e in audited(world, "login_locked") if e.detail["scope"] == "account"]
+    lock = [e for e in audited(world, AuditAction.LOGIN_LOCKED) if e.detail["scope"] == "account"]
     assert len(lock) == 1 and lock[0].detail["username"] == "agent"
 
 
@@ -94,7 +94,7 @@ def test_a_stranger_cannot_lock_an_officer_out_of_their_own_desk(app, world):
 
 def test_a_lock_is_bounded_in_time(app, world):
     lock_account_from_many_places(app)
-    for entry in audited(world, "login_locked"):
+    for entry in audited(world, AuditAction.LOGIN_LOCKED):
         from datetime import datetime
         until = datetime.fromisoformat(entry.detail["until"])
         assert until <= utcnow() + max(throttle.ACCOUNT.lock, throttle.ACCOUNT_ADDRESS.lock) + timedelta(seconds=5)
