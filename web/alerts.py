@@ -16,7 +16,7 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AlertState
+from gatewayd.model import AlertState, MessageState
 from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
 from gatewayd.store import LANGUAGES, MAX_TEXT, AlertRequest
@@ -30,6 +30,7 @@ bp = Blueprint("alerts", __name__)
 
 CATEGORIES = ("urgent", "prevention", "feedback")
 CHANNEL_MODES = ("member", "sms", "voice")
+CANCELLABLE_STATES = (MessageState.QUEUED.value, MessageState.RETRY.value)   # what Store.cancel_alert stops
 MAX_FIELDS = 12        # slots per template the form reads (field_0 .. field_11)
 # The store's field names -> the form's, so an error lands next to the right input.
 _FIELD_MAP = {"text": "text_nl", "network": "networks", "text[nl]": "text_nl", "text[fr]": "text_fr",
@@ -546,7 +547,9 @@ def status_payload(alert_id: int) -> dict:
     pending = sum(counts.get(s, 0) for s in Q.PENDING_STATES)
     reached = sum(counts.get(s, 0) for s in ("sent", "delivered", "acknowledged"))
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
+    members = Q.member_progress(get_store(), alert_id)
     return {"id": alert_id, "state": st["state"], "category": st["category"], "drill": bool(st["drill"]),
+            "members": members["total"], "members_reached": members["reached"], "channels": members["channels"],
             "counts": counts, "total": total, "pending": pending,
             "reached": reached, "finished": finished, "all_sent": finished and reached == total and total > 0,
             "quota_warning": _waiting_quota_warning(alert_id, st, counts)}
@@ -608,6 +611,16 @@ def view(alert_id: int):
                            shown_networks=[n for n in a.networks if scope is None or n.id in scope])
 
 
+@bp.app_template_filter("localtime")
+def localtime(dt):
+    """A stored UTC time in the box's configured time zone ([dispatch].timezone, e.g. Europe/Brussels)."""
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(ZoneInfo(get_cfg().dispatch.timezone))
+
+
 @bp.get("/alerts/<int:alert_id>/status.json")
 def status_json(alert_id: int):
     _load_alert(alert_id)
@@ -619,6 +632,13 @@ def cancel(alert_id: int):
     a = _load_alert(alert_id)
     if not can_cancel(a):
         abort(403)
+    if request.form.get("confirmed") != "1":
+        # Ask once, with the figures: what stops now and what has already left (and cannot be recalled).
+        counts = get_store().alert_status(alert_id)["messages"]
+        will_stop = sum(counts.get(s, 0) for s in CANCELLABLE_STATES)
+        ended = (MessageState.FAILED.value, MessageState.EXPIRED.value, MessageState.CANCELLED.value)
+        left = sum(counts.values()) - will_stop - sum(counts.get(s, 0) for s in ended)
+        return render_template("cancel.html", a=a, will_stop=will_stop, left=left)
     n = get_store().cancel_alert(alert_id, g.user.username)
     audit("alert_cancel", {"alert_id": alert_id, "cancelled": n})
     flash(_("%(n)s messages that had not gone yet were cancelled.", n=n), "info")

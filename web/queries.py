@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from gatewayd.config import Config
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import (Alert, AlertTemplate, ApiToken, Category, InboundMessage, Member, Message,
+from gatewayd.model import (Alert, AlertTemplate, ApiToken, Category, InboundMessage, Member, Message, MessageState,
                             Network, User, alert_network, member_network, utcnow)
 from gatewayd.phone import redact
 from gatewayd.store import FOREIGN_NUMBER, LANGUAGES, Store
@@ -502,6 +502,22 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
                          .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     return MemberPage([{"msg": m, "member_name": name or "", "alert_drill": bool(drill)} for m, name, drill in rows],
                       total, page, pages)
+
+
+def member_progress(store: Store, alert_id: int) -> dict:
+    """Members an alert addresses and how many it reached (one member may get an SMS and a call),
+    with messages per channel: {"total", "reached", "channels": {channel: {"total", "reached"}}}."""
+    reached_states = tuple(s.value for s in (MessageState.SENT, MessageState.DELIVERED, MessageState.ACKNOWLEDGED,
+                                             MessageState.VOICEMAIL))
+    is_reached = case((Message.state.in_(reached_states), 1), else_=0)
+    with store.engine.connect() as c:
+        total = c.scalar(select(func.count(func.distinct(Message.member_id))).where(Message.alert_id == alert_id))
+        reached = c.scalar(select(func.count(func.distinct(Message.member_id))).where(
+            Message.alert_id == alert_id, Message.state.in_(reached_states)))
+        rows = c.execute(select(Message.channel, func.count(), func.sum(is_reached))
+                         .where(Message.alert_id == alert_id).group_by(Message.channel)).all()
+    return {"total": total or 0, "reached": reached or 0,
+            "channels": {ch: {"total": n, "reached": int(r or 0)} for ch, n, r in rows}}
 
 
 def open_inbox_count(store: Store, network_ids: tuple[int, ...] | None, include_unlinked: bool = False) -> int:

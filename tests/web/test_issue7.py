@@ -301,7 +301,7 @@ def test_status_quota_warning_ends_when_nothing_waits(make):
     c, store = make(modems=TIGHT_SIM, emulated=[])
     login_as(c, store, "agent")
     aid = send(c, store)
-    c.post(f"/alerts/{aid}/cancel", data={"csrf_token": csrf_token(c)})
+    c.post(f"/alerts/{aid}/cancel", data={"csrf_token": csrf_token(c), "confirmed": "1"})
     assert c.get(f"/alerts/{aid}/status.json").get_json()["quota_warning"] == ""
 
 
