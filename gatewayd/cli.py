@@ -190,8 +190,10 @@ def cmd_run(cfg: Config, args) -> int:
                 "dispatch loop looks stuck; withholding the watchdog heartbeat so systemd restarts it")
             was_healthy = healthy
         time.sleep(min(beat, 1.0))
-    notifier.stopping()
-    log.info("stopping: finishing sends in flight, leaving the rest queued")
+    wait, device = dispatcher.stop_wait()
+    notifier.stopping(may_take=wait + 10.0)
+    log.info("stopping: finishing sends in flight (waiting up to %.0f s, the longest a send on %s may take), "
+             "leaving the rest queued", wait, device)
     helpers_stop.set()
     if control is not None:
         control.stop()

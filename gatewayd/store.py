@@ -28,12 +28,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
-from .channels.base import ChannelKind, Delivery, DeliveryReport, DeviceHealth, KeyPress, Outcome, OutcomeKind
+from .channels.base import (ChannelKind, Delivery, DeliveryReport, DeviceHealth, InboundText, KeyPress, Outcome,
+                            OutcomeKind)
 from .config import DispatchConfig
 from .db import session_factory
 from .errors import InputError, NotFound
 from .model import (Alert, AlertState, Attempt, AuditAction, AuditEntry, Category, Device, InboundMessage, Member,
-                    Message, MessageState, Network, Role, Setting, User, member_network, utcnow)
+                    Message, MessageState, Network, ReceivedEvent, ReceivedKind, Role, Setting, User, member_network,
+                    utcnow)
 from .phone import normalise, parse_phone
 from .visible import has_visible
 from .placeholders import slots
@@ -903,6 +905,13 @@ class Store:
                                    f"(max_attempts_{claimed.category} = {limit}); last: {outcome.detail}")
             wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
                     else self.backoff(claimed.attempts))
+            if outcome.maybe_sent:
+                # Part of it went out (a long SMS refused after part 1): the retry sends it whole.
+                if claimed.possible_duplicate:
+                    return dict(state=MessageState.FAILED.value, reason=f"partly sent twice ({outcome.detail}); "
+                                                                        "not sent a third time")
+                return dict(state=MessageState.RETRY.value, not_before=now + wait, possible_duplicate=True,
+                            reason=outcome.detail)
             return dict(state=MessageState.RETRY.value, not_before=now + wait, reason=outcome.detail)
         return self._requeue_values(claimed, outcome, device)
 
@@ -1016,21 +1025,21 @@ class Store:
         return self.apply_delivery_reports([report], window)[0]
 
     def apply_delivery_reports(self, reports: list[DeliveryReport], window: timedelta = timedelta(days=3),
-                               node: str | None = None) -> list[int | None]:
+                               node: str | None = None, received_ids: list[int] | None = None) -> list[int | None]:
         """Apply several reports in one transaction; a matched id or None for each.
 
         One query per device finds the candidates; matching happens here, newest
         first, each message taken once (two reports with the same reference and
         number go to the two newest such messages); the updates run as one batch.
         NODE: the node whose device got the reports (another node may have a device of the same name).
+        RECEIVED_IDS: the reports' write-ahead rows; those matched (or only temporary)
+        are marked processed in the same transaction.
         """
         matched: list[int | None] = [None] * len(reports)
         by_device: dict[str, list[int]] = {}
         for i, r in enumerate(reports):
             if r.permanent:
                 by_device.setdefault(r.device, []).append(i)
-        if not by_device:
-            return matched
         now = utcnow()
         with self.engine.connect() as c:
             for device, idx in by_device.items():
@@ -1043,6 +1052,9 @@ class Store:
                 c.execute(_REPORT_DELIVERED, delivered)
             if failed:
                 c.execute(_REPORT_FAILED, failed)
+            done = [rid for rid, r, m in zip(received_ids or (), reports, matched) if m is not None or not r.permanent]
+            if done:
+                c.execute(update(ReceivedEvent).where(ReceivedEvent.id.in_(done)).values(processed_at=now))
             c.commit()
         return matched
 
@@ -1102,11 +1114,20 @@ class Store:
 
     def file_reply(self, device: str, number: str, text: str, kind: str, at: datetime,
                    member_id: int | None, alert_id: int | None, opt_out: bool | None = None,
-                   confirmation: tuple[str, str] | None = None, ack_message_id: int | None = None) -> int:
+                   confirmation: tuple[str, str] | None = None, ack_message_id: int | None = None,
+                   received_id: int | None = None) -> int | None:
         """Everything one reply causes, in one transaction: opt-out/in with its confirmation
-        SMS, the acknowledgement, and the inbox row. Either all of it happens or none."""
+        SMS, the acknowledgement, and the inbox row. Either all of it happens or none.
+
+        RECEIVED_ID: the write-ahead row this reply came from, marked processed in the same
+        transaction; None is returned (and nothing done) when it was processed already.
+        """
         now = utcnow()
         with self.session.begin() as s:
+            if received_id is not None and not s.execute(
+                    update(ReceivedEvent).where(ReceivedEvent.id == received_id, ReceivedEvent.processed_at.is_(None))
+                    .values(processed_at=now)).rowcount:
+                return None
             if opt_out is not None:
                 self._set_opt_out(s, number, opt_out)
             if confirmation is not None:
@@ -1171,6 +1192,52 @@ class Store:
         with self.engine.connect() as c:
             return dict(c.execute(select(Message.channel, func.count()).where(
                 Message.alert_id == alert_id, Message.escalated.is_(True)).group_by(Message.channel)).all())
+
+    # ------------------------------------------------------------------ received: written ahead
+    def receive(self, event: InboundText | DeliveryReport) -> int | None:
+        """Commit what a device received before it is deleted from the SIM (or acknowledged).
+
+        Returns the row's id; None when the same SMS (same `key`) was stored already, as
+        after a crash between this commit and the delete. Raises when it cannot be stored:
+        the device must then keep it.
+        """
+        if isinstance(event, DeliveryReport):
+            row = {"kind": ReceivedKind.STATUS_REPORT.value, "number": event.number, "reference": event.reference,
+                   "delivered": event.delivered, "permanent": event.permanent, "detail": event.detail,
+                   "key": None}
+        else:
+            row = {"kind": ReceivedKind.SMS.value, "number": event.number, "text": event.text,
+                   "key": event.key or None}
+        row.update(device=event.device, received_at=event.at)
+        with self.engine.begin() as c:
+            if row["key"] is not None and c.scalar(select(ReceivedEvent.id).where(ReceivedEvent.key == row["key"])):
+                return None
+            return c.execute(insert(ReceivedEvent).returning(ReceivedEvent.id), [row]).scalar_one()
+
+    def received_todo(self, kind: ReceivedKind, devices: list[str], limit: int = 200
+                      ) -> list[tuple[int, InboundText | DeliveryReport]]:
+        """(row id, event) of what DEVICES (this node's) received of KIND and not yet acted on,
+        oldest first. Per node: a status report matches the sends of the node whose device got it."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(ReceivedEvent).where(ReceivedEvent.processed_at.is_(None),
+                                                         ReceivedEvent.kind == kind.value,
+                                                         ReceivedEvent.device.in_(devices))
+                             .order_by(ReceivedEvent.processed_at, ReceivedEvent.id).limit(limit)).all()
+        out: list[tuple[int, InboundText | DeliveryReport]] = []
+        for r in rows:
+            if r.kind == ReceivedKind.STATUS_REPORT.value:
+                out.append((r.id, DeliveryReport(r.device, r.reference, r.number, r.delivered, r.detail, r.permanent,
+                                                 r.received_at)))
+            else:
+                out.append((r.id, InboundText(r.device, r.number, r.text, r.received_at, r.key or "")))
+        return out
+
+    def mark_received(self, ids: list[int], now: datetime | None = None) -> None:
+        """Acted on (or given up on): not handed out by received_todo again."""
+        if ids:
+            with self.engine.begin() as c:
+                c.execute(update(ReceivedEvent).where(ReceivedEvent.id.in_(ids), ReceivedEvent.processed_at.is_(None))
+                          .values(processed_at=now or utcnow()))
 
     # ------------------------------------------------------------------ calls coming in (voice)
     def callback_alerts(self, member_id: int, since: datetime) -> list[tuple[int, str, str, datetime]]:

@@ -115,6 +115,9 @@ class InboundText:
     number: str
     text: str
     at: datetime = field(default_factory=_now)
+    # Identifies this SMS if it is read twice (a crash between storing and deleting it):
+    # stored once. "" = no key (every copy is stored).
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,9 @@ class CallDesk(Protocol):
 
 
 ChannelEvent = Union[DeliveryReport, InboundText, DeviceEvent]
+# Write-ahead: for an InboundText or DeliveryReport the sink returns only once the event is
+# committed to the database, and raises when it could not be; the device deletes the SMS
+# from the SIM (or acknowledges it) only after the sink returned.
 EventSink = Callable[[ChannelEvent], None]
 
 
@@ -185,6 +191,9 @@ class Channel(Protocol):
     kind: ChannelKind
     rate_per_minute: float   # sustained sends per minute (token bucket refill)
     capacity: int            # concurrent sends (1 for a modem, max_calls for Asterisk)
+    # Optional: the longest one send may take (a call rings, is answered, read twice); the
+    # daemon waits this long for sends in flight when it stops. Default: dispatch.DEFAULT_SEND_SECONDS.
+    # max_send_seconds: float
 
     def open(self, sink: EventSink) -> None:
         """Connect to the device; raise ChannelError saying what is wrong."""
