@@ -369,7 +369,7 @@ class Dispatcher:
         before the device deletes it from the SIM (write-ahead: a crash leaves it on the SIM
         or in the database); raising tells the device to keep it. Device states are queued."""
         if isinstance(event, (InboundText, DeliveryReport)):
-            self.store.receive(event)
+            self.store.receive(event, self.node)
         else:
             self._events.put(event)
 
@@ -388,13 +388,12 @@ class Dispatcher:
         """Act on what was received and stored: replies one transaction each, status reports
         together. Each row is marked processed with its effects; a failure leaves it for the
         next pass, a report that matches nothing for REPORT_PATIENCE is let go."""
-        devices = [ch.name for ch in self.channels]
-        for received_id, event in self.store.received_todo(ReceivedKind.SMS, devices):
+        for received_id, event in self.store.received_todo(ReceivedKind.SMS, self.node):
             try:
                 handle_reply(self.store, event, received_id)
             except Exception:
                 log.exception("could not act on reply %d; will try again", received_id)
-        todo = self.store.received_todo(ReceivedKind.STATUS_REPORT, devices, limit=1000)
+        todo = self.store.received_todo(ReceivedKind.STATUS_REPORT, self.node, limit=1000)
         if not todo:
             return
         ids, reports = [i for i, _ in todo], [r for _, r in todo]

@@ -1194,7 +1194,7 @@ class Store:
                 Message.alert_id == alert_id, Message.escalated.is_(True)).group_by(Message.channel)).all())
 
     # ------------------------------------------------------------------ received: written ahead
-    def receive(self, event: InboundText | DeliveryReport) -> int | None:
+    def receive(self, event: InboundText | DeliveryReport, node: str = "") -> int | None:
         """Commit what a device received before it is deleted from the SIM (or acknowledged).
 
         Returns the row's id; None when the same SMS (same `key`) was stored already, as
@@ -1208,20 +1208,20 @@ class Store:
         else:
             row = {"kind": ReceivedKind.SMS.value, "number": event.number, "text": event.text,
                    "key": event.key or None}
-        row.update(device=event.device, received_at=event.at)
+        row.update(device=event.device, node=node, received_at=event.at)
         with self.engine.begin() as c:
             if row["key"] is not None and c.scalar(select(ReceivedEvent.id).where(ReceivedEvent.key == row["key"])):
                 return None
             return c.execute(insert(ReceivedEvent).returning(ReceivedEvent.id), [row]).scalar_one()
 
-    def received_todo(self, kind: ReceivedKind, devices: list[str], limit: int = 200
+    def received_todo(self, kind: ReceivedKind, node: str, limit: int = 200
                       ) -> list[tuple[int, InboundText | DeliveryReport]]:
-        """(row id, event) of what DEVICES (this node's) received of KIND and not yet acted on,
-        oldest first. Per node: a status report matches the sends of the node whose device got it."""
+        """(row id, event) of what NODE's devices received of KIND and not yet acted on, oldest
+        first. Per node: a status report matches the sends of the node whose device got it."""
         with self.engine.connect() as c:
             rows = c.execute(select(ReceivedEvent).where(ReceivedEvent.processed_at.is_(None),
                                                          ReceivedEvent.kind == kind.value,
-                                                         ReceivedEvent.device.in_(devices))
+                                                         ReceivedEvent.node == node)
                              .order_by(ReceivedEvent.processed_at, ReceivedEvent.id).limit(limit)).all()
         out: list[tuple[int, InboundText | DeliveryReport]] = []
         for r in rows:
