@@ -547,7 +547,7 @@ def test_start_page_says_when_a_sims_quota_is_exhausted(make):
     send(c, store)
     deliver(store, device="modem1")
     store.record_device("modem1", "sms", "test", DeviceHealth(DeviceState.UP))
-    assert 'modem1: up · <span class="quota-exhausted">quota exhausted</span>' in c.get("/").get_data(as_text=True)
+    assert 'modem1: working · <span class="quota-exhausted">quota exhausted</span>' in c.get("/").get_data(as_text=True)
 
 
 def test_preview_warns_when_the_sims_recipient_quota_is_full(make):

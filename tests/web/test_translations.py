@@ -64,3 +64,15 @@ def test_counts_are_plural_aware_in_dutch():
     source = "\n".join(p.read_text(encoding="utf-8") for p in (WEB / "templates").glob("*.html"))
     for singular_noun in ("%(n)s rows ready", "%(n)s rows with errors", "%(n)s entries"):
         assert f'_("{singular_noun}"' not in source, singular_noun
+
+
+
+def test_device_state_is_translated_on_the_start_page(client, world):
+    from gatewayd.channels.base import DeviceHealth, DeviceState
+
+    from .conftest import csrf_token, login_as
+    world.record_device("sim1", "sms", "test", DeviceHealth(state=DeviceState.UP))
+    login_as(client, world, "agent")
+    client.post("/language", data={"lang": "fr", "csrf_token": csrf_token(client)})
+    html = client.get("/").get_data(as_text=True)
+    assert "sim1: up<" not in html and "sim1: en service" in html
