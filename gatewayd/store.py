@@ -723,8 +723,10 @@ class Store:
         """
         now = utcnow()
         with self.engine.begin() as c:
+            # A done alert is cancelled too: escalation (and a voicemail re-call) would otherwise
+            # put it back to active and call its members after the operator withdrew it.
             found = c.execute(update(Alert).where(Alert.id == alert_id, Alert.state.in_(
-                (AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value)))
+                (AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value, AlertState.DONE.value)))
                 .values(state=AlertState.CANCELLED.value, finished_at=now)).rowcount
             if not found and c.scalar(select(Alert.id).where(Alert.id == alert_id)) is None:
                 raise NotFound("alert", alert_id)

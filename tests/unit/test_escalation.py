@@ -113,3 +113,14 @@ def test_plan_says_the_most_escalation_can_add(store):
     planned, _counts, _skipped = store.planned_messages([1], "member")
     p = plan(POLICY, "urgent", planned)
     assert (p.minutes, p.calls, p.sms) == (5.0, 1, 1)
+
+
+def test_cancel_after_every_message_went_out_stops_escalation(store):
+    # Every SMS and call left (the dispatcher then marks the alert done); the operator cancels
+    # it ("0 messages not yet sent"): escalation must not revive it and call people later.
+    a = send(store)
+    with store.engine.begin() as c:
+        c.execute(update(Message).where(Message.alert_id == a).values(state=MessageState.SENT.value))
+    assert store.finish_alerts(now=T0 + timedelta(minutes=1)) == 1
+    store.cancel_alert(a, "agent")
+    assert escalate_due(store, POLICY, T0 + timedelta(minutes=6)) == 0 and escalated(store, a) == set()
