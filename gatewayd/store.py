@@ -1166,13 +1166,16 @@ class Store:
         withdrawn = (MessageState.CANCELLED.value, MessageState.EXPIRED.value)
         with self.engine.connect() as c:
             rows = c.execute(select(Message.member_id, Message.number, Message.channel, Message.language,
-                                    Message.state).where(Message.alert_id == alert_id,
-                                                         Message.member_id.is_not(None))).all()
+                                    Message.state, (Member.opted_out | Member.active.is_(False)).label("barred"))
+                             .join(Member, Member.id == Message.member_id)
+                             .where(Message.alert_id == alert_id)).all()
         channels: dict[int, set[str]] = {}
         for r in rows:
             channels.setdefault(r.member_id, set()).add(r.channel)
+        # STOP is final: a member who opted out (or was made inactive) after the first send is not escalated.
         return [(r.member_id, r.number, r.channel, r.language) for r in rows
-                if len(channels[r.member_id]) == 1 and r.state not in confirmed.get(r.channel, ()) + withdrawn]
+                if len(channels[r.member_id]) == 1 and not r.barred
+                and r.state not in confirmed.get(r.channel, ()) + withdrawn]
 
     def queue_escalation(self, alert_id: int, targets: list[tuple[int, str, str, str]], now: datetime) -> int:
         """Queue one message per (member id, number, channel, language) for the alert, flagged

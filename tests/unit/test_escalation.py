@@ -124,3 +124,14 @@ def test_cancel_after_every_message_went_out_stops_escalation(store):
     assert store.finish_alerts(now=T0 + timedelta(minutes=1)) == 1
     store.cancel_alert(a, "agent")
     assert escalate_due(store, POLICY, T0 + timedelta(minutes=6)) == 0 and escalated(store, a) == set()
+
+
+def test_a_member_who_said_stop_is_not_escalated(store):
+    # STOP is final at every step: the SMS went out (sent, no report yet), then the member
+    # replied STOP. Escalation must not queue a call to them (nor show one on the alert page).
+    a = send(store)
+    with store.engine.begin() as c:
+        c.execute(update(Message).where(Message.alert_id == a).values(state=MessageState.SENT.value))
+    store.set_opt_out(SMS_MEMBER, True)
+    escalate_due(store, POLICY, T0 + timedelta(minutes=6))
+    assert SMS_MEMBER not in {n for n, _ch in escalated(store, a)}
