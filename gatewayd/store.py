@@ -1181,7 +1181,9 @@ class Store:
         """Queue one message per (member id, number, channel, language) for the alert, flagged
         escalated, and put a finished alert back to active so the devices take them."""
         with self.session.begin() as s:
-            alert = s.get(Alert, alert_id)
+            # Locked: a cancel or correction writing the alert now is waited for and then seen,
+            # so its `cancelled` is never overwritten with `active` (PostgreSQL row lock).
+            alert = s.get(Alert, alert_id, with_for_update=True)
             if alert is None or alert.state not in (AlertState.ACTIVE.value, AlertState.DONE.value) \
                     or alert.superseded_by is not None:
                 return 0    # cancelled or corrected meanwhile

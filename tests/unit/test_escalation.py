@@ -135,3 +135,37 @@ def test_a_member_who_said_stop_is_not_escalated(store):
     store.set_opt_out(SMS_MEMBER, True)
     escalate_due(store, POLICY, T0 + timedelta(minutes=6))
     assert SMS_MEMBER not in {n for n, _ch in escalated(store, a)}
+
+
+def test_a_cancel_committing_while_escalation_queues_wins(pg_url):
+    # PostgreSQL, two writers: the operator's cancel has written the alert row (its first
+    # statement) and not yet committed when housekeeping escalates. Escalation must wait for
+    # the cancel and then queue nothing, not overwrite `cancelled` with `active` and call people.
+    import threading
+    import time
+
+    from gatewayd.model import Alert, AlertState
+    s = Store(make_engine(pg_url), POLICY)
+    try:
+        s.add_network("N", zone="Zone Noord")
+        s.add_member("N", SMS_MEMBER, channel="sms")
+        a = send(s)
+        with s.engine.begin() as c:     # the SMS went out; the alert is done
+            c.execute(update(Message).where(Message.alert_id == a).values(state=MessageState.SENT.value))
+        assert s.finish_alerts(now=T0 + timedelta(minutes=1)) == 1
+        cancel = s.engine.connect()
+        tx = cancel.begin()
+        cancel.execute(update(Alert).where(Alert.id == a).values(state=AlertState.CANCELLED.value))
+        worker = threading.Thread(target=escalate_due, args=(s, POLICY, T0 + timedelta(minutes=6)))
+        worker.start()
+        time.sleep(1.0)    # escalation has read the alert as active and waits on its row
+        tx.commit()
+        cancel.close()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+        with s.engine.connect() as c:
+            assert c.scalar(select(Alert.state).where(Alert.id == a)) == AlertState.CANCELLED.value
+            assert c.scalar(select(Message.id).where(Message.alert_id == a, Message.escalated.is_(True),
+                                                     Message.state == MessageState.QUEUED.value)) is None
+    finally:
+        s.engine.dispose()
