@@ -284,9 +284,10 @@ def can_view(alert) -> bool:
 
 
 def can_approve(alert) -> bool:
-    """Four-eyes: another person who may send this category releases a waiting alert."""
+    """Four-eyes: another person who may send this category to all its networks releases a waiting alert
+    (approving sends it to every recipient, so like a follow-up it needs them all in scope)."""
     return (alert.state == AlertState.PENDING_APPROVAL.value and alert.author != g.user.username
-            and alert.category in g.user.send_categories and can_view(alert))
+            and alert.category in g.user.send_categories and can_view(alert) and covers(alert))
 
 
 def covers(alert) -> bool:
