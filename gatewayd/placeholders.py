@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 # One bracketed word or short phrase ("[straat]", "[merk, kleur]"); not "[1]" or "[ ]".
 SLOT = re.compile(r"\[([^\[\]\d\s][^\[\]\n]{0,39})\]")
+# What the store refuses: a slot however it was typed — spaces inside the brackets ("[ straat ]"),
+# full-width or lenticular brackets from phone keyboards ("［rue］", "【rue】") — as page fields only
+# come from SLOT, a loosely typed slot would otherwise get no field and go out unfilled.
+_LEFTOVER = re.compile(r"[\[［【]\s*([^\[\]［］【】\d\s][^\[\]［］【】\n]{0,39}?)\s*[\]］】]")
 # Slots whose value is a time of day get a time field (24 h, as typed by the dispatcher).
 _TIME_WORDS = {"uur", "tijd", "heure", "uhr", "zeit", "time"}
 _NUMBER_WORDS = {"leeftijd", "âge", "age", "alter"}
@@ -38,6 +42,12 @@ def slots(text: str) -> list[str]:
         if name not in seen:
             seen.append(name)
     return seen
+
+
+def leftover(text: str) -> str | None:
+    """The first slot still in TEXT, however bracketed or spaced (None when there is none)."""
+    m = _LEFTOVER.search(text or "")
+    return m.group(1) if m else None
 
 
 def fields_of(texts: dict[str, str]) -> list[Field]:

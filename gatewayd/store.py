@@ -38,7 +38,7 @@ from .model import (Alert, AlertState, Attempt, AuditAction, AuditEntry, Categor
                     utcnow)
 from .phone import normalise, parse_phone
 from .visible import has_visible
-from .placeholders import slots
+from .placeholders import leftover
 from .wakeup import wake
 
 Q, S = MessageState.QUEUED.value, MessageState.SENDING.value
@@ -254,6 +254,13 @@ def sender_of(networks) -> str:
     return networks[0].name if networks else ""
 
 
+def _refuse_placeholder(where: str, text: str) -> None:
+    """A template's "[straat]" must never reach a member: refuse rather than send it."""
+    left = leftover(text)
+    if left:
+        raise InputError(where, f"still holds the placeholder [{left}]: fill it in (or remove the brackets)")
+
+
 class Store:
     """All reads and writes gatewayd does, over one SQLAlchemy engine."""
 
@@ -447,11 +454,7 @@ class Store:
             if text.strip() and not has_visible(text):
                 raise InputError(where, "only invisible characters (zero-width or format characters); "
                                         "write a text people can read")
-            left = slots(text)
-            if left:
-                # A template's "[straat]" must never reach a member: refuse rather than send it.
-                raise InputError(where, f"still holds the placeholder [{left[0]}]: fill it in "
-                                        "(or remove the brackets)")
+            _refuse_placeholder(where, text)
         if not req.networks and req.parent_id is None:
             raise InputError("network", "missing; name at least one network")
         return cat
@@ -546,6 +549,9 @@ class Store:
             if alert.expires_at <= now:
                 raise InputError("alert", f"alert {alert_id} expired at {alert.expires_at:%Y-%m-%d %H:%M} UTC "
                                           "before it was approved; write a new one if it still matters")
+            # An alert stored before the refusal existed may still hold "[straat]": never release it.
+            for lang, text in {"": alert.text, **(alert.texts or {})}.items():
+                _refuse_placeholder(f"text[{lang}]" if lang else "text", text)
             alert.state, alert.approved_by, alert.approved_at = AlertState.ACTIVE.value, approver, now
             wake(s.connection())
 
