@@ -50,17 +50,26 @@ def leftover(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _kind(name: str) -> str:
+    word = name.lower()
+    return "time" if word in _TIME_WORDS else "number" if word in _NUMBER_WORDS else "text"
+
+
 def fields_of(texts: dict[str, str]) -> list[Field]:
-    """The fields of a template with TEXTS (language -> text): the i-th slot of each language is field i."""
-    per_lang = {lang: slots(text) for lang, text in texts.items()}
-    count = max((len(s) for s in per_lang.values()), default=0)
-    fields = []
-    for i in range(count):
-        names = {lang: s[i] for lang, s in per_lang.items() if i < len(s)}
-        words = {n.lower() for n in names.values()}
-        kind = "time" if words & _TIME_WORDS else "number" if words & _NUMBER_WORDS else "text"
-        fields.append(Field(i, names, kind))
-    return fields
+    """The fields of a template with TEXTS (language -> text): the i-th slot of a kind in each language is one field.
+
+    Pairing by kind, not by bare position, because word order differs between languages: "inbraak in
+    [straat] rond [uur]" is "Um [Uhr] Einbruch in [Straße]" in German, and the street must not land
+    in the time slot (nor the street field become a time input).
+    """
+    fields: dict[tuple[str, int], dict[str, str]] = {}      # (kind, n-th of that kind) -> names
+    for lang, text in texts.items():
+        seen: dict[str, int] = {}
+        for name in slots(text):
+            kind = _kind(name)
+            fields.setdefault((kind, seen.get(kind, 0)), {})[lang] = name
+            seen[kind] = seen.get(kind, 0) + 1
+    return [Field(i, names, kind) for i, ((kind, _n), names) in enumerate(fields.items())]
 
 
 def fill(texts: dict[str, str], template: dict[str, str], values: dict[int, str]) -> dict[str, str]:

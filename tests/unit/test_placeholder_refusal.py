@@ -39,3 +39,12 @@ def test_approval_refuses_an_alert_that_still_holds_a_placeholder(store, net):
     with pytest.raises(InputError, match=r"placeholder \[rue\]"):
         store.approve_alert(r.alert_id, "bob")
     assert store.alert_status(r.alert_id)["state"] == "pending_approval"
+
+
+def test_slots_in_another_word_order_get_the_right_value():
+    """German puts the time first: the street must not be written into "[Uhr]"."""
+    from gatewayd.placeholders import fields_of, fill
+    tpl = {"nl": "inbraak in [straat] rond [uur]", "de": "Um [Uhr] Einbruch in [Straße]"}
+    assert [f.kind for f in fields_of(tpl)] == ["text", "time"]
+    assert fill(tpl, tpl, {0: "Lindestraat", 1: "14:00"}) == {
+        "nl": "inbraak in Lindestraat rond 14:00", "de": "Um 14:00 Einbruch in Lindestraat"}
