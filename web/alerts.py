@@ -601,7 +601,9 @@ def view(alert_id: int):
                   if after is not None else None)
     callbacks = store.callbacks_of(alert_id)
     if not g.user.is_admin:
-        callbacks = [{**c, "number": redact(c["number"])} for c in callbacks]
+        # A recipient outside one's networks is never named, not even redacted.
+        hidden = Q.members_outside_scope(store, [c["number"] for c in callbacks], scope)
+        callbacks = [{**c, "number": redact(c["number"])} for c in callbacks if c["number"] not in hidden]
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
                            corrects=corrects, callbacks=callbacks, escalation=escalation,
                            drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,

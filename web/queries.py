@@ -303,6 +303,17 @@ def member_in_scope(store: Store, member_id: int, allowed: tuple[int, ...] | Non
             member_network.c.member_id == member_id, member_network.c.network_id.in_(allowed)).limit(1)) is not None
 
 
+def members_outside_scope(store: Store, numbers: list[str], allowed: tuple[int, ...] | None) -> set[str]:
+    """Those NUMBERS that belong to a member none of whose networks is in ALLOWED (None = all are)."""
+    if allowed is None or not numbers:
+        return set()
+    with store.engine.connect() as c:
+        known = set(c.scalars(select(Member.phone).where(Member.phone.in_(numbers))))
+        seen = set(c.scalars(select(Member.phone).join(member_network, member_network.c.member_id == Member.id)
+                             .where(Member.phone.in_(numbers), member_network.c.network_id.in_(allowed))))
+    return known - seen
+
+
 # ---------------------------------------------------------------------- alerts
 def alert_networks(store: Store, alert_id: int) -> list[int]:
     with store.engine.connect() as c:

@@ -158,3 +158,18 @@ def test_approval_of_an_alert_partly_outside_scope_is_refused(police, world, sha
     assert world.alert_status(shared_alert)["state"] == AlertState.PENDING_APPROVAL.value
     assert 'action="/alerts/%d/approve"' % shared_alert not in police.get(f"/alerts/{shared_alert}").get_data(
         as_text=True)
+
+
+def test_the_alert_page_shows_no_callback_of_a_recipient_outside_scope(police, world, shared_alert):
+    """Who called back about an alert is about its recipients: one outside the officer's networks is
+    not shown, not even redacted."""
+    from datetime import datetime, timezone
+
+    from gatewayd.phone import redact
+    at = datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)
+    zoe, an = world.member_by_number("+32473998877"), world.member_by_number("+32470123456")
+    world.record_callback("voice0", zoe.phone, zoe.id, [shared_alert], at, "ack")
+    world.record_callback("voice0", an.phone, an.id, [shared_alert], at, "ack")
+    html = police.get(f"/alerts/{shared_alert}").get_data(as_text=True)
+    assert redact(an.phone) in html
+    assert redact(zoe.phone) not in html
