@@ -171,8 +171,10 @@ class _Daemon:
         self.notifier.ready(f"dispatching through {names}")
 
     def stop(self) -> None:
-        self.notifier.stopping()
-        log.info("stopping: finishing sends in flight, leaving the rest queued")
+        wait, device = self.dispatcher.stop_wait()
+        self.notifier.stopping(may_take=wait + 10.0)
+        log.info("stopping: finishing sends in flight (waiting up to %.0f s, the longest a send on %s may take), "
+                 "leaving the rest queued", wait, device)
         self.helpers_stop.set()
         if self.control is not None:
             self.control.stop()

@@ -10,6 +10,7 @@ anything is played; a 1 is written before the caller is thanked for it.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from .channels.base import CallbackItem, CallbackPlan, KeyPress
@@ -29,6 +30,9 @@ class CallbackDesk:
         self.cfg = cfg
 
     def key_pressed(self, press: KeyPress) -> None:
+        # The caller ID comes as the trunk gives it (0470..., 0032...): the same E.164 form
+        # `callback` recognised the member by, or the 1 would match nothing and be lost.
+        press = replace(press, number=normalise(press.number)) if press.number else press
         self.store.record_key_press(press, ReplyKind.ACK.value)
         log.info("key %s from %s written (%s)", press.digit, redact(press.number),
                  f"message {press.message_id}" if press.message_id is not None else f"alert {press.alert_id}")

@@ -16,12 +16,13 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from .channels.base import Channel, ChannelError
 from .config import DispatchConfig
 from .escalation import escalate_due
 from .inbound import handle_reply
+from .model import ReceivedKind
 from .outcomes import (
     ChannelEvent,
     Delivery,
@@ -50,9 +51,9 @@ HOUSEKEEPING_PERIOD = 0.25
 REOPEN_PERIOD = 30.0         # seconds between tries to open a device that failed to open
 MAX_DEVICE_PAUSE = 60.0      # seconds, longest pause of a device that keeps failing mid-send
 RECORD_PATIENCE_ON_STOP = 30.0
-EVENT_TRIES = 240           # housekeeping passes (~1 min) a failing event is retried
 MAX_SEND_SECONDS = 900.0     # a single send (a long voice call read twice) may take this long
 ESCALATION_PERIOD = 2.0      # seconds between escalation passes (policies are in minutes)
+DEFAULT_SEND_SECONDS = 90.0  # the longest send of a device that does not say (Channel.max_send_seconds)
 
 
 @dataclass
@@ -73,12 +74,6 @@ class Step(enum.Enum):
     IDLE = "idle"
     SENT = "sent"
     DEVICE_FAILED = "device_failed"
-
-
-@dataclass
-class _PendingReport:
-    report: DeliveryReport
-    first_seen: float
 
 
 class Dispatcher:
@@ -106,14 +101,12 @@ class Dispatcher:
         # Burst 1: a device with several slots still starts one send per token interval
         # (with burst = slots, 4 calls left at the same instant every few seconds).
         self._buckets = {ch.name: TokenBucket(ch.rate_per_minute) for ch in self.channels}
-        self._unmatched: list[_PendingReport] = []
         self._opened: dict[str, bool] = {}
         self._open_tried: dict[str, float] = {}
         self._housekeeping_alive = time.monotonic()
         # End of the last housekeeping pass that completed: a pass blocked on the
         # database (or failing every time) must stop the watchdog heartbeat.
         self._housekeeping_ok = time.monotonic()
-        self._failed_events: list[tuple[ChannelEvent, int]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -142,7 +135,7 @@ class Dispatcher:
     def _open(self, ch: Channel) -> None:
         self._open_tried[ch.name] = time.monotonic()
         try:
-            ch.open(self._events.put)
+            ch.open(self._on_event)
         except ChannelError as exc:
             # The device stays down; its worker keeps trying to open it.
             log.error("device %s: %s", ch.name, exc)
@@ -155,10 +148,29 @@ class Dispatcher:
         self._opened[ch.name] = True
         self._record(ch, ch.health())
 
-    def stop(self, timeout: float = 90.0) -> None:
-        """Finish the sends in flight, leave the rest queued, close the devices."""
+    def stop_wait(self) -> tuple[float, str]:
+        """(seconds, device): how long stopping may wait for the sends in flight, the longest a
+        single send may take on any device (a voice call: ring, answer, the message read twice)."""
+        longest = max(self.channels, key=lambda ch: getattr(ch, "max_send_seconds", DEFAULT_SEND_SECONDS),
+                      default=None)
+        if longest is None:
+            return RECORD_PATIENCE_ON_STOP, ""
+        return getattr(longest, "max_send_seconds", DEFAULT_SEND_SECONDS) + RECORD_PATIENCE_ON_STOP, longest.name
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the sends in flight, leave the rest queued, close the devices.
+
+        TIMEOUT: how long to wait for the sends in flight; by default as long as the longest
+        send may take (see stop_wait), so a call in progress ends and is recorded, not left
+        `sending` for the next start to resolve.
+        """
         self._stop.set()
         self.wakeup.notify()
+        if timeout is None:
+            timeout, device = self.stop_wait()
+            if any(b.sending_since is not None for b in list(self._beats.values())):
+                log.info("stopping: waiting up to %.0f s for the sends in flight (the longest a send on %s "
+                         "may take, max call seconds included)", timeout, device)
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.1, deadline - time.monotonic()))
@@ -331,6 +343,7 @@ class Dispatcher:
             self._housekeeping_alive = time.monotonic()
             try:
                 self._drain_events()
+                self._process_received()
                 now_m = time.monotonic()
                 if now_m - last_expiry >= 1.0:
                     self.store.expire_due(self.clock())
@@ -339,7 +352,6 @@ class Dispatcher:
                         escalate_due(self.store, self.policy, self.clock())
                         last_escalation = now_m
                     self.store.finish_alerts(self.clock())
-                    self._retry_unmatched()
                     last_expiry = now_m
                 if now_m - last_flush >= 2.0:
                     self._flush_devices()
@@ -349,68 +361,54 @@ class Dispatcher:
                 log.exception("housekeeping failed; will try again")
             self._stop.wait(HOUSEKEEPING_PERIOD)
 
+    def _on_event(self, event: ChannelEvent) -> None:
+        """The channels' event sink. What came in is committed here, on the device's own thread,
+        before the device deletes it from the SIM (write-ahead: a crash leaves it on the SIM
+        or in the database); raising tells the device to keep it. Device states are queued."""
+        if isinstance(event, (InboundText, DeliveryReport)):
+            self.store.receive(event, self.node)
+        else:
+            self._events.put(event)
+
     def _drain_events(self) -> None:
-        reports: list[DeliveryReport] = []
-        retry, self._failed_events = self._failed_events, []
-        for event, tries in retry:
-            self._handle_safely(event, tries)
         while True:
             try:
                 event = self._events.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(event, DeliveryReport):
-                reports.append(event)     # applied together below: one transaction for many
-            else:
-                self._handle_safely(event, 0)
-        if reports:
-            self._apply_reports(reports)
+            try:
+                self._handle(event)
+            except Exception:
+                log.exception("could not handle a %s", type(event).__name__)
 
-    def _handle_safely(self, event: ChannelEvent, tries: int) -> None:
-        """Handle EVENT; on failure keep it for the next pass (a reply must not be lost)."""
-        try:
-            self._handle(event)
-        except Exception:
-            if tries + 1 >= EVENT_TRIES:
-                log.exception("giving up on a %s after %d tries", type(event).__name__, tries + 1)
-            else:
-                log.exception("could not handle a %s; will try again", type(event).__name__)
-                self._failed_events.append((event, tries + 1))
-
-    def _apply_reports(self, reports: list[DeliveryReport]) -> None:
-        try:
-            matched = self.store.apply_delivery_reports(reports, node=self.node)
-        except Exception:
-            log.exception("could not apply %d delivery report(s); will retry", len(reports))
-            matched = [None] * len(reports)
-        now = time.monotonic()
-        self._unmatched += [_PendingReport(r, now) for r, m in zip(reports, matched) if m is None and r.permanent]
+    def _process_received(self) -> None:
+        """Act on what was received and stored: replies one transaction each, status reports
+        together. Each row is marked processed with its effects; a failure leaves it for the
+        next pass, a report that matches nothing for REPORT_PATIENCE is let go."""
+        for received_id, event in self.store.received_todo(ReceivedKind.SMS, self.node):
+            try:
+                handle_reply(self.store, cast(InboundText, event), received_id)   # kind SMS: a reply
+            except Exception:
+                log.exception("could not act on reply %d; will try again", received_id)
+        todo = self.store.received_todo(ReceivedKind.STATUS_REPORT, self.node, limit=1000)
+        if not todo:
+            return
+        ids, reports = [i for i, _ in todo], [cast(DeliveryReport, r) for _, r in todo]
+        matched = self.store.apply_delivery_reports(reports, received_ids=ids, node=self.node)
+        now = self.clock()
+        stale = [i for i, r, m in zip(ids, reports, matched)
+                 if m is None and (now - r.at).total_seconds() > REPORT_PATIENCE]
+        if stale:
+            log.warning("%d delivery report(s) matched no message within %.0f s", len(stale), REPORT_PATIENCE)
+            self.store.mark_received(stale)
 
     def _handle(self, event: ChannelEvent) -> None:
-        if isinstance(event, InboundText):
-            handle_reply(self.store, event)
-        elif isinstance(event, DeviceEvent):
+        if isinstance(event, DeviceEvent):
             ch = next((c for c in self.channels if c.name == event.device), None)
             if ch is not None:
                 self._record(ch, event.health)
             log.info("device %s is %s%s", event.device, event.health.state.value,
                      f": {event.health.last_error}" if event.health.last_error else "")
-
-    def _retry_unmatched(self) -> None:
-        """A report can overtake the recording of its send; give it a while to match."""
-        if not self._unmatched:
-            return
-        pending = self._unmatched
-        matched = self.store.apply_delivery_reports([p.report for p in pending], node=self.node)
-        self._unmatched = []
-        for p, m in zip(pending, matched):
-            if m is not None:
-                continue
-            if time.monotonic() - p.first_seen < REPORT_PATIENCE:
-                self._unmatched.append(p)
-            else:
-                log.warning("delivery report ref %d from %s matched no message", p.report.reference,
-                            p.report.device)
 
     def _record(self, ch: Channel, health: DeviceHealth) -> None:
         try:

@@ -26,8 +26,10 @@ class Notifier:
     def status(self, text: str) -> None:
         self._send(f"STATUS={text}")
 
-    def stopping(self) -> None:
-        self._send("STOPPING=1")
+    def stopping(self, may_take: float = 0.0) -> None:
+        """STOPPING=1; with MAY_TAKE, systemd's stop timeout is extended to that many seconds
+        (EXTEND_TIMEOUT_USEC), so a call in flight is not cut off by TimeoutStopSec."""
+        self._send("STOPPING=1" + (f"\nEXTEND_TIMEOUT_USEC={int(may_take * 1e6)}" if may_take > 0 else ""))
 
 
 def watchdog_interval() -> float | None:

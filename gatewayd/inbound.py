@@ -61,11 +61,16 @@ def classify(text: str) -> ReplyKind:
     return ReplyKind.REPORT
 
 
-def handle_reply(store: Store, event: InboundText) -> ReplyKind:
-    """Act on one received text and file it; returns what it was taken for."""
+def handle_reply(store: Store, event: InboundText, received_id: int | None = None) -> ReplyKind:
+    """Act on one received text and file it; returns what it was taken for.
+
+    RECEIVED_ID: the write-ahead row the text was stored in; marked processed with the
+    reply's effects, in one transaction.
+    """
     number = normalise(event.number)
     if is_selftest_text(event.text):
-        store.file_reply(event.device, number, event.text, ReplyKind.SELFTEST.value, event.at, None, None)
+        store.file_reply(event.device, number, event.text, ReplyKind.SELFTEST.value, event.at, None, None,
+                         received_id=received_id)
         return ReplyKind.SELFTEST
     kind = classify(event.text)
     member = store.member_by_number(number)
@@ -83,6 +88,6 @@ def handle_reply(store: Store, event: InboundText) -> ReplyKind:
         # a person should see it.
         kind = ReplyKind.REPORT
     store.file_reply(event.device, number, event.text, kind.value, event.at, member.id if member else None,
-                     alert_id, opt_out, confirmation, ack)
+                     alert_id, opt_out, confirmation, ack, received_id)
     log.info("reply from %s taken as %s", redact(number), kind.value)
     return kind

@@ -232,6 +232,7 @@ class ReceivedEvent(Base):
     __tablename__ = "received_event"
     id: Mapped[int] = mapped_column(primary_key=True)
     device: Mapped[str] = mapped_column(String(80))
+    node: Mapped[str] = mapped_column(String(80), default="")           # whose device: names repeat across nodes
     kind: Mapped[str] = mapped_column(String(16))                       # ReceivedKind
     number: Mapped[str] = mapped_column(String(20))
     text: Mapped[str] = mapped_column(Text, default="")

@@ -113,6 +113,9 @@ class InboundText:
     number: str
     text: str
     at: datetime = field(default_factory=_now)
+    # Identifies this SMS if it is read twice (a crash between storing and deleting it):
+    # stored once. "" = no key (every copy is stored).
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,4 +157,7 @@ class CallbackPlan:
 
 
 ChannelEvent = Union[DeliveryReport, InboundText, DeviceEvent]
+# Write-ahead: for an InboundText or DeliveryReport the sink returns only once the event is
+# committed to the database, and raises when it could not be; the device deletes the SMS
+# from the SIM (or acknowledges it) only after the sink returned.
 EventSink = Callable[[ChannelEvent], None]

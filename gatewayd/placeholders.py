@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 # One bracketed word or short phrase ("[straat]", "[merk, kleur]"); not "[1]" or "[ ]".
 SLOT = re.compile(r"\[([^\[\]\d\s][^\[\]\n]{0,39})\]")
+# What the store refuses: a slot however it was typed — spaces inside the brackets ("[ straat ]"),
+# full-width or lenticular brackets from phone keyboards ("［rue］", "【rue】") — as page fields only
+# come from SLOT, a loosely typed slot would otherwise get no field and go out unfilled.
+_LEFTOVER = re.compile(r"[\[［【]\s*([^\[\]［］【】\d\s][^\[\]［］【】\n]{0,39}?)\s*[\]］】]")
 # Slots whose value is a time of day get a time field (24 h, as typed by the dispatcher).
 _TIME_WORDS = {"uur", "tijd", "heure", "uhr", "zeit", "time"}
 _NUMBER_WORDS = {"leeftijd", "âge", "age", "alter"}
@@ -40,17 +44,32 @@ def slots(text: str) -> list[str]:
     return seen
 
 
+def leftover(text: str) -> str | None:
+    """The first slot still in TEXT, however bracketed or spaced (None when there is none)."""
+    m = _LEFTOVER.search(text or "")
+    return m.group(1) if m else None
+
+
+def _kind(name: str) -> str:
+    word = name.lower()
+    return "time" if word in _TIME_WORDS else "number" if word in _NUMBER_WORDS else "text"
+
+
 def fields_of(texts: dict[str, str]) -> list[Field]:
-    """The fields of a template with TEXTS (language -> text): the i-th slot of each language is field i."""
-    per_lang = {lang: slots(text) for lang, text in texts.items()}
-    count = max((len(s) for s in per_lang.values()), default=0)
-    fields = []
-    for i in range(count):
-        names = {lang: s[i] for lang, s in per_lang.items() if i < len(s)}
-        words = {n.lower() for n in names.values()}
-        kind = "time" if words & _TIME_WORDS else "number" if words & _NUMBER_WORDS else "text"
-        fields.append(Field(i, names, kind))
-    return fields
+    """The fields of a template with TEXTS (language -> text): the i-th slot of a kind in each language is one field.
+
+    Pairing by kind, not by bare position, because word order differs between languages: "inbraak in
+    [straat] rond [uur]" is "Um [Uhr] Einbruch in [Straße]" in German, and the street must not land
+    in the time slot (nor the street field become a time input).
+    """
+    fields: dict[tuple[str, int], dict[str, str]] = {}      # (kind, n-th of that kind) -> names
+    for lang, text in texts.items():
+        seen: dict[str, int] = {}
+        for name in slots(text):
+            kind = _kind(name)
+            fields.setdefault((kind, seen.get(kind, 0)), {})[lang] = name
+            seen[kind] = seen.get(kind, 0) + 1
+    return [Field(i, names, kind) for i, ((kind, _n), names) in enumerate(fields.items())]
 
 
 def fill(texts: dict[str, str], template: dict[str, str], values: dict[int, str]) -> dict[str, str]:

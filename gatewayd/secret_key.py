@@ -15,6 +15,20 @@ MIN_BYTES = 32
 HOW_TO_MAKE = "make one with: gatewayd -c CONFIG secret-key   (it writes a random key into [web].secret_key)"
 # Values that appear in config.example.toml, the README or the tests: public, so never secret.
 _PLACEHOLDER_MARKS = ("change-me", "changeme", "example", "secret-key", "test-secret", "xxxx", "...")
+# config.example.toml's value: a key a few edits away from it is found offline by trying them
+# against any session cookie the page hands out, so near-copies count as the example too.
+EXAMPLE_KEY = "change-me-to-a-long-random-string"
+_NEAR = 0.8
+
+
+def _letters(key: str) -> str:
+    return "".join(ch for ch in key.lower() if ch.isalnum())
+
+
+def _near_example(key: str) -> bool:
+    from difflib import SequenceMatcher
+    plain, example = _letters(key), _letters(EXAMPLE_KEY)
+    return "changeme" in plain or SequenceMatcher(None, plain, example).ratio() >= _NEAR
 
 
 def problem(key: str) -> str | None:
@@ -22,7 +36,7 @@ def problem(key: str) -> str | None:
     if not key:
         return "empty"
     lowered = key.lower()
-    if any(mark in lowered for mark in _PLACEHOLDER_MARKS):
+    if any(mark in lowered for mark in _PLACEHOLDER_MARKS) or _near_example(key):
         return "the example value from config.example.toml, which everyone can read"
     if len(key.encode()) < MIN_BYTES:
         return f"{len(key.encode())} bytes; at least {MIN_BYTES} are needed"

@@ -432,6 +432,15 @@ def _hex(pdu_hex: str) -> bytes:
         raise SmsEncodingError(f"PDU is not hexadecimal: {pdu_hex[:40]!r}") from None
 
 
+def is_status_report(pdu_hex: str) -> bool:
+    """Is this stored PDU (SMSC field first) an SMS-STATUS-REPORT (TP-MTI 10)? Else a deliver."""
+    try:
+        pdu = _hex(pdu_hex)
+        return pdu[_skip_smsc(pdu)] & 0x03 == 0x02
+    except (SmsEncodingError, IndexError):
+        return False
+
+
 def decode_deliver(pdu_hex: str) -> DeliverPdu:
     """Decode an SMS-DELIVER PDU as read with AT+CMGR in PDU mode (SMSC field first)."""
     pdu = _hex(pdu_hex)

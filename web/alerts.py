@@ -16,7 +16,7 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AlertState, AuditAction, Category
+from gatewayd.model import AlertState, AuditAction, Category, MessageState
 from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
 from gatewayd.store import ALERT_CHANNELS, LANGUAGES, MAX_TEXT, OUT_STATES, PENDING, WAITING, AlertRequest
@@ -31,6 +31,7 @@ bp = Blueprint("alerts", __name__)
 # The order the compose form offers them in.
 CATEGORIES = (Category.URGENT.value, Category.PREVENTION.value, Category.FEEDBACK.value)
 CHANNEL_MODES = ALERT_CHANNELS
+CANCELLABLE_STATES = WAITING   # what Store.cancel_alert stops
 MAX_FIELDS = 12        # slots per template the form reads (field_0 .. field_11)
 # The store's field names -> the form's, so an error lands next to the right input.
 _FIELD_MAP = {"text": "text_nl", "network": "networks", "text[nl]": "text_nl", "text[fr]": "text_fr",
@@ -284,9 +285,10 @@ def can_view(alert) -> bool:
 
 
 def can_approve(alert) -> bool:
-    """Four-eyes: another person who may send this category releases a waiting alert."""
+    """Four-eyes: another person who may send this category to all its networks releases a waiting alert
+    (approving sends it to every recipient, so like a follow-up it needs them all in scope)."""
     return (alert.state == AlertState.PENDING_APPROVAL.value and alert.author != g.user.username
-            and alert.category in g.user.send_categories and can_view(alert))
+            and alert.category in g.user.send_categories and can_view(alert) and covers(alert))
 
 
 def covers(alert) -> bool:
@@ -548,7 +550,9 @@ def status_payload(alert_id: int) -> dict:
     pending = sum(counts.get(s, 0) for s in PENDING)
     reached = sum(counts.get(s, 0) for s in OUT_STATES)
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
+    members = Q.member_progress(get_store(), alert_id)
     return {"id": alert_id, "state": st["state"], "category": st["category"], "drill": bool(st["drill"]),
+            "members": members["total"], "members_reached": members["reached"], "channels": members["channels"],
             "counts": counts, "total": total, "pending": pending,
             "reached": reached, "finished": finished, "all_sent": finished and reached == total and total > 0,
             "quota_warning": _waiting_quota_warning(alert_id, st, counts)}
@@ -599,7 +603,9 @@ def view(alert_id: int):
                   if after is not None else None)
     callbacks = store.callbacks_of(alert_id)
     if not g.user.is_admin:
-        callbacks = [{**c, "number": redact(c["number"])} for c in callbacks]
+        # A recipient outside one's networks is never named, not even redacted.
+        hidden = Q.members_outside_scope(store, [c["number"] for c in callbacks], scope)
+        callbacks = [{**c, "number": redact(c["number"])} for c in callbacks if c["number"] not in hidden]
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
                            corrects=corrects, callbacks=callbacks, escalation=escalation,
                            drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,
@@ -608,6 +614,16 @@ def view(alert_id: int):
                            and a.state != AlertState.PENDING_APPROVAL.value and covers(a),
                            can_feedback=Category.FEEDBACK.value in g.user.send_categories and covers(a),
                            shown_networks=[n for n in a.networks if scope is None or n.id in scope])
+
+
+@bp.app_template_filter("localtime")
+def localtime(dt):
+    """A stored UTC time in the box's configured time zone ([dispatch].timezone, e.g. Europe/Brussels)."""
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(ZoneInfo(get_cfg().dispatch.timezone))
 
 
 @bp.get("/alerts/<int:alert_id>/status.json")
@@ -621,6 +637,13 @@ def cancel(alert_id: int):
     a = _load_alert(alert_id)
     if not can_cancel(a):
         abort(403)
+    if request.form.get("confirmed") != "1":
+        # Ask once, with the figures: what stops now and what has already left (and cannot be recalled).
+        counts = get_store().alert_status(alert_id)["messages"]
+        will_stop = sum(counts.get(s, 0) for s in CANCELLABLE_STATES)
+        ended = (MessageState.FAILED.value, MessageState.EXPIRED.value, MessageState.CANCELLED.value)
+        left = sum(counts.values()) - will_stop - sum(counts.get(s, 0) for s in ended)
+        return render_template("cancel.html", a=a, will_stop=will_stop, left=left)
     n = get_store().cancel_alert(alert_id, g.user.username)
     audit(AuditAction.ALERT_CANCEL, {"alert_id": alert_id, "cancelled": n})
     flash(_("%(n)s messages that had not gone yet were cancelled.", n=n), "info")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from gatewayd.outcomes import DeviceState
 from gatewayd.vocabulary import AlertChannel, Category, Language, MemberChannel, MessageState
 
 # Keyed by the values the database and the forms hold.
@@ -20,8 +21,10 @@ CHANNELS = {AlertChannel.MEMBER.value: _l("as each member prefers"), MemberChann
             MemberChannel.VOICE.value: _l("voice call"), MemberChannel.SMS_VOICE.value: _l("SMS + voice call")}
 LANGUAGE_NAMES = {Language.NL.value: _l("Dutch"), Language.FR.value: _l("French"), Language.DE.value: _l("German"),
                   Language.EN.value: _l("English")}
+DEVICE_STATES = {DeviceState.UP.value: _l("working"), DeviceState.DOWN.value: _l("down"),
+                 DeviceState.STARTING.value: _l("starting")}
 
 
 def template_globals() -> dict:
     return {"STATE_LABELS": STATES, "CATEGORY_LABELS": CATEGORIES, "CHANNEL_LABELS": CHANNELS,
-            "LANGUAGE_LABELS": LANGUAGE_NAMES}
+            "LANGUAGE_LABELS": LANGUAGE_NAMES, "DEVICE_STATE_LABELS": DEVICE_STATES}

@@ -168,6 +168,33 @@ def import_csv():
     return redirect(url_for("members.index", network=net.id))
 
 
+@bp.post("/members/import/bad-rows.csv")
+def bad_rows_csv():
+    """The rows of an import preview that have errors, as typed, with the error beside: fix them and re-import."""
+    import csv
+    import io
+    import re
+
+    from flask import Response
+    _require_editor()
+    text = request.form.get("text") or ""
+    try:
+        _rows, row_errors = get_store().parse_member_csv(text)
+    except InputError:
+        abort(400)
+    # The same records the store numbered: blank lines skipped, the header is line 1.
+    records = [r for r in csv.reader(io.StringIO(text)) if r]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow((records[0] if records else []) + ["error"])
+    for error in row_errors:
+        m = re.match(r"line (\d+): (.*)", error)
+        if m and 0 < int(m.group(1)) <= len(records):
+            writer.writerow(records[int(m.group(1)) - 1] + [m.group(2)])
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=rows-with-errors.csv"})
+
+
 def _csv_text() -> str:
     """The CSV from the upload, else from the text area (the preview carries it on)."""
     upload = request.files.get("file")

@@ -23,6 +23,7 @@ from gatewayd.model import (
     InboundMessage,
     Member,
     Message,
+    MessageState,
     Network,
     User,
     alert_network,
@@ -134,6 +135,17 @@ def member_in_scope(store: Store, member_id: int, allowed: tuple[int, ...] | Non
     with store.connection() as c:
         return c.scalar(select(member_network.c.member_id).where(
             member_network.c.member_id == member_id, member_network.c.network_id.in_(allowed)).limit(1)) is not None
+
+
+def members_outside_scope(store: Store, numbers: list[str], allowed: tuple[int, ...] | None) -> set[str]:
+    """Those NUMBERS that belong to a member none of whose networks is in ALLOWED (None = all are)."""
+    if allowed is None or not numbers:
+        return set()
+    with store.connection() as c:
+        known = set(c.scalars(select(Member.phone).where(Member.phone.in_(numbers))))
+        seen = set(c.scalars(select(Member.phone).join(member_network, member_network.c.member_id == Member.id)
+                             .where(Member.phone.in_(numbers), member_network.c.network_id.in_(allowed))))
+    return known - seen
 
 
 # ---------------------------------------------------------------------- alerts
@@ -275,6 +287,22 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
                          .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     return MemberPage([{"msg": m, "member_name": name or "", "alert_drill": bool(drill)} for m, name, drill in rows],
                       total, page, pages)
+
+
+def member_progress(store: Store, alert_id: int) -> dict:
+    """Members an alert addresses and how many it reached (one member may get an SMS and a call),
+    with messages per channel: {"total", "reached", "channels": {channel: {"total", "reached"}}}."""
+    reached_states = tuple(s.value for s in (MessageState.SENT, MessageState.DELIVERED, MessageState.ACKNOWLEDGED,
+                                             MessageState.VOICEMAIL))
+    is_reached = case((Message.state.in_(reached_states), 1), else_=0)
+    with store.connection() as c:
+        total = c.scalar(select(func.count(func.distinct(Message.member_id))).where(Message.alert_id == alert_id))
+        reached = c.scalar(select(func.count(func.distinct(Message.member_id))).where(
+            Message.alert_id == alert_id, Message.state.in_(reached_states)))
+        rows = c.execute(select(Message.channel, func.count(), func.sum(is_reached))
+                         .where(Message.alert_id == alert_id).group_by(Message.channel)).all()
+    return {"total": total or 0, "reached": reached or 0,
+            "channels": {ch: {"total": n, "reached": int(r or 0)} for ch, n, r in rows}}
 
 
 def open_inbox_count(store: Store, network_ids: tuple[int, ...] | None, include_unlinked: bool = False) -> int:

@@ -62,6 +62,9 @@ class Channel(Protocol):
     kind: ChannelKind
     rate_per_minute: float   # sustained sends per minute (token bucket refill)
     capacity: int            # concurrent sends (1 for a modem, max_calls for Asterisk)
+    # Optional: the longest one send may take (a call rings, is answered, read twice); the
+    # daemon waits this long for sends in flight when it stops. Default: dispatch.DEFAULT_SEND_SECONDS.
+    # max_send_seconds: float
 
     def open(self, sink: EventSink) -> None:
         """Connect to the device; raise ChannelError saying what is wrong."""

@@ -5,6 +5,8 @@ hardware goes through channels/modem.py and channels/voice.py.
 """
 from __future__ import annotations
 
+import logging
+import queue
 import random
 import threading
 import time
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 
 from ..config import EmulatedConfig
 from .base import ChannelKind, Delivery, DeliveryReport, DeviceHealth, DeviceState, EventSink, Outcome, OutcomeKind
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,14 +38,20 @@ class EmulatedChannel:
         self.kind = ChannelKind(self.cfg.kind)
         self.rate_per_minute = self.cfg.rate_per_minute
         self.capacity = self.cfg.capacity
+        self.max_send_seconds = self.cfg.latency + 1.0
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self._ref = 0
         self._sink: EventSink | None = None
         self._health = DeviceHealth(DeviceState.STARTING)
+        self._reports: queue.Queue[DeliveryReport | None] = queue.Queue()
+        self._reporter: threading.Thread | None = None
 
     def open(self, sink: EventSink) -> None:
         self._sink = sink
+        if self._reporter is None:
+            self._reporter = threading.Thread(target=self._report_loop, name=f"reports-{self.name}", daemon=True)
+            self._reporter.start()
         self._health = DeviceHealth(DeviceState.UP, signal=20, registered=True,
                                     detail={"model": "emulated", "kind": self.kind.value})
 
@@ -59,11 +69,28 @@ class EmulatedChannel:
         if self.kind is ChannelKind.VOICE:
             return Outcome(OutcomeKind.DELIVERED, "drill" if delivery.drill else "answered and played")
         if self._sink is not None and not delivery.drill:
-            self._sink(DeliveryReport(self.name, ref, delivery.number, delivered=True, detail="emulated"))
+            # The network's report comes later and on its own, as a real one does.
+            self._reports.put(DeliveryReport(self.name, ref, delivery.number, delivered=True, detail="emulated"))
         return Outcome.sent(reference=ref, detail="drill" if delivery.drill else "")
+
+    def _report_loop(self) -> None:
+        while True:
+            report = self._reports.get()
+            if report is None:
+                return
+            try:
+                sink = self._sink
+                assert sink is not None       # reports are only queued once the channel is open
+                sink(report)
+            except Exception:
+                log.exception("emulated %s: could not store a delivery report", self.name)
 
     def health(self) -> DeviceHealth:
         return self._health
 
     def close(self) -> None:
         self._health = DeviceHealth(DeviceState.DOWN, last_error="closed")
+        if self._reporter is not None:
+            self._reports.put(None)
+            self._reporter.join(5)
+            self._reporter = None

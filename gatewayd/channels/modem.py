@@ -31,6 +31,7 @@ The library stays the independent PDU decoder of our test modem emulator.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import queue
@@ -46,7 +47,7 @@ import serial
 from .. import sms as smslib
 from ..config import ModemConfig, SmsConfig
 from ..phone import normalise, redact
-from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome
+from .base import ChannelKind, Check, Delivery, DeliveryReport, DeviceState, InboundText, Outcome, OutcomeKind
 from .network_watch import NETWORK_HOLD_START, NetworkWatch
 from .registration import Domain, Registration, Verdict, per_domain, registered_flag, summary, verdict
 from .registration import parse as parse_registration
@@ -614,6 +615,7 @@ def _after(lines: list[str], prefix: str) -> str:
 
 BACKOFF_START, BACKOFF_MAX = 0.5, 30.0
 MAX_PARTIAL = 64          # incomplete long replies kept while waiting for their other parts
+PART_PATIENCE = 600.0     # seconds a long reply waits for a missing part before it is stored as it is
 
 
 class ModemChannel(SupervisedDevice):
@@ -629,6 +631,8 @@ class ModemChannel(SupervisedDevice):
         self.sms = sms
         self.name = cfg.name
         self.rate_per_minute = cfg.sms_per_minute
+        # The longest one send may take: a +CMGS per part, each with its prompt.
+        self.max_send_seconds = (cfg.send_timeout + cfg.command_timeout) * sms.max_segments
         self.poll_interval = poll_interval
         self._balance: dict[str, Any] = {}
         self._next_balance = 0.0
@@ -640,7 +644,10 @@ class ModemChannel(SupervisedDevice):
         self._pin_rejected = False
         self._needs_reset = False
         self._concat_ref = random.randrange(256)
-        self._parts: dict[tuple[str, int], dict[int, str]] = {}
+        # Parts of long replies, by (sender, reference): part number -> (SIM index, text). The
+        # parts stay on the SIM until the whole text is stored.
+        self._parts: dict[tuple[str, int], dict[int, tuple[int | None, str]]] = {}
+        self._parts_since: dict[tuple[str, int], float] = {}
         # Down for the network (sends failed with network errors), not for the port:
         self._network = NetworkWatch(network_hold)
 
@@ -719,7 +726,8 @@ class ModemChannel(SupervisedDevice):
         if verdict == "device_down":
             self._went_down(words, reset=False)
             return Outcome.device_down(words + partial, maybe_sent=index > 0)
-        return Outcome.retry(words + partial)
+        # Parts already out: the whole text goes again, so the recipient may see them twice.
+        return Outcome(OutcomeKind.RETRY, words + partial, maybe_sent=index > 0)
 
     def _unregistered(self) -> bool:
         session = self._session
@@ -807,6 +815,8 @@ class ModemChannel(SupervisedDevice):
             if time.monotonic() - last_poll >= self.poll_interval:
                 last_poll = time.monotonic()
                 self._poll()
+                # A +CMTI can be lost (a reset, a modem that stores without telling): list the SIM.
+                self._read_stored()
 
     def _connect(self) -> bool:
         """Open and set up the modem; on failure record why. True when UP."""
@@ -934,12 +944,13 @@ class ModemChannel(SupervisedDevice):
         head = urc[0]
         if head.startswith("+CDS:") and len(urc) > 1:
             self._status_report(urc[1])
-        elif head.startswith("+CMTI:"):
+        elif head.startswith(("+CMTI:", "+CDSI:")):
+            # A reply (+CMTI) or a status report (+CDSI) stored on the SIM at this index.
             m = re.search(r",\s*(\d+)", head)
             if m:
-                self._inbound(int(m.group(1)))
+                self._stored(int(m.group(1)))
         elif head.startswith("+CMT:") and len(urc) > 1:
-            self._deliver(urc[1])
+            self._deliver(urc[1], None)
         elif head.startswith("+CUSD:"):
             self._on_balance(head)
         elif head.startswith(tuple(d.command + ":" for d in Domain)):
@@ -961,31 +972,34 @@ class ModemChannel(SupervisedDevice):
         self._set_health(registered=st.registered, detail={**self._detail(session), **self._balance})
         self._network.registration(st.registered)   # newly registered: the supervisor tries now
 
-    def _status_report(self, pdu_hex: str) -> None:
+    # Write-ahead: what is read from the SIM is handed to the sink, which commits it to the
+    # database, and deleted only once the sink returned. A crash at any step leaves it on
+    # the SIM (read again at the next listing) or in the database (stored once: its key).
+
+    def _status_report(self, pdu_hex: str) -> bool:
         try:
             rep = smslib.decode_status_report(pdu_hex)
         except smslib.SmsEncodingError as exc:
             log.warning("modem %s: unreadable status report: %s", self.name, exc)
-            return
-        self._emit(DeliveryReport(self.name, rep.reference, normalise(rep.recipient), rep.delivered,
-                                  smslib.status_text(rep.status), rep.permanent))
+            return True       # nothing to keep it for
+        return self._write_ahead(DeliveryReport(self.name, rep.reference, normalise(rep.recipient), rep.delivered,
+                                                smslib.status_text(rep.status), rep.permanent))
 
-    def _inbound(self, index: int) -> None:
+    def _stored(self, index: int) -> None:
         with self._io:
             session = self._session
             if session is None:
-                return     # still on the SIM: read on the next connect
+                return     # still on the SIM: read at the next listing
             try:
                 pdu = session.read_message(index)
             except ModemError as exc:
                 log.warning("modem %s: could not read message %d: %s", self.name, index, exc)
                 return
             if pdu is not None:
-                self._deliver(pdu)
-            session.delete_message(index)
+                self._take_stored(session, index, pdu)
 
     def _read_stored(self) -> None:
-        """Messages that arrived while we were away (or before +CNMI was set)."""
+        """Everything on the SIM: what arrived while we were away, or whose +CMTI got lost."""
         with self._io:
             session = self._session
             if session is None:
@@ -995,28 +1009,76 @@ class ModemChannel(SupervisedDevice):
             except ModemError:
                 return
             for index, pdu in stored:
-                self._deliver(pdu)
-                session.delete_message(index)
+                self._take_stored(session, index, pdu)
+            self._flush_stale_parts(session)
 
-    def _deliver(self, pdu_hex: str) -> None:
+    def _take_stored(self, session: "ModemSession", index: int, pdu: str) -> None:
+        """Store the SIM's message INDEX (a reply or a status report) ahead, then delete it."""
+        if smslib.is_status_report(pdu):
+            done = [index] if self._status_report(pdu) else []
+        else:
+            done = self._deliver(pdu, index)
+        for i in done:
+            session.delete_message(i)
+
+    def _deliver(self, pdu_hex: str, index: int | None) -> list[int]:
+        """Store a reply (its parts assembled) ahead; the SIM indexes that may now be deleted."""
         try:
             msg = smslib.decode_deliver(pdu_hex)
         except smslib.SmsEncodingError as exc:
             log.warning("modem %s: unreadable incoming SMS dropped: %s", self.name, exc)
-            return
-        text = msg.text
-        if msg.parts > 1 and msg.concat_ref is not None:
-            key = (msg.sender, msg.concat_ref)
-            if key not in self._parts and len(self._parts) >= MAX_PARTIAL:
-                # A part that never comes must not grow memory forever: forget the oldest.
-                self._parts.pop(next(iter(self._parts)))
-            got = self._parts.setdefault(key, {})
-            got[msg.part] = msg.text
-            if len(got) < msg.parts:
-                return
-            text = "".join(got[i] for i in sorted(got))
-            del self._parts[key]
-        self._emit(InboundText(self.name, normalise(msg.sender), text))
+            return [] if index is None else [index]
+        stamp = msg.timestamp.isoformat() if msg.timestamp else ""
+        if msg.parts <= 1 or msg.concat_ref is None:
+            event = InboundText(self.name, normalise(msg.sender), msg.text, key=_key(msg.sender, stamp, msg.text))
+            return ([] if index is None else [index]) if self._write_ahead(event) else []
+        group = (msg.sender, msg.concat_ref)
+        if group not in self._parts and len(self._parts) >= MAX_PARTIAL:
+            # A part that never comes must not grow memory forever: forget the oldest (its
+            # parts stay on the SIM and come back at the next listing).
+            oldest = next(iter(self._parts))
+            self._parts.pop(oldest)
+            self._parts_since.pop(oldest, None)
+        got = self._parts.setdefault(group, {})
+        self._parts_since.setdefault(group, time.monotonic())
+        got[msg.part] = (index, msg.text)
+        if len(got) < msg.parts:
+            return []
+        return self._store_parts(group, msg.parts, stamp if msg.part == 1 else "")
+
+    def _store_parts(self, group: tuple[str, int], parts: int, stamp: str) -> list[int]:
+        got = self._parts.pop(group)
+        self._parts_since.pop(group, None)
+        text = "".join(got[i][1] if i in got else "[...]" for i in range(1, parts + 1))
+        event = InboundText(self.name, normalise(group[0]), text, key=_key(group[0], str(group[1]), text))
+        if not self._write_ahead(event):
+            return []
+        return [i for i, _ in got.values() if i is not None]
+
+    def _flush_stale_parts(self, session: "ModemSession") -> None:
+        """A long reply whose missing part never came is stored as it is, marked, after PART_PATIENCE."""
+        for group, since in list(self._parts_since.items()):
+            if time.monotonic() - since >= PART_PATIENCE and group in self._parts:
+                parts = max(self._parts[group]) if self._parts[group] else 1
+                for i in self._store_parts(group, parts, ""):
+                    session.delete_message(i)
+
+    def _write_ahead(self, event: InboundText | DeliveryReport) -> bool:
+        """Hand EVENT to the sink, which commits it; False when it could not (keep the SIM copy)."""
+        if self._sink is None:
+            return False
+        try:
+            self._sink(event)
+            return True
+        except Exception:
+            log.exception("modem %s: could not store a received %s; it stays on the SIM", self.name,
+                          type(event).__name__)
+            return False
+
+
+def _key(sender: str, stamp: str, text: str) -> str:
+    """The same SMS read twice gets the same key (sender, network time stamp, text)."""
+    return hashlib.sha256(f"{sender}|{stamp}|{text}".encode()).hexdigest()[:40]
 
 
 # ====================================================================== doctor

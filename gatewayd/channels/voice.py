@@ -231,6 +231,8 @@ class VoiceChannel:
         self._callbacks: dict[str, _Callback] = {}
         self.rate_per_minute = cfg.calls_per_minute
         self.capacity = cfg.max_calls
+        # The longest one call may take (see _place): the daemon waits this long when it stops.
+        self.max_send_seconds = ACTION_TIMEOUT + cfg.ring_timeout + ORIGINATE_MARGIN + MAX_CALL_SECONDS + 5.0
         self.renderer = SpeechRenderer(tts)
         self._slots = threading.BoundedSemaphore(cfg.max_calls)
         self._lock = threading.Lock()

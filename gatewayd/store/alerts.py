@@ -36,7 +36,7 @@ from ..model import (
     utcnow,
 )
 from ..outcomes import ChannelKind
-from ..placeholders import slots
+from ..placeholders import leftover
 from ..visible import has_visible
 from ..wakeup import wake
 from .base import RECEIVED_STATES, WAITING, StoreBase, new_message_row
@@ -84,6 +84,13 @@ class Estimate:
     ahead: dict[str, int] = field(default_factory=dict)    # per channel, queued at equal or higher priority
 
 
+def _refuse_placeholder(where: str, text: str) -> None:
+    """A template's "[straat]" must never reach a member: refuse rather than send it."""
+    left = leftover(text)
+    if left:
+        raise InputError(where, f"still holds the placeholder [{left}]: fill it in (or remove the brackets)")
+
+
 def _already_corrected(original_id: int, by: int | None) -> InputError:
     return InputError("alert", f"alert {original_id} was already corrected by alert {by}; correct that one")
 
@@ -127,11 +134,7 @@ class AlertStore(StoreBase):
             if text.strip() and not has_visible(text):
                 raise InputError(where, "only invisible characters (zero-width or format characters); "
                                         "write a text people can read")
-            left = slots(text)
-            if left:
-                # A template's "[straat]" must never reach a member: refuse rather than send it.
-                raise InputError(where, f"still holds the placeholder [{left[0]}]: fill it in "
-                                        "(or remove the brackets)")
+            _refuse_placeholder(where, text)
         if not req.networks and req.parent_id is None:
             raise InputError("network", "missing; name at least one network")
         return cat
@@ -229,6 +232,9 @@ class AlertStore(StoreBase):
             if alert.expires_at <= now:
                 raise InputError("alert", f"alert {alert_id} expired at {alert.expires_at:%Y-%m-%d %H:%M} UTC "
                                           "before it was approved; write a new one if it still matters")
+            # An alert stored before the refusal existed may still hold "[straat]": never release it.
+            for lang, text in {"": alert.text, **(alert.texts or {})}.items():
+                _refuse_placeholder(f"text[{lang}]" if lang else "text", text)
             alert.state, alert.approved_by, alert.approved_at = AlertState.ACTIVE.value, approver, now
             wake(s.connection())
 
@@ -367,8 +373,10 @@ class AlertStore(StoreBase):
         """
         now = utcnow()
         with self.engine.begin() as c:
+            # A done alert is cancelled too: escalation (and a voicemail re-call) would otherwise
+            # put it back to active and call its members after the operator withdrew it.
             found = c.execute(update(Alert).where(Alert.id == alert_id, Alert.state.in_(
-                (AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value)))
+                (AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value, AlertState.DONE.value)))
                 .values(state=AlertState.CANCELLED.value, finished_at=now)).rowcount
             if not found and c.scalar(select(Alert.id).where(Alert.id == alert_id)) is None:
                 raise NotFound("alert", alert_id)
@@ -396,19 +404,24 @@ class AlertStore(StoreBase):
         withdrawn = (MessageState.CANCELLED.value, MessageState.EXPIRED.value)
         with self.engine.connect() as c:
             rows = c.execute(select(Message.member_id, Message.number, Message.channel, Message.language,
-                                    Message.state).where(Message.alert_id == alert_id,
-                                                         Message.member_id.is_not(None))).all()
+                                    Message.state, (Member.opted_out | Member.active.is_(False)).label("barred"))
+                             .join(Member, Member.id == Message.member_id)
+                             .where(Message.alert_id == alert_id)).all()
         channels: dict[int, set[str]] = {}
         for r in rows:
             channels.setdefault(r.member_id, set()).add(r.channel)
+        # STOP is final: a member who opted out (or was made inactive) after the first send is not escalated.
         return [(r.member_id, r.number, r.channel, r.language) for r in rows
-                if len(channels[r.member_id]) == 1 and r.state not in confirmed.get(r.channel, ()) + withdrawn]
+                if len(channels[r.member_id]) == 1 and not r.barred
+                and r.state not in confirmed.get(r.channel, ()) + withdrawn]
 
     def queue_escalation(self, alert_id: int, targets: list[tuple[int, str, str, str]], now: datetime) -> int:
         """Queue one message per (member id, number, channel, language) for the alert, flagged
         escalated, and put a finished alert back to active so the devices take them."""
         with self.session.begin() as s:
-            alert = s.get(Alert, alert_id)
+            # Locked: a cancel or correction writing the alert now is waited for and then seen,
+            # so its `cancelled` is never overwritten with `active` (PostgreSQL row lock).
+            alert = s.get(Alert, alert_id, with_for_update=True)
             if alert is None or alert.state not in (AlertState.ACTIVE.value, AlertState.DONE.value) \
                     or alert.superseded_by is not None:
                 return 0    # cancelled or corrected meanwhile

@@ -388,6 +388,12 @@ class QueueStore(StoreBase):
                                    f"(max_attempts_{claimed.category} = {limit}); last: {outcome.detail}")
             wait = (timedelta(seconds=outcome.retry_after) if outcome.retry_after is not None
                     else self.backoff(claimed.attempts))
+            if outcome.maybe_sent:
+                # Part of it went out (a long SMS refused after part 1): the retry sends it whole.
+                if claimed.possible_duplicate:
+                    return dict(state=MessageState.FAILED.value, reason=f"partly sent twice ({outcome.detail}); "
+                                                                        "not sent a third time")
+                return dict(state=RETRY, not_before=now + wait, possible_duplicate=True, reason=outcome.detail)
             return dict(state=RETRY, not_before=now + wait, reason=outcome.detail)
         return self._requeue_values(claimed, outcome, device)
 

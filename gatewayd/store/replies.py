@@ -14,8 +14,8 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
-from ..model import Alert, InboundMessage, Member, Message, MessageState, utcnow
-from ..outcomes import ChannelKind, DeliveryReport
+from ..model import Alert, InboundMessage, Member, Message, MessageState, ReceivedEvent, ReceivedKind, utcnow
+from ..outcomes import ChannelKind, DeliveryReport, InboundText
 from ..phone import normalise
 from ..wakeup import wake
 from .base import OUT_STATES, SYSTEM_PRIORITY, WAITING, StoreBase, new_message_row
@@ -41,21 +41,21 @@ class RepliesStore(StoreBase):
         return self.apply_delivery_reports([report], window)[0]
 
     def apply_delivery_reports(self, reports: list[DeliveryReport], window: timedelta = timedelta(days=3),
-                               node: str | None = None) -> list[int | None]:
+                               node: str | None = None, received_ids: list[int] | None = None) -> list[int | None]:
         """Apply several reports in one transaction; a matched id or None for each.
 
         One query per device finds the candidates; matching happens here, newest
         first, each message taken once (two reports with the same reference and
         number go to the two newest such messages); the updates run as one batch.
         NODE: the node whose device got the reports (another node may have a device of the same name).
+        RECEIVED_IDS: the reports' write-ahead rows; those matched (or only temporary)
+        are marked processed in the same transaction.
         """
         matched: list[int | None] = [None] * len(reports)
         by_device: dict[str, list[int]] = {}
         for i, r in enumerate(reports):
             if r.permanent:
                 by_device.setdefault(r.device, []).append(i)
-        if not by_device:
-            return matched
         now = utcnow()
         with self.engine.connect() as c:
             for device, idx in by_device.items():
@@ -68,6 +68,9 @@ class RepliesStore(StoreBase):
                 c.execute(_REPORT_DELIVERED, delivered)
             if failed:
                 c.execute(_REPORT_FAILED, failed)
+            done = [rid for rid, r, m in zip(received_ids or (), reports, matched) if m is not None or not r.permanent]
+            if done:
+                c.execute(update(ReceivedEvent).where(ReceivedEvent.id.in_(done)).values(processed_at=now))
             c.commit()
         return matched
 
@@ -127,11 +130,20 @@ class RepliesStore(StoreBase):
 
     def file_reply(self, device: str, number: str, text: str, kind: str, at: datetime,
                    member_id: int | None, alert_id: int | None, opt_out: bool | None = None,
-                   confirmation: tuple[str, str] | None = None, ack_message_id: int | None = None) -> int:
+                   confirmation: tuple[str, str] | None = None, ack_message_id: int | None = None,
+                   received_id: int | None = None) -> int | None:
         """Everything one reply causes, in one transaction: opt-out/in with its confirmation
-        SMS, the acknowledgement, and the inbox row. Either all of it happens or none."""
+        SMS, the acknowledgement, and the inbox row. Either all of it happens or none.
+
+        RECEIVED_ID: the write-ahead row this reply came from, marked processed in the same
+        transaction; None is returned (and nothing done) when it was processed already.
+        """
         now = utcnow()
         with self.session.begin() as s:
+            if received_id is not None and not s.execute(
+                    update(ReceivedEvent).where(ReceivedEvent.id == received_id, ReceivedEvent.processed_at.is_(None))
+                    .values(processed_at=now)).rowcount:  # type: ignore[attr-defined]
+                return None
             if opt_out is not None:
                 self._set_opt_out(s, number, opt_out)
             if confirmation is not None:
@@ -170,3 +182,51 @@ class RepliesStore(StoreBase):
             if msg is None:
                 raise NotFound("message", inbound_id)
             msg.handled, msg.handled_by = handled, actor if handled else ""
+
+    # ------------------------------------------------------------------ received: written ahead
+    def receive(self, event: InboundText | DeliveryReport, node: str = "") -> int | None:
+        """Commit what a device received before it is deleted from the SIM (or acknowledged).
+
+        Returns the row's id; None when the same SMS (same `key`) was stored already, as
+        after a crash between this commit and the delete. Raises when it cannot be stored:
+        the device must then keep it.
+        """
+        row: dict[str, Any]
+        if isinstance(event, DeliveryReport):
+            row = {"kind": ReceivedKind.STATUS_REPORT.value, "number": event.number, "reference": event.reference,
+                   "delivered": event.delivered, "permanent": event.permanent, "detail": event.detail,
+                   "key": None}
+        else:
+            row = {"kind": ReceivedKind.SMS.value, "number": event.number, "text": event.text,
+                   "key": event.key or None}
+        row.update(device=event.device, node=node, received_at=event.at)
+        with self.engine.begin() as c:
+            if row["key"] is not None and c.scalar(select(ReceivedEvent.id).where(ReceivedEvent.key == row["key"])):
+                return None
+            received_id: int = c.execute(insert(ReceivedEvent).returning(ReceivedEvent.id), [row]).scalar_one()
+            return received_id
+
+    def received_todo(self, kind: ReceivedKind, node: str, limit: int = 200
+                      ) -> list[tuple[int, InboundText | DeliveryReport]]:
+        """(row id, event) of what NODE's devices received of KIND and not yet acted on, oldest
+        first. Per node: a status report matches the sends of the node whose device got it."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(ReceivedEvent).where(ReceivedEvent.processed_at.is_(None),
+                                                         ReceivedEvent.kind == kind.value,
+                                                         ReceivedEvent.node == node)
+                             .order_by(ReceivedEvent.processed_at, ReceivedEvent.id).limit(limit)).all()
+        out: list[tuple[int, InboundText | DeliveryReport]] = []
+        for r in rows:
+            if r.kind == ReceivedKind.STATUS_REPORT.value:
+                out.append((r.id, DeliveryReport(r.device, r.reference, r.number, r.delivered, r.detail, r.permanent,
+                                                 r.received_at)))
+            else:
+                out.append((r.id, InboundText(r.device, r.number, r.text, r.received_at, r.key or "")))
+        return out
+
+    def mark_received(self, ids: list[int], now: datetime | None = None) -> None:
+        """Acted on (or given up on): not handed out by received_todo again."""
+        if ids:
+            with self.engine.begin() as c:
+                c.execute(update(ReceivedEvent).where(ReceivedEvent.id.in_(ids), ReceivedEvent.processed_at.is_(None))
+                          .values(processed_at=now or utcnow()))

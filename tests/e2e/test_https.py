@@ -40,13 +40,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float = 60) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float = 60, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"{what} exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
     raise AssertionError(f"{what} did not listen on {port} within {seconds} s")
@@ -89,13 +89,24 @@ class Box:
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
     """One box for the module: making the certificate and starting nginx and the page take seconds."""
+    yield from _box(tmp_path_factory, "127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def box_v6(tmp_path_factory):
+    """The same box with the page on IPv6 loopback ([web].listen = "[::1]:PORT", which tls-setup accepts)."""
+    yield from _box(tmp_path_factory, "::1")
+
+
+def _box(tmp_path_factory, page_host: str):
     tmp_path = tmp_path_factory.mktemp("https-box")
     b = Box(tmp_path)
+    listen_host = f"[{page_host}]" if ":" in page_host else page_host
     migrate(f"sqlite:///{b.db}")
     store = Store(make_engine(f"sqlite:///{b.db}"))
     populate(store)
     b.conf.write_text(f'[database]\nurl = "sqlite:///{b.db}"\n\n[dispatch]\nquiet_hours = ""\n\n'
-                      f'[web]\nlisten = "127.0.0.1:{b.page}"\ndefault_language = "en"\n', encoding="utf-8")
+                      f'[web]\nlisten = "{listen_host}:{b.page}"\ndefault_language = "en"\n', encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run(b.gatewayd("init-db"), capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -119,7 +130,7 @@ def box(tmp_path_factory):
                                     stderr=open(tmp_path / "web.log", "w")))
     try:
         wait_for_port(b.https, b.procs[0], "nginx")
-        wait_for_port(b.page, b.procs[1], "gatewayd web")
+        wait_for_port(b.page, b.procs[1], "gatewayd web", host=page_host)
         b.store = store
         yield b
     finally:
@@ -187,6 +198,18 @@ def test_metrics_are_not_served_through_the_proxy(box):
     assert box.request("GET", "/metrics").status == 404
     health = box.request("GET", "/healthz")
     assert set(__import__("json").loads(health.body)) == {"status"}     # the real client is no scraper
+
+
+def test_a_page_on_ipv6_loopback_still_sees_the_real_client(box_v6):
+    """nginx reaches a page on [::1] from ::1: unless that is the trusted proxy, every client looks like
+    loopback, so /healthz shows its details to anyone and one stranger's failures lock out every officer."""
+    health = box_v6.request("GET", "/healthz")
+    assert set(__import__("json").loads(health.body)) == {"status"}
+    resp = login(box_v6)
+    assert resp.status == 302
+    with box_v6.store.session() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "login").order_by(AuditEntry.id.desc()))
+    assert entry.ip == CLIENT_ADDR
 
 
 def test_open_redirect_refused_over_https(box):

@@ -54,9 +54,9 @@ def test_officer_sends_urgent_alert_and_sees_it_all_sent(live, browser):
     text.clear()
     text.send_keys("BIN-alarm: inbraak in de Lindestraat rond 14u. Daders mogelijk nog in de buurt. "
                    "Niet zelf tussenkomen; bel 101 met signalement of nummerplaat. " * 2)
-    segments = wait(browser).until(EC.visibility_of_element_located((By.ID, "segments-nl")))
     wait(browser).until(lambda d: d.find_element(By.ID, "pv-members").text == "22")
-    assert segments.text.split()[0] == "2"
+    # Re-read each time: the preview is re-rendered after every typing pause (a held element goes stale).
+    wait(browser).until(lambda d: d.find_element(By.ID, "segments-nl").text.split()[0] == "2")
     shot(browser, "02-compose-preview")
     browser.find_element(By.ID, "to-confirm").click()                                      # click 3
     wait(browser).until(EC.presence_of_element_located((By.ID, "restate")))
@@ -82,6 +82,12 @@ def test_status_page_updates_without_reload(live, browser):
     browser.get(f"{base}/alerts/{aid}")
     browser.execute_script("window.__marker = 'same page';")
     wait(browser, 90).until(lambda d: d.find_element(By.ID, "reached").text == "22")
+    assert browser.find_element(By.ID, "members-reached").text == "22"          # members, not messages
+    # The recipients table follows the banner: no row still says queued/sending once all is sent.
+    wait(browser, 30).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#recipients td.st.queued, "
+                                                                        "#recipients td.st.sending"))
+    live = browser.find_element(By.ID, "status-live")
+    assert live.get_attribute("role") == "status" and live.text.strip()          # completion is announced
     assert browser.execute_script("return window.__marker;") == "same page"
 
 

@@ -17,7 +17,8 @@ makes a +CMGS that finds the link down pay for setting it up, which AT+CMMS
 1/2 avoids for sends that follow each other; `SentSms.link_setup` says which
 sends paid. Faults are switched on from the test: `unplug()`,
 `replug()`, `unplug_during_next_send()`, `fail_next_sends()`, `freeze()`,
-`inject_sms()`, `status_report()`.
+`inject_sms()`, `status_report()` (also stored, +CDSI); `pause_at()` holds the conversation at
+one command so a test can kill the daemon at that step.
 """
 from __future__ import annotations
 
@@ -114,6 +115,19 @@ class SentSms:
     link_setup: bool = False             # this +CMGS had to bring the radio link up first
 
 
+@dataclass
+class Pause:
+    """The conversation held at one command, so a test can kill the daemon at that step."""
+
+    command: str                         # e.g. "+CMGD": matched against the start of the command
+    after: bool                          # False: before answering it; True: right after the answer
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class ModemEmulator:
     """A modem on a pty. `start()` it, give `port` to the code under test, `stop()` it."""
 
@@ -142,6 +156,7 @@ class ModemEmulator:
         self._responses = 0
         self._chatter_i = 0
         self._link_until = 0.0           # monotonic time the radio link drops (0: down)
+        self._pauses: list[Pause] = []
         self._reset_state()
         self._pin_attempts = profile.pin_attempts
 
@@ -261,10 +276,34 @@ class ModemEmulator:
                 self._urc(f'+CMTI: "SM",{idx}')
         return indexes[0]
 
-    def status_report(self, mr: int, number: str, status: int = 0x00) -> None:
-        """Send a +CDS status report (PDU mode) for the message with TP-MR MR."""
+    def status_report(self, mr: int, number: str, status: int = 0x00, stored: bool = False) -> None:
+        """A status report for the message with TP-MR MR: sent as +CDS (PDU mode), or STORED on
+        the SIM and announced with +CDSI, as modems routing reports to memory do (+CNMI ds=2)."""
         pdu = _status_report_pdu(mr, number, status)
-        self._urc(f"+CDS: {len(pdu) // 2 - 1}", pdu)
+        if not stored:
+            self._urc(f"+CDS: {len(pdu) // 2 - 1}", pdu)
+            return
+        with self._lock:
+            idx = next(i for i in range(1, 256) if i not in self._storage)
+            self._storage[idx] = pdu
+        self._urc(f'+CDSI: "SM",{idx}')
+
+    def pause_at(self, command: str, after: bool = False) -> Pause:
+        """Hold the conversation at the next COMMAND (e.g. "+CMGR", "+CMGD"), before answering it
+        or AFTER answering it, until the test calls `release()`: kill -9 lands at that step."""
+        p = Pause(command.upper(), after)
+        with self._lock:
+            self._pauses.append(p)
+        return p
+
+    def _hold(self, cmd: str, after: bool) -> None:
+        with self._lock:
+            p = next((p for p in self._pauses if p.after == after and cmd.startswith(p.command)), None)
+            if p is not None:
+                self._pauses.remove(p)
+        if p is not None:
+            p.reached.set()
+            p.released.wait(60)
 
     @property
     def stored(self) -> dict[int, str]:
@@ -415,7 +454,9 @@ class ModemEmulator:
         if handler is None:
             self._error()
             return
+        self._hold(cmd, after=False)
         handler(cmd, line[2:])
+        self._hold(cmd, after=True)
 
     def _handlers(self):
         return {

@@ -237,6 +237,23 @@ def test_quiet_hours_window_around_midnight(at, window):
     assert in_quiet_hours(now, window, "UTC") is (window != "00:00-23:59")
 
 
+def test_stop_waits_for_the_longest_send_a_device_may_have_in_flight(store, net, caplog):
+    add_members(store, net, 1)
+    a = send(store)
+    ch = emulated("pbx", latency=1.5)
+    ch.max_send_seconds = 650.0          # a device whose sends may take minutes, like a voice call
+    d = Dispatcher(FAST_POLICY, store, [ch], node="test")
+    d.start()
+    deadline = time.monotonic() + 10
+    while store.alert_status(a)["messages"] != {"sending": 1} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert d.stop_wait() == (650.0 + 30.0, "pbx")
+    with caplog.at_level("INFO", logger="gatewayd.dispatch"):
+        d.stop()
+    assert "waiting up to 680 s" in caplog.text and "pbx" in caplog.text
+    assert set(store.alert_status(a)["messages"]) <= {"sent", "delivered"}   # ended and recorded, not left sending
+
+
 @pytest.mark.parametrize("hour,expected", [(23, True), (3, True), (7, False), (12, False), (21, False)])
 def test_quiet_hours_window_in_brussels_time(hour, expected):
     # 2026-07-01 is summer time: Brussels is UTC+2.

@@ -113,3 +113,59 @@ def test_plan_says_the_most_escalation_can_add(store):
     planned, _counts, _skipped = store.planned_messages([1], "member")
     p = plan(POLICY, "urgent", planned)
     assert (p.minutes, p.calls, p.sms) == (5.0, 1, 1)
+
+
+def test_cancel_after_every_message_went_out_stops_escalation(store):
+    # Every SMS and call left (the dispatcher then marks the alert done); the operator cancels
+    # it ("0 messages not yet sent"): escalation must not revive it and call people later.
+    a = send(store)
+    with store.engine.begin() as c:
+        c.execute(update(Message).where(Message.alert_id == a).values(state=MessageState.SENT.value))
+    assert store.finish_alerts(now=T0 + timedelta(minutes=1)) == 1
+    store.cancel_alert(a, "agent")
+    assert escalate_due(store, POLICY, T0 + timedelta(minutes=6)) == 0 and escalated(store, a) == set()
+
+
+def test_a_member_who_said_stop_is_not_escalated(store):
+    # STOP is final at every step: the SMS went out (sent, no report yet), then the member
+    # replied STOP. Escalation must not queue a call to them (nor show one on the alert page).
+    a = send(store)
+    with store.engine.begin() as c:
+        c.execute(update(Message).where(Message.alert_id == a).values(state=MessageState.SENT.value))
+    store.set_opt_out(SMS_MEMBER, True)
+    escalate_due(store, POLICY, T0 + timedelta(minutes=6))
+    assert SMS_MEMBER not in {n for n, _ch in escalated(store, a)}
+
+
+def test_a_cancel_committing_while_escalation_queues_wins(pg_url):
+    # PostgreSQL, two writers: the operator's cancel has written the alert row (its first
+    # statement) and not yet committed when housekeeping escalates. Escalation must wait for
+    # the cancel and then queue nothing, not overwrite `cancelled` with `active` and call people.
+    import threading
+    import time
+
+    from gatewayd.model import Alert, AlertState
+    s = Store(make_engine(pg_url), POLICY)
+    try:
+        s.add_network("N", zone="Zone Noord")
+        s.add_member("N", SMS_MEMBER, channel="sms")
+        a = send(s)
+        with s.engine.begin() as c:     # the SMS went out; the alert is done
+            c.execute(update(Message).where(Message.alert_id == a).values(state=MessageState.SENT.value))
+        assert s.finish_alerts(now=T0 + timedelta(minutes=1)) == 1
+        cancel = s.engine.connect()
+        tx = cancel.begin()
+        cancel.execute(update(Alert).where(Alert.id == a).values(state=AlertState.CANCELLED.value))
+        worker = threading.Thread(target=escalate_due, args=(s, POLICY, T0 + timedelta(minutes=6)))
+        worker.start()
+        time.sleep(1.0)    # escalation has read the alert as active and waits on its row
+        tx.commit()
+        cancel.close()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+        with s.engine.connect() as c:
+            assert c.scalar(select(Alert.state).where(Alert.id == a)) == AlertState.CANCELLED.value
+            assert c.scalar(select(Message.id).where(Message.alert_id == a, Message.escalated.is_(True),
+                                                     Message.state == MessageState.QUEUED.value)) is None
+    finally:
+        s.engine.dispose()

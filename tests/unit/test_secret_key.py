@@ -41,8 +41,18 @@ def test_web_refuses_a_weak_key_with_one_line_saying_how_to_make_one(tmp_path, k
     assert len(lines) == 1 and "[web].secret_key" in lines[0] and "secret-key" in lines[0], result.stderr
 
 
+@pytest.mark.parametrize("key", ["change_me_to_a_long_random_string", "Change Me To A Long Random String",
+                                 "chang3-me-to-a-long-random-string", "change-me-to-a-long-random-strings!",
+                                 " change-me-to-a-long-random-string "])
+def test_the_example_key_barely_changed_is_still_weak(key):
+    """One character off the public example is found offline in a few thousand guesses against any
+    session cookie the page hands out (the login form sets one): as good as the example itself."""
+    assert secret_key.problem(key) is not None
+
+
 def test_the_example_config_key_is_judged_weak():
     assert secret_key.problem(EXAMPLE_KEY) is not None
+    assert secret_key.EXAMPLE_KEY == EXAMPLE_KEY        # near-copies are measured against the real one
 
 
 def test_a_generated_key_is_strong_and_fresh():

@@ -150,7 +150,7 @@ def test_alert_page_shows_full_numbers_to_admin(client, world):
 
 def test_cancel_cancels_what_has_not_gone(police, world):
     alert_id = _send(police, world)
-    police.post(f"/alerts/{alert_id}/cancel", data={"csrf_token": csrf_token(police)})
+    police.post(f"/alerts/{alert_id}/cancel", data={"csrf_token": csrf_token(police), "confirmed": "1"})
     assert police.get(f"/alerts/{alert_id}/status.json").get_json()["counts"] == {"cancelled": 2}
 
 

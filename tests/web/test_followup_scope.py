@@ -143,3 +143,33 @@ def test_the_confirmed_alert_is_sent_once(police, world):
     first = police.post("/alerts/send", data={**form, "confirm_token": token})
     again = police.post("/alerts/send", data={**form, "confirm_token": token})
     assert first.status_code == again.status_code == 302 and alert_count(world) == 1
+
+
+def test_approval_of_an_alert_partly_outside_scope_is_refused(police, world, shared_alert):
+    """Approving releases the alert to every recipient: a four-eyes approver must be someone who may
+    send it to all of them, not an officer of one of its networks."""
+    from sqlalchemy import update
+
+    from gatewayd.model import AlertState
+    with world.session.begin() as s:      # the alert as it waits for a second person (zone Zuid wrote it)
+        s.execute(update(Alert).where(Alert.id == shared_alert).values(state=AlertState.PENDING_APPROVAL.value))
+    resp = police.post(f"/alerts/{shared_alert}/approve", data={"csrf_token": csrf_token(police)})
+    assert resp.status_code == 403
+    assert world.alert_status(shared_alert)["state"] == AlertState.PENDING_APPROVAL.value
+    assert 'action="/alerts/%d/approve"' % shared_alert not in police.get(f"/alerts/{shared_alert}").get_data(
+        as_text=True)
+
+
+def test_the_alert_page_shows_no_callback_of_a_recipient_outside_scope(police, world, shared_alert):
+    """Who called back about an alert is about its recipients: one outside the officer's networks is
+    not shown, not even redacted."""
+    from datetime import datetime, timezone
+
+    from gatewayd.phone import redact
+    at = datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)
+    zoe, an = world.member_by_number("+32473998877"), world.member_by_number("+32470123456")
+    world.record_callback("voice0", zoe.phone, zoe.id, [shared_alert], at, "ack")
+    world.record_callback("voice0", an.phone, an.id, [shared_alert], at, "ack")
+    html = police.get(f"/alerts/{shared_alert}").get_data(as_text=True)
+    assert redact(an.phone) in html
+    assert redact(zoe.phone) not in html

@@ -41,3 +41,15 @@ def test_navigation_shows_the_open_inbox_count(police, world):
 
 def test_no_badge_when_everything_is_handled(police):
     assert 'id="inbox-unread"' not in police.get("/").get_data(as_text=True)
+
+
+def test_police_reveal_the_number_of_a_handled_report_on_the_all_view(police, world):
+    """Review 17: a witness whose report was already marked handled must still be callable: the
+    "Show number" button on "Show all" showed the open-only page without the number (audit written)."""
+    iid = report(world)
+    police.post(f"/inbox/{iid}/handled", data={"csrf_token": csrf_token(police), "handled": "1"})
+    html = police.get("/inbox?all=1").get_data(as_text=True)
+    import re
+    action = re.search(rf'action="([^"]*/inbox/{iid}/number[^"]*)"', html).group(1).replace("&amp;", "&")
+    resp = police.post(action, data={"csrf_token": csrf_token(police)})
+    assert f'href="tel:{WITNESS}"' in resp.get_data(as_text=True)

@@ -181,3 +181,29 @@ def test_opt_out_and_deactivate_are_explained_apart(coordinator, world):
     assert 'aria-describedby="opt-out-help"' in html and 'aria-describedby="deactivate-help"' in html
     form_end = html.index("</form>")
     assert html.index('id="toggle-active"') > form_end      # not beside the opt-out box in the same form
+
+
+CSV_WITH_BAD_ROW = "name,phone,channel,lang\nJan,0470 11 22 33,sms,nl\nFout,12,sms,nl\n"
+
+
+def test_import_preview_puts_the_import_button_above_the_rows(coordinator, world):
+    resp = coordinator.post("/members/import", data={"csrf_token": csrf_token(coordinator), "step": "preview",
+                                                     "network": str(network_id(world, "Kerkwijk")),
+                                                     "text": CSV_WITH_BAD_ROW})
+    html = resp.get_data(as_text=True)
+    assert html.index('id="do-import"') < html.index('id="import-rows"')
+    assert 'id="download-bad"' in html
+
+
+def test_import_preselects_the_only_network(coordinator, world):
+    html = coordinator.get("/members/import").get_data(as_text=True)
+    assert f'value="{network_id(world, "Kerkwijk")}" selected' in html
+
+
+def test_bad_rows_download_as_csv_as_typed(coordinator):
+    resp = coordinator.post("/members/import/bad-rows.csv", data={"csrf_token": csrf_token(coordinator),
+                                                                  "text": CSV_WITH_BAD_ROW})
+    lines = resp.get_data(as_text=True).splitlines()
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert lines[0] == "name,phone,channel,lang,error" and lines[1].startswith("Fout,12,sms,nl,phone")
+    assert len(lines) == 2

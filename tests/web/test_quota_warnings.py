@@ -81,7 +81,7 @@ def test_status_quota_warning_ends_when_nothing_waits(make):
     c, store = make(modems=TIGHT_SIM, emulated=[])
     login_as(c, store, "agent")
     aid = send(c, store)
-    c.post(f"/alerts/{aid}/cancel", data={"csrf_token": csrf_token(c)})
+    c.post(f"/alerts/{aid}/cancel", data={"csrf_token": csrf_token(c), "confirmed": "1"})
     assert c.get(f"/alerts/{aid}/status.json").get_json()["quota_warning"] == ""
 
 
@@ -131,7 +131,7 @@ def test_start_page_says_when_a_sims_quota_is_exhausted(make):
     send(c, store)
     deliver(store, device="modem1")
     store.record_device("modem1", "sms", "test", DeviceHealth(DeviceState.UP))
-    assert 'modem1: up · <span class="quota-exhausted">quota exhausted</span>' in c.get("/").get_data(as_text=True)
+    assert 'modem1: working · <span class="quota-exhausted">quota exhausted</span>' in c.get("/").get_data(as_text=True)
 
 
 def test_preview_warns_when_the_sims_recipient_quota_is_full(make):

@@ -18,7 +18,10 @@ from .test_admin_api import new_token
 from .test_alerts import alert_count, compose_form
 
 INVISIBLE = ["\u200b\u200b\u200b", "\u200d\u2060\ufeff", "\u202e\u2066\u2069", "\u200b \u200c\n\u00ad",
-             "\u0301\u0301"]
+             "\u0301\u0301",
+             # Letters and symbols that draw nothing: Hangul fillers and the Braille blank (used to pass
+             # "is it empty?" checks) — an SMS of them is as empty as one of zero-width spaces.
+             "\u3164\u3164", "\u115f\u1160", "\uffa0 \uffa0", "\u2800\u2800\u2800"]
 RLO = "\u202e"
 ROOT = Path(__file__).resolve().parents[2]
 

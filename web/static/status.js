@@ -10,8 +10,12 @@
       td.textContent = s.counts[td.dataset.state] || 0;
     });
     set("reached", s.reached); set("total", s.total); set("pending", s.pending);
+    set("members-reached", s.members_reached); set("members-total", s.members);
+    Object.keys(s.channels || {}).forEach(function (ch) {
+      set("channel-" + ch, s.channels[ch].reached + " / " + s.channels[ch].total);
+    });
     var bar = document.getElementById("progress");
-    if (bar) { bar.max = s.total || 1; bar.value = s.reached; }
+    if (bar) { bar.max = s.members || 1; bar.value = s.members_reached; }
     var quota = document.getElementById("quota-warning");
     if (quota) { quota.textContent = s.quota_warning || ""; quota.classList.toggle("hidden", !s.quota_warning); }
     var waiting = document.getElementById("pending-approval");
@@ -26,7 +30,24 @@
       if (cancel) { cancel.remove(); }
     }
     box.dataset.finished = s.finished ? "1" : "0";
+    var key = JSON.stringify(s.counts);
+    if (key !== lastCounts) { lastCounts = key; refreshRecipients(); }
     return s.finished;
+  }
+  // The recipients table moves with the counts: re-read it from the page itself (server-escaped HTML).
+  var lastCounts = null;
+  function refreshRecipients() {
+    var table = document.getElementById("recipients");
+    if (!table) { return; }
+    fetch(location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#recipients tbody");
+        var body = table.querySelector("tbody");
+        if (fresh && body) { body.replaceWith(document.importNode(fresh, true)); }
+      })
+      .catch(function () {});
   }
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })

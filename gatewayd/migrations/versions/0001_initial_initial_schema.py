@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-02 01:47:14.074528
+Create Date: 2026-12-02 02:26:02.135004
 """
 from alembic import op
 import sqlalchemy as sa
@@ -140,6 +140,7 @@ def upgrade() -> None:
     op.create_table('received_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('device', sa.String(length=80), nullable=False),
+    sa.Column('node', sa.String(length=80), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('number', sa.String(length=20), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),

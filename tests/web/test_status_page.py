@@ -1,0 +1,43 @@
+"""The alert status page: members counted (messages per channel beside), local time, cancel asks once."""
+from __future__ import annotations
+
+from .conftest import csrf_token
+from .test_alerts import _send
+
+
+def test_cancel_asks_once_with_what_stops_and_what_left(police, world):
+    alert_id = _send(police, world)
+    resp = police.post(f"/alerts/{alert_id}/cancel", data={"csrf_token": csrf_token(police)})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="confirm-cancel"' in html
+    assert "2 messages that have not gone yet will be stopped." in html
+    assert "0 messages already left and cannot be recalled." in html
+    assert police.get(f"/alerts/{alert_id}/status.json").get_json()["counts"] == {"queued": 2}
+    police.post(f"/alerts/{alert_id}/cancel", data={"csrf_token": csrf_token(police), "confirmed": "1"})
+    assert police.get(f"/alerts/{alert_id}/status.json").get_json()["counts"] == {"cancelled": 2}
+
+
+def test_cancel_is_the_last_action_not_the_first(police, world):
+    html = police.get(f"/alerts/{_send(police, world)}").get_data(as_text=True)
+    assert html.index('id="cancel"') > html.index('id="feedback"')
+
+
+def test_status_counts_members_with_messages_per_channel(police, world):
+    alert_id = _send(police, world, channel="member")
+    data = police.get(f"/alerts/{alert_id}/status.json").get_json()
+    assert (data["members"], data["members_reached"]) == (2, 0)
+    assert data["channels"] == {"sms": {"total": 2, "reached": 0}}
+    html = police.get(f"/alerts/{alert_id}").get_data(as_text=True)
+    assert 'id="members-total">2<' in html and 'id="channel-sms">0 / 2<' in html
+
+
+def test_times_are_in_the_boxs_time_zone(police, world):
+    html = police.get(f"/alerts/{_send(police, world)}").get_data(as_text=True)
+    assert " UTC</time>" not in html
+    assert "CET</time>" in html or "CEST</time>" in html
+
+
+def test_completion_is_announced(police, world):
+    html = police.get(f"/alerts/{_send(police, world)}").get_data(as_text=True)
+    live = html.split('id="status-live"')[1].split("</div>")[0]
+    assert 'role="status"' in live.split(">")[0] and 'id="done-banner"' in live
