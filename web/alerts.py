@@ -549,10 +549,13 @@ def status_payload(alert_id: int) -> dict:
     reached = sum(counts.get(s, 0) for s in ("sent", "delivered", "acknowledged"))
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
     members = Q.member_progress(get_store(), alert_id)
+    # The banner speaks of people ("not everyone was reached"), like the members line beside it: a member
+    # on SMS and voice whose SMS went out is reached even if the call failed (the channel line shows that).
+    everyone = (members["reached"] == members["total"] if members["total"] else reached == total) and total > 0
     return {"id": alert_id, "state": st["state"], "category": st["category"], "drill": bool(st["drill"]),
             "members": members["total"], "members_reached": members["reached"], "channels": members["channels"],
             "counts": counts, "total": total, "pending": pending,
-            "reached": reached, "finished": finished, "all_sent": finished and reached == total and total > 0,
+            "reached": reached, "finished": finished, "all_sent": finished and everyone,
             "quota_warning": _waiting_quota_warning(alert_id, st, counts)}
 
 
