@@ -197,12 +197,25 @@ def _apply_template_fields(c: Compose, form) -> None:
     c.fields = {i: v.strip() for i in range(MAX_FIELDS) if (v := form.get(f"field_{i}")) is not None}
     tpl = Q.template_by_key(get_store(), c.template) if c.template else None
     if tpl is not None and c.fields:
+        c.texts = _unfill(c.texts, tpl.texts, form)
         c.texts = fill(c.texts, tpl.texts, c.fields)
     if form.get("langs_chosen"):
         # The form offers one "send in this language" box per text: a language left unticked is not sent,
         # so a template's text in a language nobody looked at never goes out by default.
         c.langs = [lang for lang in LANGUAGES if lang in form.getlist("langs")]
         c.texts = {lang: (text if lang in c.langs else "") for lang, text in c.texts.items()}
+
+
+def _unfill(texts: dict[str, str], template: dict[str, str], form) -> dict[str, str]:
+    """TEXTS back to the template's text where they are exactly what the values filled in last time
+    (the form returned after an error, or "Change" on the confirm page) carried: so a field corrected
+    then (street, time) reaches the text instead of being ignored because its slot is already gone."""
+    applied = {i: v for i in range(MAX_FIELDS) if (v := (form.get(f"applied_{i}") or "").strip())}
+    if not applied:
+        return texts
+    before = fill({lang: template.get(lang, "") for lang in texts}, template, applied)
+    return {lang: (template[lang] if text and text == before[lang] and lang in template else text)
+            for lang, text in texts.items()}
 
 
 def _unfilled_slots(c: Compose, texts: dict[str, str]) -> dict[str, str]:
