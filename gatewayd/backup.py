@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from .errors import GatewaydError
+from .errors import CannotWrite, GatewaydError
 
 BUSY_TIMEOUT = 30.0   # seconds to wait for a writer's lock, as the daemon does
 
@@ -149,8 +149,13 @@ def backup_file(db: Path, dest: Path) -> BackupInfo:
         raise BackupError(f"{dest} is the database itself; give another file name")
     if not dest.parent.is_dir():
         raise BackupError(f"{dest.parent} does not exist; create the directory first")
+    if not os.access(dest.parent, os.W_OK | os.X_OK):
+        raise CannotWrite(dest, "permission denied")
     tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise CannotWrite(dest, exc.strerror) from None
     src = _connect(db)
     try:
         out = _connect(tmp)
@@ -170,6 +175,8 @@ def backup_file(db: Path, dest: Path) -> BackupInfo:
         _fsync_dir(dest.parent)
     except sqlite3.Error as exc:
         raise BackupError(f"backup of {db} failed: {exc}") from None
+    except OSError as exc:
+        raise CannotWrite(dest, exc.strerror) from None
     finally:
         src.close()
         tmp.unlink(missing_ok=True)

@@ -51,9 +51,17 @@ def cmd_member_export(cfg: Config, args: argparse.Namespace) -> int:
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if args.output:
         # Personal data: readable by the owner only.
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        from .errors import CannotWrite
+        try:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                # 0600 applies only to a new file: an existing one is made private before a
+                # byte is written (and refused when it is not ours to make private).
+                os.fchmod(fd, 0o600)
+                os.ftruncate(fd, 0)
+                f.write(text)
+        except OSError as exc:
+            raise CannotWrite(args.output, exc.strerror) from None
     else:
         sys.stdout.write(text)
     store.audit(args.actor or "cli", AuditAction.MEMBER_EXPORT, {"member_id": (data["member"] or {}).get("id")})

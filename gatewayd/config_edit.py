@@ -64,7 +64,11 @@ def set_keys(path: str | Path, values: dict[tuple[str, str], object]) -> None:
                           f"unusual: {exc}); edit it by hand") from None
     parse_config(raw, str(p))
     mode = p.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(prefix=".gatewayd-", dir=p.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".gatewayd-", dir=p.parent)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot write the config here ({exc.strerror}); run it as the file's owner "
+                          "(sudo gatewayd ...)") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(new)

@@ -16,8 +16,7 @@ from gatewayd.model import AuditAction, AuditEntry, Role
 from gatewayd.nodes import overview
 from gatewayd.store import LANGUAGES
 
-from . import get_cfg, get_store
-from . import queries as Q
+from . import get_cfg, get_store, queries
 from .auth import audit, roles_required
 from .queries import to_int as _int
 
@@ -32,14 +31,14 @@ AUDIT_PAGE = 100
 def devices():
     store = get_store()
     page = "_devices.html" if request.args.get("fragment") else "devices.html"   # devices.js refreshes the fragment
-    devices = Q.device_quotas(get_cfg(), store, store.devices())
+    devices = queries.device_quotas(get_cfg(), store, store.devices())
     return render_template(page, devices=devices, nodes=overview(store, devices), queue=store.queue_depth())
 
 
 @bp.get("/devices.json")
 def devices_json():
     store = get_store()
-    devices = Q.device_quotas(get_cfg(), store, store.devices())
+    devices = queries.device_quotas(get_cfg(), store, store.devices())
     return jsonify({"devices": devices, "nodes": overview(store, devices), "queue": store.queue_depth()})
 
 
@@ -70,7 +69,7 @@ def audit_log():
 @bp.get("/admin/users")
 @roles_required("admin")
 def users():
-    return render_template("users.html", users=Q.users(get_store()))
+    return render_template("users.html", users=queries.users(get_store()))
 
 
 def _user_values(form) -> dict:
@@ -82,7 +81,7 @@ def _user_values(form) -> dict:
 
 def _user_form(v, errors, user=None, status=200):
     return render_template("user_form.html", v=v, errors=errors, user=user, roles=[r.value for r in Role],
-                           networks=Q.networks(get_store())), status
+                           networks=queries.networks(get_store())), status
 
 
 @bp.route("/admin/users/new", methods=["GET", "POST"])
@@ -93,7 +92,7 @@ def user_new():
                            "active": True}, {})
     v = _user_values(request.form)
     store = get_store()
-    names = tuple(n.name for n in Q.networks(store, tuple(v["network_ids"])))
+    names = tuple(n.name for n in queries.networks(store, tuple(v["network_ids"])))
     try:
         user = store.add_user(v["username"], v["password"], v["role"], v["zone"], names)
     except InputError as exc:
@@ -108,7 +107,7 @@ def user_new():
 @roles_required("admin")
 def user_edit(user_id: int):
     store = get_store()
-    user = next((u for u in Q.users(store) if u.id == user_id), None)
+    user = next((u for u in queries.users(store) if u.id == user_id), None)
     if user is None:
         abort(404)
     if request.method == "GET":
@@ -135,7 +134,7 @@ def user_edit(user_id: int):
 def user_logout_everywhere(user_id: int):
     """End every session the user has open, on every device (a lost phone, a shared PC)."""
     from .auth import bump_session_version
-    user = next((u for u in Q.users(get_store()) if u.id == user_id), None)
+    user = next((u for u in queries.users(get_store()) if u.id == user_id), None)
     if user is None:
         abort(404)
     bump_session_version(user_id)
@@ -148,14 +147,14 @@ def user_logout_everywhere(user_id: int):
 @bp.get("/admin/templates")
 @roles_required("admin")
 def templates():
-    return render_template("templates.html", templates=Q.templates(get_store()))
+    return render_template("templates.html", templates=queries.templates(get_store()))
 
 
 @bp.route("/admin/templates/<int:template_id>", methods=["GET", "POST"])
 @roles_required("admin")
 def template_edit(template_id: int):
     store = get_store()
-    tpl = next((t for t in Q.templates(store) if t.id == template_id), None)
+    tpl = next((t for t in queries.templates(store) if t.id == template_id), None)
     if tpl is None:
         abort(404)
     v = {"title": tpl.title, "category": tpl.category, **{f"text_{k}": tpl.texts.get(k, "") for k in LANGUAGES}}
@@ -190,7 +189,7 @@ def tokens():
         else:
             audit(AuditAction.TOKEN_CREATE, {"token_id": row.id, "name": row.name, "zone": row.zone})
             v = {"name": "", "zone": ""}
-    return render_template("tokens.html", tokens=Q.api_tokens(store), new_token=new_token, errors=errors,
+    return render_template("tokens.html", tokens=queries.api_tokens(store), new_token=new_token, errors=errors,
                            v=v), (400 if errors else 200)
 
 

@@ -21,8 +21,7 @@ from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
 from gatewayd.store import ALERT_CHANNELS, LANGUAGES, MAX_TEXT, OUT_STATES, PENDING, WAITING, AlertRequest
 
-from . import get_cfg, get_store
-from . import queries as Q
+from . import get_cfg, get_store, queries
 from .auth import audit
 from .queries import to_int as _int
 
@@ -146,7 +145,7 @@ def parse_compose(form) -> Compose:
         c.errors["channel"] = _("Choose how to reach the members.")
     if c.parent_id is not None:
         try:
-            parent = Q.alert(get_store(), c.parent_id)
+            parent = queries.alert(get_store(), c.parent_id)
         except NotFound:
             parent = None
         if parent is None or not can_view(parent):
@@ -163,7 +162,7 @@ def parse_compose(form) -> Compose:
         c.errors["networks"] = _("You may not send to one of the chosen networks.")
     elif not c.network_ids and c.parent_id is None and c.correct_id is None:
         c.errors["networks"] = _("Choose at least one network.")
-    nets = {n.id: n.name for n in Q.networks(get_store(), tuple(c.network_ids))}
+    nets = {n.id: n.name for n in queries.networks(get_store(), tuple(c.network_ids))}
     c.network_names = [nets[i] for i in c.network_ids if i in nets]
     if len(c.network_names) != len(c.network_ids) and "networks" not in c.errors:
         c.errors["networks"] = _("One of the chosen networks does not exist.")
@@ -196,8 +195,9 @@ def parse_compose(form) -> Compose:
 def _apply_template_fields(c: Compose, form) -> None:
     """Write the template's fields (street, time, ...) into every language's text; drop languages not chosen."""
     c.fields = {i: v.strip() for i in range(MAX_FIELDS) if (v := form.get(f"field_{i}")) is not None}
-    tpl = Q.template_by_key(get_store(), c.template) if c.template else None
+    tpl = queries.template_by_key(get_store(), c.template) if c.template else None
     if tpl is not None and c.fields:
+        c.texts = _unfill(c.texts, tpl.texts, form)
         c.texts = fill(c.texts, tpl.texts, c.fields)
     if form.get("langs_chosen"):
         # The form offers one "send in this language" box per text: a language left unticked is not sent,
@@ -206,9 +206,21 @@ def _apply_template_fields(c: Compose, form) -> None:
         c.texts = {lang: (text if lang in c.langs else "") for lang, text in c.texts.items()}
 
 
+def _unfill(texts: dict[str, str], template: dict[str, str], form) -> dict[str, str]:
+    """TEXTS back to the template's text where they are exactly what the values filled in last time
+    (the form returned after an error, or "Change" on the confirm page) carried: so a field corrected
+    then (street, time) reaches the text instead of being ignored because its slot is already gone."""
+    applied = {i: v for i in range(MAX_FIELDS) if (v := (form.get(f"applied_{i}") or "").strip())}
+    if not applied:
+        return texts
+    before = fill({lang: template.get(lang, "") for lang in texts}, template, applied)
+    return {lang: (template[lang] if text and text == before[lang] and lang in template else text)
+            for lang, text in texts.items()}
+
+
 def _unfilled_slots(c: Compose, texts: dict[str, str]) -> dict[str, str]:
     """One error per template slot still in a text, on its field when the template has one, else on the text."""
-    tpl = Q.template_by_key(get_store(), c.template) if c.template else None
+    tpl = queries.template_by_key(get_store(), c.template) if c.template else None
     fields = fields_of(tpl.texts) if tpl is not None else []
     errors: dict[str, str] = {}
     for lang, text in texts.items():
@@ -231,7 +243,7 @@ def _ui_lang() -> str:
 def _prepare_correction(c: Compose) -> None:
     """A correction keeps the original's category and channel and addresses no network itself."""
     try:
-        original = Q.alert(get_store(), c.correct_id) if c.correct_id is not None else None
+        original = queries.alert(get_store(), c.correct_id) if c.correct_id is not None else None
     except NotFound:
         original = None
     if original is None or not can_view(original):
@@ -303,7 +315,7 @@ def can_cancel(alert) -> bool:
 
 def _load_alert(alert_id: int):
     try:
-        a = Q.alert(get_store(), alert_id)
+        a = queries.alert(get_store(), alert_id)
     except NotFound:
         abort(404)
     if not can_view(a):
@@ -316,9 +328,9 @@ def build_preview(c: Compose) -> dict:
     from gatewayd.sms import plan  # the very function the modem channel encodes with
     cfg, store = get_cfg(), get_store()
     if c.correct_id is not None:
-        rp = Q.correction_recipients(store, c.correct_id)
+        rp = queries.correction_recipients(store, c.correct_id)
     else:
-        rp = Q.preview_recipients(store, c.network_ids, c.channel if c.channel in CHANNEL_MODES else "member",
+        rp = queries.preview_recipients(store, c.network_ids, c.channel if c.channel in CHANNEL_MODES else "member",
                                   c.parent_id)
     filled = {k: v for k, v in c.texts.items() if v}
     if cfg.dispatch.sender_first:
@@ -347,7 +359,7 @@ def build_preview(c: Compose) -> dict:
         if in_quiet_hours(utcnow(), cfg.dispatch.quiet_hours, cfg.dispatch.timezone):
             quiet = cfg.dispatch.quiet_hours
     # Can the SIMs' remaining fair-use quotas carry it? (A drill uses none, but says what a real one would meet.)
-    quota = Q.quota_check(cfg, store, sms_parts, c.category) if sms_parts else None
+    quota = queries.quota_check(cfg, store, sms_parts, c.category) if sms_parts else None
     return {"recipients": rp, "plans": plans, "sms_parts": sms_parts, "missing_languages": missing,
             "eta": eta, "capacity": cap, "ahead": ahead, "default_lang": next(iter(filled), "nl"),
             "quiet_hours": quiet, "needs_approval": c.category in cfg.dispatch.approval_categories,
@@ -367,10 +379,10 @@ def _escalation_preview(c: Compose):
 
 def _compose_context(c: Compose) -> dict:
     store = get_store()
-    nets = Q.networks(store, g.user.network_ids)
-    tpls = Q.templates(store)
-    parent = Q.alert(store, c.parent_id) if c.parent_id is not None and "parent_id" not in c.errors else None
-    original = Q.alert(store, c.correct_id) if c.correct_id is not None else None
+    nets = queries.networks(store, g.user.network_ids)
+    tpls = queries.templates(store)
+    parent = queries.alert(store, c.parent_id) if c.parent_id is not None and "parent_id" not in c.errors else None
+    original = queries.alert(store, c.correct_id) if c.correct_id is not None else None
     return {"c": c, "networks": nets, "templates": tpls, "parent": parent, "original": original,
             "templates_data": {t.key: {"category": t.category, "texts": t.texts} for t in tpls},
             "template_fields": {t.key: fields_of(t.texts) for t in tpls}, "ui_lang": _ui_lang(),
@@ -398,16 +410,17 @@ def home():
     """Start page: one button per template for senders, recent alerts, device summary."""
     store = get_store()
     scope = None if g.user.is_admin else g.user.network_ids
-    tpls = [t for t in Q.templates(store) if t.category in g.user.send_categories and t.category != Category.FEEDBACK]
-    devices = Q.device_quotas(get_cfg(), store, store.devices())
-    return render_template("home.html", templates=tpls, alerts=Q.recent_alerts(store, scope, 10),
+    tpls = [t for t in queries.templates(store)
+            if t.category in g.user.send_categories and t.category != Category.FEEDBACK]
+    devices = queries.device_quotas(get_cfg(), store, store.devices())
+    return render_template("home.html", templates=tpls, alerts=queries.recent_alerts(store, scope, 10),
                            devices=devices, queue=store.queue_depth())
 
 
 @bp.get("/alerts")
 def index():
     scope = None if g.user.is_admin else g.user.network_ids
-    return render_template("alerts.html", alerts=Q.recent_alerts(get_store(), scope, 200))
+    return render_template("alerts.html", alerts=queries.recent_alerts(get_store(), scope, 200))
 
 
 # ---------------------------------------------------------------------- compose
@@ -436,7 +449,7 @@ def compose():
         if c.parent_id is not None:
             c.category = Category.FEEDBACK.value
             c.drill = c.drill or bool(_load_alert(c.parent_id).drill)   # 404 unless it exists and is in scope
-        tpl = Q.template_by_key(get_store(), c.template) if c.template else None
+        tpl = queries.template_by_key(get_store(), c.template) if c.template else None
         if tpl is not None:
             c.texts = dict(tpl.texts)
             c.category = c.category or tpl.category
@@ -491,8 +504,8 @@ def confirm():
     if c.errors:
         return render_template("compose.html", **_compose_context(c)), 400
     return render_template("confirm.html", c=c, p=build_preview(c), token=_confirm_tokens().issue(g.user.id, c),
-                           parent=Q.alert(get_store(), c.parent_id) if c.parent_id is not None else None,
-                           original=Q.alert(get_store(), c.correct_id) if c.correct_id is not None else None)
+                           parent=queries.alert(get_store(), c.parent_id) if c.parent_id is not None else None,
+                           original=queries.alert(get_store(), c.correct_id) if c.correct_id is not None else None)
 
 
 @bp.post("/alerts/send")
@@ -550,11 +563,14 @@ def status_payload(alert_id: int) -> dict:
     pending = sum(counts.get(s, 0) for s in PENDING)
     reached = sum(counts.get(s, 0) for s in OUT_STATES)
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
-    members = Q.member_progress(get_store(), alert_id)
+    members = queries.member_progress(get_store(), alert_id)
+    # The banner speaks of people ("not everyone was reached"), like the members line beside it: a member
+    # on SMS and voice whose SMS went out is reached even if the call failed (the channel line shows that).
+    everyone = (members["reached"] == members["total"] if members["total"] else reached == total) and total > 0
     return {"id": alert_id, "state": st["state"], "category": st["category"], "drill": bool(st["drill"]),
             "members": members["total"], "members_reached": members["reached"], "channels": members["channels"],
             "counts": counts, "total": total, "pending": pending,
-            "reached": reached, "finished": finished, "all_sent": finished and reached == total and total > 0,
+            "reached": reached, "finished": finished, "all_sent": finished and everyone,
             "quota_warning": _waiting_quota_warning(alert_id, st, counts)}
 
 
@@ -566,8 +582,8 @@ def _waiting_quota_warning(alert_id: int, st: dict, counts: dict) -> str:
     cfg, store = get_cfg(), get_store()
     if not any(m.quota_per_day or m.quota_per_month or m.quota_recipients_per_month for m in cfg.sims):
         return ""       # no SIM has a quota: nothing to count
-    needed = Q.pending_sms_segments(cfg, store, alert_id)
-    check = Q.quota_check(cfg, store, needed, st["category"]) if needed else None
+    needed = queries.pending_sms_segments(cfg, store, alert_id)
+    check = queries.quota_check(cfg, store, needed, st["category"]) if needed else None
     return quota_text(check) if check is not None and not check.fits else ""
 
 
@@ -591,10 +607,10 @@ def view(alert_id: int):
     state = request.args.get("state", "")
     store = get_store()
     scope = None if g.user.is_admin else g.user.network_ids
-    recips = Q.recipients_page(store, alert_id, page, mask=not g.user.is_admin, state=state, scope=scope)
+    recips = queries.recipients_page(store, alert_id, page, mask=not g.user.is_admin, state=state, scope=scope)
     corrects = None          # this alert is the correction of that one (which links back here)
     if a.parent_id is not None:
-        parent = Q.alert(store, a.parent_id)
+        parent = queries.alert(store, a.parent_id)
         if parent.superseded_by == a.id:
             corrects = parent.id
     from gatewayd.escalation import escalate_after
@@ -604,11 +620,11 @@ def view(alert_id: int):
     callbacks = store.callbacks_of(alert_id)
     if not g.user.is_admin:
         # A recipient outside one's networks is never named, not even redacted.
-        hidden = Q.members_outside_scope(store, [c["number"] for c in callbacks], scope)
+        hidden = queries.members_outside_scope(store, [c["number"] for c in callbacks], scope)
         callbacks = [{**c, "number": redact(c["number"])} for c in callbacks if c["number"] not in hidden]
     return render_template("alert.html", a=a, s=status_payload(alert_id), recips=recips, state_filter=state,
                            corrects=corrects, callbacks=callbacks, escalation=escalation,
-                           drill=Q.drill_report(get_cfg(), store, alert_id) if a.drill else None,
+                           drill=queries.drill_report(get_cfg(), store, alert_id) if a.drill else None,
                            can_cancel=can_cancel(a), can_approve=can_approve(a),
                            can_correct=a.category in g.user.send_categories and a.superseded_by is None
                            and a.state != AlertState.PENDING_APPROVAL.value and covers(a),

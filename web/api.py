@@ -16,8 +16,7 @@ from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction, AuditEntry, Network, alert_network, utcnow
 from gatewayd.store import AlertRequest
 
-from . import get_store
-from . import queries as Q
+from . import get_store, queries
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -101,7 +100,7 @@ def create_alert():
         return _error(400, "expected true or false", "drill")
     parent_id = body.get("parent_id")
     if parent_id is not None and (not isinstance(parent_id, int) or isinstance(parent_id, bool)
-                                  or Q.to_int(parent_id) is None):
+                                  or queries.to_int(parent_id) is None):
         return _error(400, "expected an alert id (an integer)", "parent_id")
     allowed = _zone_networks(token.zone)
     if allowed is not None:

@@ -7,8 +7,7 @@ from flask_babel import gettext as _
 from gatewayd.errors import NotFound
 from gatewayd.model import AuditAction
 
-from . import get_store
-from . import queries as Q
+from . import get_store, queries
 from .auth import audit
 
 bp = Blueprint("inbox", __name__)
@@ -34,13 +33,13 @@ def _unread_badge():
     user = g.get("user")
     if user is None:
         return {}
-    return {"inbox_open": Q.open_inbox_count(get_store(), _scope(), include_unlinked=_unlinked())}
+    return {"inbox_open": queries.open_inbox_count(get_store(), _scope(), include_unlinked=_unlinked())}
 
 
 def _render(revealed: int | None = None):
     show_all = request.args.get("all") == "1"
-    page_no = Q.to_int(request.args.get("page"), 1)
-    page = Q.inbox(get_store(), _scope(), not show_all, page_no, include_unlinked=_unlinked())
+    page_no = queries.to_int(request.args.get("page"), 1)
+    page = queries.inbox(get_store(), _scope(), not show_all, page_no, include_unlinked=_unlinked())
     return render_template("inbox.html", page=page, show_all=show_all, mask=not g.user.is_admin,
                            can_reveal=_sees_full_numbers(), revealed=revealed)
 
@@ -56,7 +55,7 @@ def reveal_number(inbound_id: int):
     if not _sees_full_numbers():
         abort(403)
     try:
-        msg = Q.inbound_in_scope(get_store(), inbound_id, _scope(), include_unlinked=_unlinked())
+        msg = queries.inbound_in_scope(get_store(), inbound_id, _scope(), include_unlinked=_unlinked())
     except NotFound:
         abort(404)
     audit(AuditAction.INBOX_NUMBER_SHOWN, {"inbound_id": inbound_id, "member_id": msg.member_id})
@@ -67,7 +66,7 @@ def reveal_number(inbound_id: int):
 def handled(inbound_id: int):
     store = get_store()
     try:
-        Q.inbound_in_scope(store, inbound_id, _scope(), include_unlinked=_unlinked())
+        queries.inbound_in_scope(store, inbound_id, _scope(), include_unlinked=_unlinked())
     except NotFound:
         abort(404)
     done = request.form.get("handled", "1") == "1"

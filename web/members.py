@@ -12,8 +12,7 @@ from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction
 from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportRow, foreign_row_error
 
-from . import get_store
-from . import queries as Q
+from . import get_store, queries
 from .auth import audit, roles_required
 from .queries import to_int as _int
 
@@ -35,10 +34,10 @@ def _require_editor():
 
 def _member_or_404(member_id: int):
     store = get_store()
-    if not Q.member_in_scope(store, member_id, _scope()):
+    if not queries.member_in_scope(store, member_id, _scope()):
         abort(404)
     try:
-        return Q.member(store, member_id)
+        return queries.member(store, member_id)
     except NotFound:
         abort(404)
 
@@ -50,8 +49,8 @@ def index():
     if network_id is not None and not g.user.sees_network(network_id):
         abort(404)
     q = (request.args.get("q") or "").strip()[:100]
-    page = Q.member_page(store, _scope(), network_id, q, _int(request.args.get("page"), 1))
-    nets = Q.networks(store, _scope())
+    page = queries.member_page(store, _scope(), network_id, q, _int(request.args.get("page"), 1))
+    nets = queries.networks(store, _scope())
     return render_template("members.html", page=page, networks=nets, network_id=network_id, q=q)
 
 
@@ -64,7 +63,7 @@ def _member_form_values(form) -> dict:
 
 def _render_member_form(values: dict, errors: dict, member=None, status: int = 200):
     return render_template("member_form.html", v=values, errors=errors, member=member,
-                           networks=Q.networks(get_store(), _scope()), channels=MEMBER_CHANNELS,
+                           networks=queries.networks(get_store(), _scope()), channels=MEMBER_CHANNELS,
                            member_languages=LANGUAGES), status
 
 
@@ -128,7 +127,7 @@ def import_csv():
     """Step 1 (GET/POST 'preview'): read the file, show rows and per-row errors. Step 2 ('import'): write."""
     _require_editor()
     store = get_store()
-    nets = Q.networks(store, _scope())
+    nets = queries.networks(store, _scope())
     if request.method == "GET":
         # One network in scope: nothing to choose, so it is chosen.
         only = nets[0].id if len(nets) == 1 else None
@@ -212,9 +211,9 @@ def _csv_text() -> str:
 @bp.get("/networks")
 def networks():
     store = get_store()
-    nets = Q.networks(store, _scope())
+    nets = queries.networks(store, _scope())
     return render_template("networks.html", networks=nets,
-                           counts=Q.network_member_counts(store, tuple(n.id for n in nets)))
+                           counts=queries.network_member_counts(store, tuple(n.id for n in nets)))
 
 
 @bp.route("/networks/new", methods=["GET", "POST"])
@@ -233,7 +232,7 @@ def _network_form(network_id: int | None):
     store = get_store()
     net = None
     if network_id is not None:
-        net = next((n for n in Q.networks(store, (network_id,))), None)
+        net = next((n for n in queries.networks(store, (network_id,))), None)
         if net is None:
             abort(404)
     v = {"name": net.name if net else "", "zone": net.zone if net else ""}

@@ -260,7 +260,7 @@ def correction_recipients(store: Store, original_id: int) -> RecipientPreview:
 # ---------------------------------------------------------------------- inbox
 def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, page: int,
           include_unlinked: bool = False) -> MemberPage:
-    """Inbound messages from members of NETWORK_IDS or about their alerts (None = all).
+    """Inbound messages from members of NETWORK_IDS or from strangers about their alerts (None = all).
 
     INCLUDE_UNLINKED adds texts from unknown numbers about no alert: someone must read them.
     """
@@ -269,8 +269,11 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
         if network_ids is not None:
             in_members = select(member_network.c.member_id).where(member_network.c.network_id.in_(network_ids))
             in_alerts = select(alert_network.c.alert_id).where(alert_network.c.network_id.in_(network_ids))
-            conds: list[ColumnElement[bool]] = [InboundMessage.member_id.in_(in_members),
-                                                InboundMessage.alert_id.in_(in_alerts)]
+            # A member's text belongs to their networks; only a stranger's answer goes by its alert
+            # (a recipient outside one's networks is never named, even on a shared alert).
+            conds: list[ColumnElement[bool]] = [
+                InboundMessage.member_id.in_(in_members),
+                and_(InboundMessage.member_id.is_(None), InboundMessage.alert_id.in_(in_alerts))]
             if include_unlinked:
                 conds.append(and_(InboundMessage.member_id.is_(None), InboundMessage.alert_id.is_(None)))
             base = base.where(or_(*conds))
@@ -321,8 +324,9 @@ def inbound_in_scope(store: Store, inbound_id: int, network_ids: tuple[int, ...]
             return msg
         ok_member = msg.member_id is not None and s.scalar(select(member_network.c.member_id).where(
             member_network.c.member_id == msg.member_id, member_network.c.network_id.in_(network_ids)).limit(1))
-        ok_alert = msg.alert_id is not None and s.scalar(select(alert_network.c.alert_id).where(
-            alert_network.c.alert_id == msg.alert_id, alert_network.c.network_id.in_(network_ids)).limit(1))
+        ok_alert = msg.member_id is None and msg.alert_id is not None and s.scalar(
+            select(alert_network.c.alert_id).where(alert_network.c.alert_id == msg.alert_id,
+                                                   alert_network.c.network_id.in_(network_ids)).limit(1))
         if not (ok_member or ok_alert):
             raise NotFound("message", inbound_id)
         return msg

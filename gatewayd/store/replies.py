@@ -10,11 +10,11 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
-from ..model import Alert, InboundMessage, Member, Message, MessageState, ReceivedEvent, ReceivedKind, utcnow
+from ..model import Alert, InboundMessage, Member, Message, MessageState, Node, ReceivedEvent, ReceivedKind, utcnow
 from ..outcomes import ChannelKind, DeliveryReport, InboundText
 from ..phone import normalise
 from ..wakeup import wake
@@ -209,11 +209,16 @@ class RepliesStore(StoreBase):
     def received_todo(self, kind: ReceivedKind, node: str, limit: int = 200
                       ) -> list[tuple[int, InboundText | DeliveryReport]]:
         """(row id, event) of what NODE's devices received of KIND and not yet acted on, oldest
-        first. Per node: a status report matches the sends of the node whose device got it."""
+        first. Per node: a status report matches the sends of the node whose device got it.
+        Replies (a STOP) also of nodes whose lease ran out: a node that stored one and died
+        for good must not leave it unheard; file_reply acts on each once."""
         with self.engine.connect() as c:
+            nodes = [node]
+            if kind is ReceivedKind.SMS:
+                nodes += self._silent_nodes(c)
             rows = c.execute(select(ReceivedEvent).where(ReceivedEvent.processed_at.is_(None),
                                                          ReceivedEvent.kind == kind.value,
-                                                         ReceivedEvent.node == node)
+                                                         ReceivedEvent.node.in_(nodes))
                              .order_by(ReceivedEvent.processed_at, ReceivedEvent.id).limit(limit)).all()
         out: list[tuple[int, InboundText | DeliveryReport]] = []
         for r in rows:
@@ -223,6 +228,13 @@ class RepliesStore(StoreBase):
             else:
                 out.append((r.id, InboundText(r.device, r.number, r.text, r.received_at, r.key or "")))
         return out
+
+    def _silent_nodes(self, c: Connection) -> list[str]:
+        """Nodes whose lease ran out, by the database's clock (gatewayd/nodes.py)."""
+        now = c.scalar(select(func.now())) if self._pg else utcnow()
+        rows = c.execute(select(Node.id, Node.heartbeat_at, Node.lease_seconds)
+                         .where(Node.heartbeat_at.is_not(None))).all()
+        return [r.id for r in rows if r.heartbeat_at + timedelta(seconds=r.lease_seconds) < now]
 
     def mark_received(self, ids: list[int], now: datetime | None = None) -> None:
         """Acted on (or given up on): not handed out by received_todo again."""

@@ -389,3 +389,34 @@ def test_a_second_local_user_reads_nothing_after_backup_and_purge(box, running):
         inside = "/" + str(p.relative_to(box.root))
         probe = ["ls", inside] if p.is_dir() else ["head", "-c", "1", inside]
         assert box.run(*probe, user="nobody").returncode != 0, f"nobody can read {inside}"
+
+
+def test_root_calling_gatewayd_where_the_service_user_cannot_write_gets_one_line(box):
+    """`sudo gatewayd backup /root/x.db`: the command runs as gatewayd (root's files would lock the
+    daemon out), which cannot write in /root. One line naming the file and the user, no traceback."""
+    for cmd in ("gatewayd backup /root/members.db",
+                "gatewayd network add 'BIN Export' && gatewayd member add --network 'BIN Export' "
+                "--phone 0470123999 --name Export && gatewayd member export 0470123999 -o /root/anna.json"):
+        r = box.run("bash", "-c", f"cd /root && {cmd}")
+        assert r.returncode == 2, (cmd, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr, r.stderr
+        assert "cannot write it as user gatewayd" in r.stderr and "/root/" in r.stderr, r.stderr
+
+
+def test_root_changes_the_config_with_gatewayd_on_path(box):
+    """README: `gatewayd config-set` / `gatewayd secret-key`. /etc/gatewayd is root's (the service user
+    only reads it), so root's calls of these work, and the file stays root:gatewayd 0640."""
+    conf = box.path("/etc/gatewayd/gatewayd.toml")
+    before = conf.stat()
+    r = box.run("bash", "-c", "cd /root && gatewayd config-set web.trusted_proxy=127.0.0.1")
+    assert r.returncode == 0, r.stderr
+    assert 'trusted_proxy = "127.0.0.1"' in conf.read_text()
+    after = conf.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode & 0o777) == (before.st_uid, before.st_gid, 0o640)
+    assert box.run("bash", "-c", "gatewayd config-set 'web.trusted_proxy=\"\"'").returncode == 0
+    r = box.run("bash", "-c", "gatewayd secret-key")
+    assert r.returncode == 0 and "already a good key" in r.stdout, r.stderr
+    # The service user itself cannot: one line saying so, no traceback.
+    r = box.run("/opt/gatewayd/venv/bin/gatewayd", "-c", "/etc/gatewayd/gatewayd.toml", "config-set",
+                "web.trusted_proxy=127.0.0.1", user="gatewayd")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "cannot write the config" in r.stderr, r.stderr

@@ -174,3 +174,31 @@ def test_an_idle_node_is_woken_by_a_new_alert_not_its_next_poll(tmp_path, pg_url
         g.wait_for(lambda: alert_done(db, alert_id), timeout=30)
     finally:
         g.stop()
+
+
+def test_a_stop_stored_by_a_node_that_died_is_acted_on_by_another(tmp_path, pg_url, db):
+    # Node A's modem read a STOP, A committed it (write-ahead) and died before acting on it,
+    # and its box never comes back: the member must still be opted out, by node B.
+    from gatewayd.channels.base import InboundText
+    from gatewayd.model import utcnow
+    from gatewayd.store import Store
+
+    gws = [gateway(tmp_path, i, pg_url) for i in range(2)]
+    gws[0].cli("init-db")
+    fill(gws[0], 3)
+    try:
+        start_nodes(db, gws)
+        dead = node_ids(gws)[0]
+        gws[0].kill(signal.SIGKILL)
+        Store(db).receive(InboundText("sim1", "+32470000001", "STOP", utcnow(), "sim1:7:stop"), dead)
+        gws[1].wait_for(lambda: scalar(db, "SELECT opted_out FROM member WHERE phone = '+32470000001'"),
+                        timeout=90, every=0.5)
+        assert scalar(db, "SELECT count(*) FROM received_event WHERE kind = 'sms' AND processed_at IS NULL") == 0
+        assert scalar(db, "SELECT count(*) FROM message WHERE alert_id IS NULL AND number = '+32470000001'") == 1
+        alert_id = send_alert(gws[1])
+        gws[1].wait_for(lambda: alert_done(db, alert_id), timeout=120)
+        assert scalar(db, "SELECT count(*) FROM message WHERE alert_id = :a AND number = '+32470000001' "
+                          "AND state <> 'cancelled'", a=alert_id) == 0
+    finally:
+        for g in gws:
+            g.stop()

@@ -49,6 +49,16 @@ def test_member_export_to_a_private_file(gw, tmp_path):
     assert out.stat().st_mode & 0o077 == 0
 
 
+def test_member_export_over_an_existing_open_file_makes_it_private(gw, tmp_path):
+    """An export written over a file that others could read (0644) leaves no personal data readable."""
+    out = tmp_path / "anna.json"
+    out.write_text("old\n")
+    out.chmod(0o644)
+    gw("member", "export", NUMBER, "-o", str(out))
+    assert json.loads(out.read_text())["member"]["name"] == "Anna"
+    assert out.stat().st_mode & 0o077 == 0
+
+
 def test_member_erase_then_export_finds_nothing(gw):
     gw("member", "erase", NUMBER)
     p = gw("member", "export", NUMBER, ok=False)

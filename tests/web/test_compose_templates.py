@@ -73,3 +73,63 @@ def test_api_refuses_a_text_holding_a_placeholder(client, world):
     body = resp.get_json()
     assert resp.status_code == 400 and body["field"] == "text[fr]" and "[rue]" in body["error"]
     assert alert_count(world) == 0
+
+
+def _compose_form_values(html: str) -> dict[str, list[str]]:
+    """What a browser would submit from the compose form of HTML (enabled inputs, ticked boxes, textareas)."""
+    from html.parser import HTMLParser
+
+    class Form(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.values: dict[str, list[str]] = {}
+            self.inside = self.disabled = False
+            self.textarea = self.select = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "form" and a.get("id") == "compose":
+                self.inside = True
+            if not self.inside:
+                return
+            if tag == "fieldset":
+                self.disabled = "disabled" in a
+            elif tag == "input" and not self.disabled and a.get("name"):
+                if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                    return
+                self.values.setdefault(a["name"], []).append(a.get("value") or "")
+            elif tag == "select":
+                self.select = a.get("name")
+            elif tag == "option" and "selected" in a and self.select:
+                self.values.setdefault(self.select, []).append(a.get("value") or "")
+            elif tag == "textarea":
+                self.textarea = a["name"]
+                self.values[self.textarea] = [""]
+
+        def handle_endtag(self, tag):
+            if tag == "form":
+                self.inside = False
+            elif tag == "fieldset":
+                self.disabled = False
+            elif tag == "textarea":
+                self.textarea = None
+
+        def handle_data(self, data):
+            if self.textarea:
+                self.values[self.textarea][0] += data
+
+    p = Form()
+    p.feed(html)
+    return p.values
+
+
+def test_a_field_changed_after_an_error_changes_the_text_that_goes_out(police, world):
+    """Review 17: the dispatcher fills the street, forgets the network, gets the form back (texts now
+    filled), corrects the street: the corrected street must be what is confirmed, not the first one."""
+    form = burglary_form(police, world, field_0="Lindestraat", field_1="14:00", networks=[])
+    back = police.post("/alerts/confirm", data=form)
+    assert back.status_code == 400
+    again = _compose_form_values(back.get_data(as_text=True))
+    again.update(field_0=["Kerkstraat"], networks=[str(network_id(world, "Lindeknoppen"))])
+    html = police.post("/alerts/confirm", data=again).get_data(as_text=True)
+    assert "inbraak in Kerkstraat rond 14:00" in html and "Lindestraat" not in html

@@ -173,3 +173,14 @@ def test_the_alert_page_shows_no_callback_of_a_recipient_outside_scope(police, w
     html = police.get(f"/alerts/{shared_alert}").get_data(as_text=True)
     assert redact(an.phone) in html
     assert redact(zoe.phone) not in html
+
+
+def test_a_reply_from_a_recipient_outside_scope_stays_out_of_the_inbox(police, world, shared_alert):
+    """Zoë (Zuidrand, zone Zuid) answers an alert that also went to zone Noord: zone Noord's officer
+    does not get her name, her text or (on reveal) her full number."""
+    from gatewayd.model import utcnow
+    zoe = world.member_by_number("+32473998877")
+    iid = world.record_inbound("sim1", zoe.phone, "Ik zag twee mannen", "report", utcnow(), zoe.id, shared_alert)
+    html = police.get("/inbox").get_data(as_text=True)
+    assert "Zoë" not in html and "Ik zag twee mannen" not in html
+    assert police.post(f"/inbox/{iid}/number", data={"csrf_token": csrf_token(police)}).status_code == 404

@@ -41,3 +41,27 @@ def test_completion_is_announced(police, world):
     html = police.get(f"/alerts/{_send(police, world)}").get_data(as_text=True)
     live = html.split('id="status-live"')[1].split("</div>")[0]
     assert 'role="status"' in live.split(">")[0] and 'id="done-banner"' in live
+
+
+def test_banner_and_members_line_agree_for_an_sms_and_voice_member(client, world):
+    """Review 17: a member on SMS and voice whose SMS went out but whose call failed counts as
+    reached ("1 / 1 members reached"); the banner must not say "not everyone was reached" beside it."""
+    from gatewayd.channels.base import Outcome
+    from gatewayd.store import AlertRequest
+
+    from .conftest import login_as
+    world.add_network("Oost")
+    world.add_member("Oost", "0474 55 66 77", "Olga Oost", channel="sms+voice")
+    alert_id = world.enqueue_alert(AlertRequest(networks=("Oost",), category="urgent", text="Verdachte auto",
+                                                channel="member")).alert_id
+    sms = world.claim("sms", "d1", "n")
+    world.complete(sms, "d1", Outcome.sent(), )
+    call = world.claim("voice", "v1", "n")
+    world.complete(call, "v1", Outcome.failed("no answer"))
+    world.finish_alerts()
+    login_as(client, world, "admin")
+    data = client.get(f"/alerts/{alert_id}/status.json").get_json()
+    assert data["finished"] is True, data
+    assert (data["members"], data["members_reached"]) == (1, 1)
+    html = client.get(f"/alerts/{alert_id}").get_data(as_text=True)
+    assert 'data-all-sent="1"' in html and data["all_sent"] is True
