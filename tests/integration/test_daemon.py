@@ -36,11 +36,16 @@ def sending_count(g):
     return db_rows(g, "SELECT count(*) FROM message WHERE state='sending'")[0][0]
 
 
+def left_count(g):
+    return db_rows(g, "SELECT count(*) FROM message WHERE state IN ('sent', 'delivered')")[0][0]
+
+
 def test_kill_9_mid_dispatch_loses_nothing(gw):
     alert_id = int(gw.cli("alert", "send", "--network", "N", "--category", "urgent", "--text", "x").stdout)
     gw.start()
-    gw.wait_for(lambda: sending_count(gw) > 0 and gw.status(alert_id)["messages"].get("delivered", 0) +
-                gw.status(alert_id)["messages"].get("sent", 0) >= 10, every=0.01)
+    # Read the database directly, sends in flight last: a `gatewayd alert status` subprocess between the
+    # check and the kill takes seconds on a loaded machine, long enough for every send to finish.
+    gw.wait_for(lambda: left_count(gw) >= 10 and sending_count(gw) > 0, every=0.01)
     gw.kill(signal.SIGKILL)
     inflight = {r[0] for r in db_rows(gw, "SELECT id FROM message WHERE state='sending'")}
     assert inflight, "the kill should have caught sends in flight"
