@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from gatewayd.db import make_engine, migrate
-from gatewayd.model import AuditEntry
+from gatewayd.model import AuditAction, AuditEntry
 from gatewayd.store import Store
 from tests.web.conftest import PASSWORD, populate
 
@@ -178,7 +178,7 @@ def test_login_over_https_sets_a_secure_cookie_and_audits_the_real_client(box):
     cookie = resp.getheader("Set-Cookie")
     assert "Secure" in cookie and "HttpOnly" in cookie
     with box.store.session() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "login").order_by(AuditEntry.id.desc()))
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.LOGIN.value).order_by(AuditEntry.id.desc()))
     assert entry.ip == CLIENT_ADDR               # not nginx's 127.0.0.1
 
 
@@ -189,7 +189,7 @@ def test_a_forged_forwarded_for_is_not_believed(box):
     box.request("POST", "/login", {"csrf_token": token, "username": "agent", "password": "wrong-password"},
                 headers={"X-Forwarded-For": "198.51.100.66"}, cookie=cookie)
     with box.store.session() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "login_failed")
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.LOGIN_FAILED.value)
                          .order_by(AuditEntry.id.desc()))
     assert entry.ip == CLIENT_ADDR
 
@@ -208,7 +208,7 @@ def test_a_page_on_ipv6_loopback_still_sees_the_real_client(box_v6):
     resp = login(box_v6)
     assert resp.status == 302
     with box_v6.store.session() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "login").order_by(AuditEntry.id.desc()))
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.LOGIN.value).order_by(AuditEntry.id.desc()))
     assert entry.ip == CLIENT_ADDR
 
 
