@@ -26,6 +26,7 @@ from tests.fixtures.asterisk import (
     REPEAT_THEN_CONFIRM,
     REPEATER,
     AsteriskRig,
+    asterisk_rig,  # noqa: F401  (fixture)
     hold,
 )
 
