@@ -96,11 +96,15 @@ class Role(str, enum.Enum):
 
 
 class AuditAction(str, enum.Enum):
-    """What an audit entry records (the daemon's own entries; the page's are spelled in web/)."""
+    """What an audit entry records (the daemon's own entries, and the inbox's; other page entries are
+    still spelled in web/)."""
 
     CALLBACK = "callback"                  # someone phoned the box's callback line
     CALLBACK_CONFIRM = "callback.confirm"  # a member pressed 1 for an alert on the callback line
     NODE_TAKEOVER = "node.takeover"        # a node resolved a silent node's sends in flight
+    INBOX_NUMBER_SHOWN = "inbox_number_shown"  # police or an admin revealed a reporter's full number
+    INBOX_HANDLED = "inbox_handled"            # an inbox row was marked handled
+    INBOX_REOPENED = "inbox_reopened"          # ... or open again
 
 
 member_network = Table(

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 
 from gatewayd.errors import NotFound
+from gatewayd.model import AuditAction
 
 from . import get_store
 from . import queries as Q
@@ -23,7 +24,8 @@ def _unlinked() -> bool:
 
 
 def _sees_full_numbers() -> bool:
-    """Police call a witness back ("two men behind nr 14"): they may reveal a reporter's number, audited."""
+    """Police call a witness back ("two men behind nr 14"): they may reveal a reporter's number, audited.
+    Admins may too, the same way: every full number anyone sees is in the audit log."""
     return g.user.is_admin or g.user.role == "police"
 
 
@@ -40,7 +42,7 @@ def _render(revealed: int | None = None):
     show_all = request.args.get("all") == "1"
     page_no = Q.to_int(request.args.get("page"), 1)
     page = Q.inbox(get_store(), _scope(), not show_all, page_no, include_unlinked=_unlinked())
-    return render_template("inbox.html", page=page, show_all=show_all, mask=not g.user.is_admin,
+    return render_template("inbox.html", page=page, show_all=show_all,
                            can_reveal=_sees_full_numbers(), revealed=revealed)
 
 
@@ -51,14 +53,14 @@ def index():
 
 @bp.post("/inbox/<int:inbound_id>/number")
 def reveal_number(inbound_id: int):
-    """Show one reporter's full number to police (to call back), and record who saw it."""
+    """Show one reporter's full number to police or an admin (to call back), and record who saw it."""
     if not _sees_full_numbers():
         abort(403)
     try:
         msg = Q.inbound_in_scope(get_store(), inbound_id, _scope(), include_unlinked=_unlinked())
     except NotFound:
         abort(404)
-    audit("inbox_number_shown", {"inbound_id": inbound_id, "member_id": msg.member_id})
+    audit(AuditAction.INBOX_NUMBER_SHOWN.value, {"inbound_id": inbound_id, "member_id": msg.member_id})
     return _render(revealed=inbound_id)
 
 
@@ -71,6 +73,6 @@ def handled(inbound_id: int):
         abort(404)
     done = request.form.get("handled", "1") == "1"
     Q.mark_handled(store, inbound_id, g.user.username, done)
-    audit("inbox_handled" if done else "inbox_reopened", {"inbound_id": inbound_id})
+    audit((AuditAction.INBOX_HANDLED if done else AuditAction.INBOX_REOPENED).value, {"inbound_id": inbound_id})
     flash(_("Marked as handled.") if done else _("Marked as open."), "info")
     return redirect(url_for("inbox.index"))
