@@ -559,7 +559,7 @@ def status_payload(alert_id: int) -> dict:
     counts = st["messages"]
     total = sum(counts.values())
     pending = sum(counts.get(s, 0) for s in Q.PENDING_STATES)
-    reached = sum(counts.get(s, 0) for s in ("sent", "delivered", "acknowledged"))
+    reached = sum(counts.get(s, 0) for s in Q.REACHED_STATES)
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
     members = Q.member_progress(get_store(), alert_id)
     # The banner speaks of people ("not everyone was reached"), like the members line beside it: a member
@@ -574,7 +574,7 @@ def status_payload(alert_id: int) -> dict:
 
 def _waiting_quota_warning(alert_id: int, st: dict, counts: dict) -> str:
     """While SMS of a (real) alert wait, say so when the SIMs' remaining quotas cannot carry them."""
-    if st["drill"] or not (counts.get("queued") or counts.get("retry")) or st["state"] not in (
+    if st["drill"] or not any(counts.get(s) for s in Q.WAITING_STATES) or st["state"] not in (
             AlertState.ACTIVE.value, AlertState.PENDING_APPROVAL.value):
         return ""
     cfg, store = get_cfg(), get_store()

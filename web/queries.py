@@ -31,7 +31,14 @@ def to_int(value, default=None):
     except (TypeError, ValueError):
         return default
     return number if -MAX_DB_INT <= number <= MAX_DB_INT else default
-PENDING_STATES = ("queued", "retry", "sending")
+PENDING_STATES = tuple(s.value for s in (MessageState.QUEUED, MessageState.RETRY, MessageState.SENDING))
+WAITING_STATES = tuple(s.value for s in (MessageState.QUEUED, MessageState.RETRY))
+# A message "reached" its member when it is on their phone: an SMS sent or delivered, a call
+# heard (delivered, acknowledged) or a short message left on their answering machine. Reached
+# is not heard: a voicemail still escalates (escalation goes by acknowledged). One tuple for the
+# status page's messages figure and its members figure, so the two agree.
+REACHED_STATES = tuple(s.value for s in (MessageState.SENT, MessageState.DELIVERED, MessageState.ACKNOWLEDGED,
+                                         MessageState.VOICEMAIL))
 # Average length of an answered alert call (ring + header + text + DTMF prompt);
 # only used to estimate how long calls take, never to schedule them.
 AVG_CALL_SECONDS = 45.0
@@ -521,8 +528,7 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
 def member_progress(store: Store, alert_id: int) -> dict:
     """Members an alert addresses and how many it reached (one member may get an SMS and a call),
     with messages per channel: {"total", "reached", "channels": {channel: {"total", "reached"}}}."""
-    reached_states = tuple(s.value for s in (MessageState.SENT, MessageState.DELIVERED, MessageState.ACKNOWLEDGED,
-                                             MessageState.VOICEMAIL))
+    reached_states = REACHED_STATES
     is_reached = case((Message.state.in_(reached_states), 1), else_=0)
     with store.engine.connect() as c:
         total = c.scalar(select(func.count(func.distinct(Message.member_id))).where(Message.alert_id == alert_id))
@@ -680,7 +686,7 @@ def pending_sms_segments(cfg: Config, store: Store, alert_id: int) -> int:
     with store.engine.connect() as c:
         rows = c.execute(select(Message.text, func.count()).where(
             Message.alert_id == alert_id, Message.channel == "sms",
-            Message.state.in_(("queued", "retry"))).group_by(Message.text)).all()
+            Message.state.in_(WAITING_STATES)).group_by(Message.text)).all()
     cache: dict = {}
     return sum(n * _segments(text, cfg.sms.smart_encoding, cache) for text, n in rows)
 
@@ -703,7 +709,7 @@ def device_quotas(cfg: Config, store: Store, devices: list[dict]) -> list[dict]:
     return devices
 
 
-RECEIVED = ("sent", "delivered", "acknowledged")
+RECEIVED = tuple(s.value for s in (MessageState.SENT, MessageState.DELIVERED, MessageState.ACKNOWLEDGED))
 
 
 def drill_report(cfg: Config, store: Store, alert_id: int) -> dict:
