@@ -10,6 +10,7 @@ anything is played; a 1 is written before the caller is thanked for it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -20,6 +21,10 @@ from .phone import normalise, redact
 from .store import Store
 
 log = logging.getLogger("gatewayd.callback")
+
+# E.164 allows at most 15 digits. A caller ID that is not shaped like a number (forged by a
+# trunk, or fields glued onto it) is treated as withheld, so it can never name a member.
+_PLAUSIBLE_NUMBER = re.compile(r"\+?[0-9]{3,15}")
 
 
 class CallbackDesk:
@@ -38,7 +43,8 @@ class CallbackDesk:
                  f"message {press.message_id}" if press.message_id is not None else f"alert {press.alert_id}")
 
     def callback(self, device: str, number: str, at: datetime) -> CallbackPlan:
-        number = normalise(number) if number else ""
+        plausible = _PLAUSIBLE_NUMBER.fullmatch((number or "").replace(" ", ""))
+        number = normalise(number) if plausible else ""
         member = self.store.member_by_number(number) if number else None
         if member is None or not member.active:
             self.store.record_callback(device, number or "unknown", None, [], at, ReplyKind.CALLBACK.value)

@@ -19,7 +19,15 @@ from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AlertState, AuditAction, Category, MessageState
 from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
-from gatewayd.store import ALERT_CHANNELS, LANGUAGES, MAX_TEXT, OUT_STATES, PENDING, WAITING, AlertRequest
+from gatewayd.store import (
+    ALERT_CHANNELS,
+    LANGUAGES,
+    MAX_TEXT,
+    PENDING,
+    REACHED_STATES,
+    WAITING,
+    AlertRequest,
+)
 
 from . import get_cfg, get_store, queries
 from .auth import audit
@@ -561,7 +569,7 @@ def status_payload(alert_id: int) -> dict:
     counts = st["messages"]
     total = sum(counts.values())
     pending = sum(counts.get(s, 0) for s in PENDING)
-    reached = sum(counts.get(s, 0) for s in OUT_STATES)
+    reached = sum(counts.get(s, 0) for s in REACHED_STATES)
     finished = pending == 0 and st["state"] != AlertState.ACTIVE.value
     members = queries.member_progress(get_store(), alert_id)
     # The banner speaks of people ("not everyone was reached"), like the members line beside it: a member

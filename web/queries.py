@@ -23,7 +23,6 @@ from gatewayd.model import (
     InboundMessage,
     Member,
     Message,
-    MessageState,
     Network,
     User,
     alert_network,
@@ -32,7 +31,7 @@ from gatewayd.model import (
 )
 from gatewayd.outcomes import ChannelKind
 from gatewayd.phone import redact
-from gatewayd.store import OUT_STATES, RECEIVED_STATES, WAITING, Store
+from gatewayd.store import OUT_STATES, REACHED_STATES, RECEIVED_STATES, WAITING, Store
 
 PAGE_SIZE = 50
 MAX_DB_INT = 2**63 - 1      # SQLite and PostgreSQL BIGINT; a larger number is no id of ours
@@ -295,8 +294,7 @@ def inbox(store: Store, network_ids: tuple[int, ...] | None, only_open: bool, pa
 def member_progress(store: Store, alert_id: int) -> dict:
     """Members an alert addresses and how many it reached (one member may get an SMS and a call),
     with messages per channel: {"total", "reached", "channels": {channel: {"total", "reached"}}}."""
-    reached_states = tuple(s.value for s in (MessageState.SENT, MessageState.DELIVERED, MessageState.ACKNOWLEDGED,
-                                             MessageState.VOICEMAIL))
+    reached_states = REACHED_STATES
     is_reached = case((Message.state.in_(reached_states), 1), else_=0)
     with store.connection() as c:
         total = c.scalar(select(func.count(func.distinct(Message.member_id))).where(Message.alert_id == alert_id))

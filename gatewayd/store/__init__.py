@@ -28,7 +28,7 @@ from .alerts import (
     Estimate,
     category_of,
 )
-from .base import OUT_STATES, PENDING, RECEIVED_STATES, WAITING, StoreBase
+from .base import OUT_STATES, PENDING, REACHED_STATES, RECEIVED_STATES, WAITING, StoreBase
 from .calls import CallsStore
 from .devices import DeviceStore
 from .people import (
@@ -52,7 +52,7 @@ class Store(QueueStore, AlertStore, TemplateStore, PeopleStore, RepliesStore, Ca
 
 
 __all__ = ["ALERT_CHANNELS", "CATEGORIES", "DEFAULT_TEMPLATES", "FOREIGN_NUMBER", "LANGUAGES", "MAX_TEXT",
-           "MEMBER_CHANNELS", "OUT_STATES", "PENDING", "RECEIVED_STATES", "SHARED_MEMBER", "STOP_IS_FINAL",
-           "SYSTEM_CHECK_PERIOD", "WAITING", "AlertRequest", "Claimed", "EnqueueResult", "Estimate", "ImportFailed",
-           "ImportRow", "LostClaim", "RecoveryReport", "Store", "StoreBase", "category_of", "foreign_row_error",
-           "token_hash"]
+           "MEMBER_CHANNELS", "OUT_STATES", "PENDING", "REACHED_STATES", "RECEIVED_STATES", "SHARED_MEMBER",
+           "STOP_IS_FINAL", "SYSTEM_CHECK_PERIOD", "WAITING", "AlertRequest", "Claimed", "EnqueueResult", "Estimate",
+           "ImportFailed", "ImportRow", "LostClaim", "RecoveryReport", "Store", "StoreBase", "category_of",
+           "foreign_row_error", "token_hash"]

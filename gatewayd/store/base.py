@@ -24,6 +24,9 @@ PENDING = (QUEUED, RETRY, SENDING)         # the alert is not over while one of 
 RECEIVED_STATES = (SENDING, MessageState.SENT.value, MessageState.DELIVERED.value, MessageState.ACKNOWLEDGED.value)
 # The message went out (a correction or a reply can refer to it).
 OUT_STATES = (MessageState.SENT.value, MessageState.DELIVERED.value, MessageState.ACKNOWLEDGED.value)
+# A message "reached" its member when it is on their phone: an SMS sent or delivered, a call heard
+# or a short message left on their answering machine (the status page's messages and members figures).
+REACHED_STATES = OUT_STATES + (MessageState.VOICEMAIL.value,)
 
 
 def new_message_row(*, alert_id: int | None, member_id: int | None, number: str, channel: str, language: str,

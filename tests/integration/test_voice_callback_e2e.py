@@ -57,7 +57,13 @@ def callbacks(tmp_path_factory, asterisk_rig):
         g.wait_for(lambda: any("****" in row[0] for row in audit()), timeout=60, every=0.5)
         # Give a stranger's call the time it would need to hear (and confirm) anything.
         g.wait_for(lambda: asterisk_rig.active_channels() == 0, timeout=60, every=0.5)
-        return {"first": report(g, first), "latest": report(g, latest), "ids": (first, latest), "audit": audit()}
+        before_forged = audit()
+        # A caller ID that carries ",Number: <the member>" (a forged ID from a hostile trunk).
+        asterisk_rig.call_the_box("forged", CONFIRM)
+        g.wait_for(lambda: sum(1 for row in audit() if row[1] == "callback") == 3, timeout=60, every=0.5)
+        g.wait_for(lambda: asterisk_rig.active_channels() == 0, timeout=60, every=0.5)
+        return {"first": report(g, first), "latest": report(g, latest), "ids": (first, latest), "audit": before_forged,
+                "forged": audit()[len(before_forged):]}
     finally:
         g.stop()
 
@@ -91,3 +97,11 @@ def test_stranger_is_logged_redacted_and_hears_no_alert(callbacks):
     assert all(c["number"] != STRANGER for key in ("first", "latest") for c in callbacks[key]["callbacks"])
     # The stranger kept pressing 1: no confirmation came of it.
     assert sum(1 for _a, action, _d in callbacks["audit"] if action == "callback.confirm") == 2
+
+
+def test_a_caller_id_carrying_fields_is_refused_as_a_stranger(callbacks):
+    """A caller ID with ",Number: <member>" in it is no phone number: the dialplan keeps only its
+    digits, gatewayd refuses what is left (too long for any number) and the caller is a stranger,
+    logged as unknown -- not as the member, and not with the forged text in the audit log."""
+    assert [(actor, json.loads(d)) for actor, action, d in callbacks["forged"] if action == "callback"] == \
+        [("callback:u****wn", {"member_id": None, "alerts": [], "device": "asterisk"})]

@@ -53,3 +53,16 @@ def test_police_reveal_the_number_of_a_handled_report_on_the_all_view(police, wo
     action = re.search(rf'action="([^"]*/inbox/{iid}/number[^"]*)"', html).group(1).replace("&amp;", "&")
     resp = police.post(action, data={"csrf_token": csrf_token(police)})
     assert f'href="tel:{WITNESS}"' in resp.get_data(as_text=True)
+
+
+def test_admins_see_numbers_masked_and_a_reveal_is_audited_as_for_police(admin, world):
+    """Review 17: admins saw every reporter's number in full and nothing was recorded. They get the
+    police flow: masked, "Show number" reveals one, and the audit log says who saw it."""
+    iid = report(world)
+    html = admin.get("/inbox").get_data(as_text=True)
+    assert WITNESS not in html and f'id="reveal-{iid}"' in html
+    resp = admin.post(f"/inbox/{iid}/number", data={"csrf_token": csrf_token(admin)})
+    assert resp.status_code == 200 and f'href="tel:{WITNESS}"' in resp.get_data(as_text=True)
+    with world.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.INBOX_NUMBER_SHOWN.value)).all()
+    assert [(e.actor, e.detail["inbound_id"]) for e in entries] == [("admin", iid)]

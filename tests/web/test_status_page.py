@@ -65,3 +65,27 @@ def test_banner_and_members_line_agree_for_an_sms_and_voice_member(client, world
     assert (data["members"], data["members_reached"]) == (1, 1)
     html = client.get(f"/alerts/{alert_id}").get_data(as_text=True)
     assert 'data-all-sent="1"' in html and data["all_sent"] is True
+
+
+def test_a_voicemail_counts_the_same_in_the_messages_and_members_figures(client, world):
+    """Review 17: a call that left a voicemail counted for "members reached" (and the banner) but not
+    for the messages' "reached" beside it ("1 / 1 members reached", "Messages: 0 / 1 reached").
+    A voicemail is a message left on the member's phone, like a sent SMS: reached, not heard
+    (heard is "acknowledged", a 1 pressed, which escalation goes by)."""
+    from gatewayd.channels.base import Outcome, OutcomeKind
+    from gatewayd.model import MessageState
+    from gatewayd.store import AlertRequest
+
+    from .conftest import login_as
+    world.add_network("Oost")
+    world.add_member("Oost", "0474 55 66 77", "Olga Oost", channel="voice")
+    alert_id = world.enqueue_alert(AlertRequest(networks=("Oost",), category="prevention", text="Ramen dicht",
+                                                channel="member")).alert_id
+    call = world.claim("voice", "v1", "n")
+    world.complete(call, "v1", Outcome(OutcomeKind.VOICEMAIL, "answering machine"))
+    world.finish_alerts()
+    login_as(client, world, "admin")
+    data = client.get(f"/alerts/{alert_id}/status.json").get_json()
+    assert data["counts"] == {MessageState.VOICEMAIL.value: 1}, data
+    assert (data["members_reached"], data["reached"], data["channels"]["voice"]["reached"]) == (1, 1, 1)
+    assert data["all_sent"] is True
