@@ -262,6 +262,8 @@ class Dispatcher:
             self._give_back(claimed, ch)
             return Step.IDLE
         now = self.clock()
+        if self.lease is not None and self.lease.shared and not self._still_ours(claimed, ch):
+            return Step.IDLE
         beat.sending_since = time.monotonic()
         try:
             outcome = self._send(ch, claimed.delivery)
@@ -319,6 +321,23 @@ class Dispatcher:
                     return None
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+    def _still_ours(self, claimed: Claimed, ch: Channel) -> bool:
+        """Fencing, checked in the database just before the send: a node frozen (SIGSTOP, VM pause)
+        after its claim may resume with a renewed lease after another node took the message over;
+        held() alone cannot tell. Taken over: give it up silently, the taker sends it."""
+        try:
+            if self.store.still_claimed(claimed, ch.name):
+                return True
+        except Exception as exc:   # the database is away: not sending is safe; hand it back once it returns
+            log.warning("could not check message %d is still ours before sending (%s); not sending it",
+                        claimed.message_id, exc)
+            self._record_outcome(claimed, ch, Outcome.device_down("claim could not be checked before sending; "
+                                                                  "not sent"))
+            return False
+        log.warning("message %d was taken over by another node before it was sent; not sending it",
+                    claimed.message_id)
+        return False
 
     def _give_back(self, claimed: Claimed, ch: Channel) -> None:
         try:

@@ -228,6 +228,12 @@ class NodeLease:
             self._conn.close()
             self._conn = None
 
+    @property
+    def shared(self) -> bool:
+        """Can other nodes take this node's claims over (PostgreSQL)? Then a claim is re-checked in the
+        database right before its send (dispatch: fencing); SQLite has one daemon per file."""
+        return self._pg
+
     # -------------------------------------------------------------- the beat
     def held(self) -> bool:
         """May this node claim now? Only while a recent beat got through. On SQLite always: one

@@ -183,6 +183,14 @@ _CANCEL_BARRED = (update(Message).where(Message.id == bindparam("message"), Mess
 _IS_BARRED = select(_MEMBER_BARRED).where(Message.id == bindparam("message"))
 _NEW_ATTEMPT = insert(Attempt).returning(Attempt.id)
 _SERVED = update(Alert).where(Alert.id == bindparam("alert")).values(last_served=bindparam("stamp"))
+# Fencing (gatewayd/nodes.py): the claim is still this device's, on this node, and its attempt still open.
+# A takeover ends the attempt and requeues the message in one transaction, so either test fails after it.
+# Two primary-key lookups: the cheapest sure check right before a send.
+_STILL_CLAIMED = (select(literal(1)).select_from(Message)
+                  .join(Attempt, and_(Attempt.id == bindparam("attempt"), Attempt.message_id == Message.id,
+                                      Attempt.ended_at.is_(None)))
+                  .where(Message.id == bindparam("message"), Message.state == SENDING,
+                         Message.device == bindparam("owner"), Message.node == bindparam("owner_node")))
 _END_ATTEMPT = (update(Attempt).where(Attempt.id == bindparam("attempt"))
                 .values(ended_at=bindparam("ended_at"), result=bindparam("result"), error=bindparam("error")))
 
@@ -321,6 +329,12 @@ class QueueStore(StoreBase):
                            Delivery(row.id, row.number, row.text, row.language, source.category, source.alert_id,
                                     source.drill, row.attempts),
                            row.device_failures, taker.node)
+
+    def still_claimed(self, claimed: Claimed, device: str) -> bool:
+        """Is CLAIMED still this device's own claim (not taken over by another node meanwhile)?"""
+        with self.engine.connect() as c:
+            return c.scalar(_STILL_CLAIMED, {"attempt": claimed.attempt_id, "message": claimed.message_id,
+                                             "owner": device, "owner_node": claimed.node}) is not None
 
     # ------------------------------------------------------------------ outcome
     def max_attempts(self, category: str) -> int:

@@ -138,3 +138,64 @@ def test_overview_marks_nodes_by_their_heartbeat(store):
                                       stopped_at=utcnow() - timedelta(seconds=59), lease_seconds=10))
     assert {n["id"]: n["state"] for n in overview(store, [])} == {
         "up": "running", "gone": "silent", "new": "never_ran", "off": "stopped"}
+
+
+def test_a_claim_taken_over_while_the_node_was_frozen_is_not_sent_after_it_resumes(pg_url, tmp_path):
+    # Review 10/14 (SIGSTOP): node A claims, is frozen before it sends, its lease runs out, node B
+    # takes the message over (resend once, possible_duplicate); A resumes and its lease thread renews
+    # first, so held() is true again. A must still not send the taken-over message.
+    # The freeze is played deterministically at the one seam the worker offers between its claim and
+    # its send: the dispatcher's clock, called once after the lease check and before the send.
+    import threading
+
+    from sqlalchemy import text
+
+    from gatewayd.channels.emulated import EmulatedChannel
+    from gatewayd.config import EmulatedConfig
+    from gatewayd.db import make_engine
+    from gatewayd.dispatch import Dispatcher
+    from gatewayd.nodes import LeaseTiming, NodeIdentity, NodeLease
+    from gatewayd.store import Store
+    from tests.conftest import FAST_POLICY
+
+    store = Store(make_engine(pg_url), FAST_POLICY)
+    store.add_network("N")
+    add_members(store, "N", 1)
+    a = NodeLease(store, NodeIdentity("node-a", "a", tmp_path / "a"), LeaseTiming(1.0, 1.0))
+    a.acquire()
+    frozen = threading.Event()
+
+    def clock():
+        now = utcnow()
+        if threading.current_thread().name.startswith("worker-") and not frozen.is_set():
+            with store.engine.connect() as c:
+                claimed = c.scalar(text("SELECT count(*) FROM message WHERE state = 'sending' AND node = 'node-a'"))
+            if claimed:
+                frozen.set()
+                with store.engine.begin() as c:      # A is silent past its lease ...
+                    c.execute(text("UPDATE node SET heartbeat_at = now() - interval '1 hour' WHERE id = 'node-a'"))
+                assert [t.node for t in take_over_silent(store, "node-b")] == ["node-a"]   # ... B takes over
+                assert store.claim("sms", "sim1", "node-b") is not None                      # and sends it
+                a.beat()                             # A resumes; its lease thread renews first
+                assert a.held()
+        return now
+
+    sim = EmulatedChannel(EmulatedConfig(name="sim1", latency=0.0, rate_per_minute=60000.0), seed=1)
+    d = Dispatcher(FAST_POLICY, store, [sim], node="node-a", clock=clock, lease=a)
+    store.enqueue_alert(AlertRequest(networks=("N",), category="urgent", text="x"))
+    d.start()
+    try:
+        deadline = utcnow() + timedelta(seconds=30)
+        while not frozen.is_set() and utcnow() < deadline:
+            frozen.wait(0.05)
+        assert frozen.is_set(), "node A never claimed the message"
+        d.stop(timeout=10)
+    finally:
+        d.stop(timeout=10)
+        a.stop()
+    with store.engine.connect() as c:
+        row = c.execute(select(Message.state, Message.node, Message.possible_duplicate)).one()
+    assert sim.sent == [], "A sent a message B had taken over"
+    # B's to send (resend once, flagged); A left it alone.
+    assert (row.state, row.node, row.possible_duplicate) == (MessageState.SENDING.value, "node-b", True)
+    store.engine.dispose()
