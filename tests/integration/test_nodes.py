@@ -222,12 +222,18 @@ def test_a_frozen_node_resumes_without_sending_what_was_taken_over(tmp_path, pg_
         start_nodes(db, gws)
         victim = node_ids(gws)[0]
         alert_id = send_alert(a)
-        a.wait_for(lambda: scalar(db, "SELECT count(*) FROM message WHERE node = :n AND state = 'sending'",
-                                  n=victim) > 0, timeout=120, every=0.001)
-        a.daemon.send_signal(signal.SIGSTOP)
-        time.sleep(0.5)      # a COMMIT A sent before the stop lands meanwhile
-        inflight = {r[0] for r in rows(db, "SELECT id FROM message WHERE node = :n AND state = 'sending'",
-                                       n=victim)}
+        inflight: set = set()
+        for _ in range(20):      # the stop may catch A between two claims: let it go on and try again
+            a.wait_for(lambda: scalar(db, "SELECT count(*) FROM message WHERE node = :n AND state = 'sending'",
+                                      n=victim) > 0, timeout=120, every=0.001)
+            a.daemon.send_signal(signal.SIGSTOP)
+            time.sleep(0.5)      # a COMMIT A sent before the stop lands meanwhile
+            inflight = {r[0] for r in rows(db, "SELECT id FROM message WHERE node = :n AND state = 'sending'",
+                                           n=victim)}
+            if inflight:
+                break
+            a.daemon.send_signal(signal.SIGCONT)
+        assert inflight, "the stop never caught A with a claim in flight"
         b.wait_for(lambda: scalar(db, "SELECT count(*) FROM audit_entry WHERE action = 'node.takeover'") > 0,
                    timeout=120, every=0.1)
         a.daemon.send_signal(signal.SIGCONT)

@@ -247,6 +247,8 @@ def test_help_documents_every_option_and_exits_0():
     for option in ("--admin", "--no-admin", "--listen", "--https", "--postgres", "--python", "--no-packages", "--prefix",
                    "--uninstall", "--purge-data", "--help"):
         assert re.search(rf"^\s+(-h, )?{option}\b", p.stdout, re.M), option
+    # Review 16: an upgrade on a running box restarts the daemon and page (they ran the old program).
+    assert re.search(r"^\s+upgrade\s.*systemctl try-restart", p.stdout, re.M), p.stdout
     bad = subprocess.run(["bash", str(REPO / "scripts" / "install"), "--bogus"], capture_output=True, text=True,
                          timeout=30)
     assert bad.returncode == 2 and "--bogus" in bad.stderr

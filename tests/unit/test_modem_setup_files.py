@@ -50,5 +50,7 @@ def test_known_vendors_get_a_stable_name_and_no_modemmanager():
 
 def test_installer_installs_usb_modeswitch():
     text = (REPO / "scripts" / "install").read_text()
-    loop = re.search(r"^\s*for pkg in (.*); do$", text, re.M)
-    assert loop and "usb-modeswitch" in shlex.split(loop.group(1))
+    # The installer's package list is one bash array; every box gets it (sticks that first show up as
+    # a CD-ROM need usb-modeswitch before any AT port exists).
+    listed = re.search(r"^pkgs=\((.*)\)$", text, re.M)
+    assert listed and "usb-modeswitch" in shlex.split(listed.group(1))
