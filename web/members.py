@@ -9,9 +9,10 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, foreign_row_error
+from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportFailed, foreign_row_error
 
 from . import get_store
+from . import import_words
 from . import queries as Q
 from .queries import to_int as _int
 from .auth import audit, roles_required
@@ -151,15 +152,20 @@ def import_csv():
             if foreign:
                 rows = [r for r in rows if r not in foreign]
                 row_errors = row_errors + [foreign_row_error(r) for r in foreign]
+    shown = [import_words.row_error(e) for e in row_errors]
     if errors or request.form.get("step") != "import":
-        return render_template("import.html", networks=nets, errors=errors, rows=rows, row_errors=row_errors,
+        return render_template("import.html", networks=nets, errors=errors, rows=rows, row_errors=shown,
                                text=text, network_id=network_id), (400 if errors else 200)
     skip_bad = request.form.get("skip_bad") == "1"
     try:
         imported, bad = store.import_members(net.name, text, skip_bad=skip_bad, scope=_scope())
+    except ImportFailed as exc:
+        return render_template("import.html", networks=nets, errors={"file": import_words.nothing_imported(
+            len(exc.errors))}, rows=rows, row_errors=[import_words.row_error(e) for e in exc.errors], text=text,
+            network_id=network_id), 400
     except InputError as exc:
         return render_template("import.html", networks=nets, errors={"file": exc.reason}, rows=rows,
-                               row_errors=row_errors, text=text, network_id=network_id), 400
+                               row_errors=shown, text=text, network_id=network_id), 400
     audit("member_import", {"network": net.name, "imported": imported, "skipped_rows": len(bad)})
     flash(_("%(n)s members imported into %(net)s.", n=imported, net=net.name), "success")
     return redirect(url_for("members.index", network=net.id))
@@ -170,7 +176,6 @@ def bad_rows_csv():
     """The rows of an import preview that have errors, as typed, with the error beside: fix them and re-import."""
     import csv
     import io
-    import re
 
     from flask import Response
     _require_editor()
@@ -185,9 +190,8 @@ def bad_rows_csv():
     writer = csv.writer(out)
     writer.writerow((records[0] if records else []) + ["error"])
     for error in row_errors:
-        m = re.match(r"line (\d+): (.*)", error)
-        if m and 0 < int(m.group(1)) <= len(records):
-            writer.writerow(records[int(m.group(1)) - 1] + [m.group(2)])
+        if 0 < error.line <= len(records):
+            writer.writerow(records[error.line - 1] + [import_words.reason(error)])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=rows-with-errors.csv"})
 
