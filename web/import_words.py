@@ -9,6 +9,7 @@ from collections.abc import Callable
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from gatewayd.errors import InputError
 from gatewayd.model import RowProblem
 from gatewayd.store import RowError
 
@@ -32,6 +33,11 @@ _REASONS: dict[RowProblem, Callable[[dict], str]] = {
 def reason(error: RowError) -> str:
     """What is wrong with the row, in the page language."""
     return _REASONS[error.problem](error.params)
+
+
+def input_reason(exc: InputError) -> str:
+    """The member form's error in the page language when the store named the problem, else its English."""
+    return _REASONS[RowProblem(exc.problem)](exc.params) if exc.problem else exc.reason
 
 
 def row_error(error: RowError) -> str:

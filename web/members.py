@@ -80,7 +80,7 @@ def new():
         m = Q.save_member(get_store(), None, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
                           _scope())
     except InputError as exc:
-        return _render_member_form(v, {exc.field: exc.reason}, status=400)
+        return _render_member_form(v, {exc.field: import_words.input_reason(exc)}, status=400)
     audit("member_add", {"member_id": m.id, "networks": v["network_ids"]})
     flash(_("Member added."), "success")
     return redirect(url_for("members.index"))
@@ -101,7 +101,7 @@ def edit(member_id: int):
         Q.save_member(get_store(), member_id, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
                       _scope(), opted_out=opted_out)
     except InputError as exc:
-        return _render_member_form(v, {exc.field: exc.reason}, member=m, status=400)
+        return _render_member_form(v, {exc.field: import_words.input_reason(exc)}, member=m, status=400)
     audit("member_edit", {"member_id": member_id, "networks": v["network_ids"], "opted_out": v["opted_out"]})
     flash(_("Member saved."), "success")
     return redirect(url_for("members.edit", member_id=member_id))

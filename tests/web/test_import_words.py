@@ -47,3 +47,11 @@ def test_preview_shows_the_number_as_typed(coordinator, world):
         coordinator, world, "name,phone\nEen,0476 10 10 10\n")).get_data(as_text=True)
     rows = html.split('id="import-rows"')[1]
     assert "0476 10 10 10" in rows and "+32476101010" in rows
+
+
+def test_member_form_words_the_stores_problem_in_the_page_language(coordinator, world):
+    resp = in_language(coordinator, "fr").post("/members/new", data={
+        "csrf_token": csrf_token(coordinator), "phone": "12", "name": "X", "channel": "", "lang": "nl",
+        "networks": [str(network_id(world, "Kerkwijk"))]})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "le numéro « 12 » n’existe pas" in html and "not a valid number" not in html
