@@ -88,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("agent", "admin"):
             c = app.test_client()
             with store.session() as s:
-                uid = s.scalar(select(User.id).where(User.username == name))
+                uid, version = s.execute(select(User.id, User.session_version)
+                                         .where(User.username == name)).one()
+            # A page session carries the user's session version and its start (web/auth.py).
             with c.session_transaction() as sess:
-                sess["user_id"] = uid
+                sess["user_id"], sess["ver"], sess["since"] = uid, version, int(time.time())
             clients[name] = c
         # Warm the template cache and SQL statement caches first, as a running server would be.
         for user, path in pages(alert_id):

@@ -12,9 +12,13 @@ class GatewaydError(Exception):
 class InputError(GatewaydError, ValueError):
     """Bad input from a person or a file: names the field and why."""
 
-    def __init__(self, field: str, reason: str):
+    def __init__(self, field: str, reason: str, problem: str | None = None,
+                 params: dict[str, object] | None = None):
         self.field = field
         self.reason = reason
+        # PROBLEM (a model.RowProblem) + PARAMS let a page word the reason in its own language.
+        self.problem = problem
+        self.params = params or {}
         super().__init__(f"{field}: {reason}")
 
 

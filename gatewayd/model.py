@@ -28,6 +28,7 @@ from .vocabulary import (
     NodeState,
     ReceivedKind,
     Role,
+    RowProblem,
 )
 
 
@@ -339,5 +340,5 @@ class AlertTemplate(Base):
 __all__ = ["Alert", "AlertChannel", "AlertState", "AlertTemplate", "ApiToken", "Attempt", "AuditAction",
            "AuditEntry", "Base", "Category", "DONE_STATES", "Device", "InboundMessage", "Language", "LoginThrottle",
            "Member", "MemberChannel", "Message", "MessageState", "Network", "Node", "NodeState", "ReceivedEvent",
-           "ReceivedKind", "Role", "Setting", "TERMINAL_STATES", "UTCDateTime", "User", "alert_network",
+           "ReceivedKind", "Role", "RowProblem", "Setting", "TERMINAL_STATES", "UTCDateTime", "User", "alert_network",
            "member_network", "user_network", "utcnow"]

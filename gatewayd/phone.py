@@ -7,15 +7,16 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from .errors import InputError
+from .vocabulary import RowProblem
 
 DEFAULT_REGION = "BE"
 
 _PARSE_REASONS = {
-    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
-    NumberParseException.NOT_A_NUMBER: "not a phone number",
-    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
-    NumberParseException.TOO_SHORT_NSN: "too short",
-    NumberParseException.TOO_LONG: "too long",
+    NumberParseException.INVALID_COUNTRY_CODE: ("unknown country code", RowProblem.PHONE_UNKNOWN_COUNTRY),
+    NumberParseException.NOT_A_NUMBER: ("not a phone number", RowProblem.PHONE_NOT_A_NUMBER),
+    NumberParseException.TOO_SHORT_AFTER_IDD: ("too short after the international prefix", RowProblem.PHONE_TOO_SHORT),
+    NumberParseException.TOO_SHORT_NSN: ("too short", RowProblem.PHONE_TOO_SHORT),
+    NumberParseException.TOO_LONG: ("too long", RowProblem.PHONE_TOO_LONG),
 }
 
 
@@ -30,14 +31,17 @@ def parse_phone(raw: str, region: str = DEFAULT_REGION, field: str = "phone") ->
     """Parse RAW (e.g. '0470 12 34 56', '+32 470 12 34 56'); raise InputError saying why."""
     text = (raw or "").strip()
     if not text:
-        raise InputError(field, "missing; give a number such as 0470 12 34 56 or +32470123456")
+        raise InputError(field, "missing; give a number such as 0470 12 34 56 or +32470123456",
+                         RowProblem.PHONE_MISSING)
     try:
         num = phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        raise InputError(field, f"{text!r} is {_PARSE_REASONS.get(exc.error_type, 'not a valid number')}") from None
+        reason, problem = _PARSE_REASONS.get(exc.error_type, ("not a valid number", RowProblem.PHONE_INVALID))
+        raise InputError(field, f"{text!r} is {reason}", problem, {"number": text}) from None
     if not phonenumbers.is_valid_number(num):
-        raise InputError(field, f"{text!r} is not a valid number (checked for region "
-                                f"{phonenumbers.region_code_for_number(num) or region})")
+        checked = phonenumbers.region_code_for_number(num) or region
+        raise InputError(field, f"{text!r} is not a valid number (checked for region {checked})",
+                         RowProblem.PHONE_INVALID, {"number": text, "region": checked})
     kind = phonenumbers.number_type(num)
     mobile = kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
     landline = kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.VOIP)

@@ -135,6 +135,26 @@ class AuditAction(str, enum.Enum):
     NODE_TAKEOVER = "node.takeover"        # a node resolved a silent node's sends in flight
 
 
+class RowProblem(str, enum.Enum):
+    """Why one member's fields (a CSV row, the member form) were refused.
+
+    The store stays free of Flask: it names the problem and its values, the page words it in the
+    reader's language and the CLI prints the store's English."""
+
+    PHONE_MISSING = "phone_missing"
+    PHONE_UNKNOWN_COUNTRY = "phone_unknown_country"
+    PHONE_NOT_A_NUMBER = "phone_not_a_number"
+    PHONE_TOO_SHORT = "phone_too_short"
+    PHONE_TOO_LONG = "phone_too_long"
+    PHONE_INVALID = "phone_invalid"
+    NAME_TOO_LONG = "name_too_long"
+    LANG_UNKNOWN = "lang_unknown"
+    CHANNEL_UNKNOWN = "channel_unknown"
+    LANDLINE_NO_SMS = "landline_no_sms"
+    PHONE_REPEATED = "phone_repeated"
+    FOREIGN_NUMBER = "foreign_number"
+
+
 class ReceivedKind(str, enum.Enum):
     """What a device received and wrote ahead (gatewayd.model.ReceivedEvent)."""
 

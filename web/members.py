@@ -10,9 +10,9 @@ from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction
-from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportRow, foreign_row_error
+from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportFailed, ImportRow, RowError, foreign_row_error
 
-from . import get_store, queries
+from . import get_store, import_words, queries
 from .auth import audit, roles_required
 from .queries import to_int as _int
 
@@ -79,7 +79,7 @@ def new():
         m = get_store().save_member(None, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
                           _scope())
     except InputError as exc:
-        return _render_member_form(v, {exc.field: exc.reason}, status=400)
+        return _render_member_form(v, {exc.field: import_words.input_reason(exc)}, status=400)
     audit(AuditAction.MEMBER_ADD, {"member_id": m.id, "networks": v["network_ids"]})
     flash(_("Member added."), "success")
     return redirect(url_for("members.index"))
@@ -100,7 +100,7 @@ def edit(member_id: int):
         get_store().save_member(member_id, v["phone"], v["name"], v["channel"], v["lang"], v["network_ids"],
                                 _scope(), opted_out=opted_out)
     except InputError as exc:
-        return _render_member_form(v, {exc.field: exc.reason}, member=m, status=400)
+        return _render_member_form(v, {exc.field: import_words.input_reason(exc)}, member=m, status=400)
     audit(AuditAction.MEMBER_EDIT, {"member_id": member_id, "networks": v["network_ids"], "opted_out": v["opted_out"]})
     flash(_("Member saved."), "success")
     return redirect(url_for("members.edit", member_id=member_id))
@@ -141,7 +141,7 @@ def import_csv():
     if not text.strip():
         errors["file"] = _("Choose a CSV file (columns name,phone,channel,lang) or paste its content.")
     rows: list[ImportRow] | None = None
-    row_errors: list[str] = []
+    row_errors: list[RowError] = []
     if not errors:
         try:
             rows, row_errors = store.parse_member_csv(text)
@@ -152,16 +152,21 @@ def import_csv():
             if foreign:
                 rows = [r for r in rows if r not in foreign]
                 row_errors = row_errors + [foreign_row_error(r) for r in foreign]
+    shown = [import_words.row_error(e) for e in row_errors]
     if errors or request.form.get("step") != "import":
-        return render_template("import.html", networks=nets, errors=errors, rows=rows, row_errors=row_errors,
+        return render_template("import.html", networks=nets, errors=errors, rows=rows, row_errors=shown,
                                text=text, network_id=network_id), (400 if errors else 200)
     assert net is not None          # no network chosen is an error above
     skip_bad = request.form.get("skip_bad") == "1"
     try:
         imported, bad = store.import_members(net.name, text, skip_bad=skip_bad, scope=_scope())
+    except ImportFailed as exc:
+        return render_template("import.html", networks=nets, errors={"file": import_words.nothing_imported(
+            len(exc.errors))}, rows=rows, row_errors=[import_words.row_error(e) for e in exc.errors], text=text,
+            network_id=network_id), 400
     except InputError as exc:
         return render_template("import.html", networks=nets, errors={"file": exc.reason}, rows=rows,
-                               row_errors=row_errors, text=text, network_id=network_id), 400
+                               row_errors=shown, text=text, network_id=network_id), 400
     audit(AuditAction.MEMBER_IMPORT, {"network": net.name, "imported": imported, "skipped_rows": len(bad)})
     flash(_("%(n)s members imported into %(net)s.", n=imported, net=net.name), "success")
     return redirect(url_for("members.index", network=net.id))
@@ -172,7 +177,6 @@ def bad_rows_csv():
     """The rows of an import preview that have errors, as typed, with the error beside: fix them and re-import."""
     import csv
     import io
-    import re
 
     from flask import Response
     _require_editor()
@@ -187,9 +191,8 @@ def bad_rows_csv():
     writer = csv.writer(out)
     writer.writerow((records[0] if records else []) + ["error"])
     for error in row_errors:
-        m = re.match(r"line (\d+): (.*)", error)
-        if m and 0 < int(m.group(1)) <= len(records):
-            writer.writerow(records[int(m.group(1)) - 1] + [m.group(2)])
+        if 0 < error.line <= len(records):
+            writer.writerow(records[error.line - 1] + [import_words.reason(error)])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=rows-with-errors.csv"})
 

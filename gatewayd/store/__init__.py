@@ -39,6 +39,7 @@ from .people import (
     ImportFailed,
     ImportRow,
     PeopleStore,
+    RowError,
     foreign_row_error,
     token_hash,
 )
@@ -54,5 +55,5 @@ class Store(QueueStore, AlertStore, TemplateStore, PeopleStore, RepliesStore, Ca
 __all__ = ["ALERT_CHANNELS", "CATEGORIES", "DEFAULT_TEMPLATES", "FOREIGN_NUMBER", "LANGUAGES", "MAX_TEXT",
            "MEMBER_CHANNELS", "OUT_STATES", "PENDING", "REACHED_STATES", "RECEIVED_STATES", "SHARED_MEMBER",
            "STOP_IS_FINAL", "SYSTEM_CHECK_PERIOD", "WAITING", "AlertRequest", "Claimed", "EnqueueResult", "Estimate",
-           "ImportFailed", "ImportRow", "LostClaim", "RecoveryReport", "Store", "StoreBase", "category_of",
+           "ImportFailed", "ImportRow", "RowError", "LostClaim", "RecoveryReport", "Store", "StoreBase", "category_of",
            "foreign_row_error", "token_hash"]

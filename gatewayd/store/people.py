@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InputError, NotFound
-from ..model import ApiToken, Language, Member, MemberChannel, Network, Role, User, member_network, utcnow
+from ..model import ApiToken, Language, Member, MemberChannel, Network, Role, RowProblem, User, member_network, utcnow
 from ..passwords import MIN_LENGTH, hash_password
 from ..phone import parse_phone
 from .base import StoreBase
@@ -37,22 +37,41 @@ SHARED_MEMBER = ("this member is also in networks outside yours: only an admin c
 class ImportRow:
     line: int
     name: str
-    phone: str
+    phone: str        # E.164, what is stored
     channel: str
     lang: str
+    typed: str = ""   # the number as the file had it, for the preview
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One refused CSV row: PROBLEM + PARAMS for a page to word, REASON in English for the CLI."""
+
+    line: int
+    field: str
+    problem: RowProblem
+    params: dict[str, object]
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.reason}"
+
+    @classmethod
+    def of(cls, line: int, exc: InputError) -> RowError:
+        return cls(line, exc.field, RowProblem(exc.problem), exc.params, exc.reason)
 
 
 class ImportFailed(InputError):
-    """A CSV import with bad rows; `errors` lists each as 'line N: field: reason'."""
+    """A CSV import with bad rows; `errors` lists each (str() is 'line N: field: reason')."""
 
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[RowError]):
         self.errors = errors
-        super().__init__("file", f"{len(errors)} bad row(s), nothing imported: " + "; ".join(errors[:5])
-                         + (" ..." if len(errors) > 5 else ""))
+        super().__init__("file", f"{len(errors)} bad row(s), nothing imported: "
+                         + "; ".join(map(str, errors[:5])) + (" ..." if len(errors) > 5 else ""))
 
 
-def foreign_row_error(row: ImportRow) -> str:
-    return f"line {row.line}: phone: {FOREIGN_NUMBER}"
+def foreign_row_error(row: ImportRow) -> RowError:
+    return RowError(row.line, "phone", RowProblem.FOREIGN_NUMBER, {"number": row.typed or row.phone}, FOREIGN_NUMBER)
 
 
 class PeopleStore(StoreBase):
@@ -92,17 +111,21 @@ class PeopleStore(StoreBase):
         """Check one member's fields; return (e164, name, channel, lang) or raise InputError."""
         number = parse_phone(phone)
         if len(name) > MAX_MEMBER_NAME:
-            raise InputError("name", f"longer than {MAX_MEMBER_NAME} characters")
+            raise InputError("name", f"longer than {MAX_MEMBER_NAME} characters", RowProblem.NAME_TOO_LONG,
+                             {"max": MAX_MEMBER_NAME})
         lang = (lang or "nl").strip().lower()
         if lang not in LANGUAGES:
-            raise InputError("lang", f"{lang!r} is not one of {', '.join(LANGUAGES)}")
+            raise InputError("lang", f"{lang!r} is not one of {', '.join(LANGUAGES)}", RowProblem.LANG_UNKNOWN,
+                             {"value": lang, "allowed": ", ".join(LANGUAGES)})
         if channel in (None, ""):
             channel = (MemberChannel.VOICE if number.landline else MemberChannel.SMS).value
         channel = channel.strip().lower()
         if channel not in MEMBER_CHANNELS:
-            raise InputError("channel", f"{channel!r} is not one of {', '.join(MEMBER_CHANNELS)}")
+            raise InputError("channel", f"{channel!r} is not one of {', '.join(MEMBER_CHANNELS)}",
+                             RowProblem.CHANNEL_UNKNOWN, {"value": channel, "allowed": ", ".join(MEMBER_CHANNELS)})
         if MemberChannel.SMS.value in channel and not number.mobile:
-            raise InputError("channel", f"{number.e164} is a landline and cannot receive SMS; use voice")
+            raise InputError("channel", f"{number.e164} is a landline and cannot receive SMS; use voice",
+                             RowProblem.LANDLINE_NO_SMS, {"number": phone.strip()})
         return number.e164, name.strip(), channel, lang
 
     def add_member(self, network: str, phone: str, name: str = "", channel: str | None = None,
@@ -124,21 +147,21 @@ class PeopleStore(StoreBase):
         member.networks.append(net)
         return member
 
-    def parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[str]]:
+    def parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[RowError]]:
         """Rows and per-row errors of a CSV with columns name,phone,channel,lang."""
         try:
             return self._parse_member_csv(text)
         except csv.Error as exc:
             raise InputError("file", f"not a readable CSV file: {exc}") from None
 
-    def _parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[str]]:
+    def _parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[RowError]]:
         reader = csv.DictReader(io.StringIO(text))
         cols = [c.strip().lower() for c in (reader.fieldnames or [])]
         if "phone" not in cols:
             raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang")
         reader.fieldnames = cols
         rows: list[ImportRow] = []
-        errors: list[str] = []
+        errors: list[RowError] = []
         seen: dict[str, int] = {}
         for i, raw in enumerate(reader, start=2):
             get = {k: (v or "").strip() for k, v in raw.items() if isinstance(k, str)}.get
@@ -146,13 +169,15 @@ class PeopleStore(StoreBase):
                 e164, name, channel, lang = self.validate_member(get("phone", ""), get("name", ""),
                                                                  get("channel") or None, get("lang") or "nl")
             except InputError as exc:
-                errors.append(f"line {i}: {exc}")
+                errors.append(RowError.of(i, exc))
                 continue
             if e164 in seen:
-                errors.append(f"line {i}: phone: {e164} repeats line {seen[e164]}")
+                errors.append(RowError(i, "phone", RowProblem.PHONE_REPEATED,
+                                       {"number": get("phone", ""), "first": seen[e164]},
+                                       f"{e164} repeats line {seen[e164]}"))
                 continue
             seen[e164] = i
-            rows.append(ImportRow(i, name, e164, channel, lang))
+            rows.append(ImportRow(i, name, e164, channel, lang, get("phone", "")))
         return rows, errors
 
     def foreign_rows(self, rows: list[ImportRow], scope: tuple[int, ...] | None) -> list[ImportRow]:
@@ -170,7 +195,7 @@ class PeopleStore(StoreBase):
         return [r for r in rows if r.phone in known - visible]
 
     def import_members(self, network: str, text: str, skip_bad: bool = False,
-                       scope: tuple[int, ...] | None = None) -> tuple[int, list[str]]:
+                       scope: tuple[int, ...] | None = None) -> tuple[int, list[RowError]]:
         """Import a member CSV: all or nothing, unless SKIP_BAD. Returns (imported, errors).
 
         SCOPE (network ids; None = all) is the importer's: a number of a member outside it is a

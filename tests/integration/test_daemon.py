@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -24,20 +23,13 @@ def gw(tmp_path):
     g.stop()
 
 
-def db_rows(g, sql):
-    con = sqlite3.connect(g.db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
 
 def sending_count(g):
-    return db_rows(g, "SELECT count(*) FROM message WHERE state='sending'")[0][0]
+    return g.rows("SELECT count(*) FROM message WHERE state='sending'")[0][0]
 
 
 def left_count(g):
-    return db_rows(g, "SELECT count(*) FROM message WHERE state IN ('sent', 'delivered')")[0][0]
+    return g.rows("SELECT count(*) FROM message WHERE state IN ('sent', 'delivered')")[0][0]
 
 
 def test_kill_9_mid_dispatch_loses_nothing(gw):
@@ -47,17 +39,17 @@ def test_kill_9_mid_dispatch_loses_nothing(gw):
     # check and the kill takes seconds on a loaded machine, long enough for every send to finish.
     gw.wait_for(lambda: left_count(gw) >= 10 and sending_count(gw) > 0, every=0.01)
     gw.kill(signal.SIGKILL)
-    inflight = {r[0] for r in db_rows(gw, "SELECT id FROM message WHERE state='sending'")}
+    inflight = {r[0] for r in gw.rows("SELECT id FROM message WHERE state='sending'")}
     assert inflight, "the kill should have caught sends in flight"
     gw.start()
     gw.wait_for(lambda: gw.status(alert_id)["state"] == "done", timeout=90)
     counts = gw.status(alert_id)["messages"]
     assert sum(counts.values()) == 60 and set(counts) <= {"sent", "delivered"}
-    flagged = {r[0] for r in db_rows(gw, "SELECT id FROM message WHERE possible_duplicate")}
+    flagged = {r[0] for r in gw.rows("SELECT id FROM message WHERE possible_duplicate")}
     assert flagged == inflight
-    interrupted = {r[0] for r in db_rows(gw, "SELECT message_id FROM attempt WHERE result='interrupted'")}
+    interrupted = {r[0] for r in gw.rows("SELECT message_id FROM attempt WHERE result='interrupted'")}
     assert interrupted == inflight
-    assert db_rows(gw, "SELECT count(*) FROM attempt WHERE ended_at IS NULL")[0][0] == 0
+    assert gw.rows("SELECT count(*) FROM attempt WHERE ended_at IS NULL")[0][0] == 0
 
 
 def test_repeated_kills_still_account_for_every_message(gw):
@@ -71,8 +63,8 @@ def test_repeated_kills_still_account_for_every_message(gw):
     counts = gw.status(alert_id)["messages"]
     assert sum(counts.values()) == 60 and set(counts) <= {"sent", "delivered", "failed"}
     # Sends are at most: one per message plus one flagged resend per interrupted message.
-    per_message = db_rows(gw, "SELECT message_id, count(*) FROM attempt GROUP BY message_id")
-    flagged = {r[0] for r in db_rows(gw, "SELECT id FROM message WHERE possible_duplicate")}
+    per_message = gw.rows("SELECT message_id, count(*) FROM attempt GROUP BY message_id")
+    flagged = {r[0] for r in gw.rows("SELECT id FROM message WHERE possible_duplicate")}
     for message_id, tries in per_message:
         assert tries == 1 or message_id in flagged
 
@@ -84,7 +76,7 @@ def test_sigterm_finishes_in_flight_and_exits_0(gw):
     assert gw.kill(signal.SIGTERM) == 0
     counts = gw.status(alert_id)["messages"]
     assert "sending" not in counts and counts.get("queued", 0) > 0
-    assert db_rows(gw, "SELECT count(*) FROM message WHERE possible_duplicate")[0][0] == 0
+    assert gw.rows("SELECT count(*) FROM message WHERE possible_duplicate")[0][0] == 0
 
 
 def test_status_json_reports_devices_and_queue(gw):

@@ -4,7 +4,6 @@ unplugged mid-campaign loses nothing and double-sends nothing unflagged."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import Counter
 from dataclasses import replace
 
@@ -26,13 +25,6 @@ def modem_toml(name: str, port: str) -> str:
     return (f'[[modems]]\nname = "{name}"\nport = "{port}"\nsms_per_minute = 600\n'
             f'command_timeout = 3.0\nsend_timeout = 10.0\n')
 
-
-def rows(g: Gateway, sql: str, *args):
-    con = sqlite3.connect(g.db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def gateway(tmp_path, emus: list[ModemEmulator], members: int) -> Gateway:
@@ -94,7 +86,7 @@ def test_stop_reply_opts_the_member_out_and_confirms(tmp_path, emulators, profil
         g.start()
         g.wait_for(lambda: done(g, alert_id))
         emu.inject_sms("+32470000001", "Stop")
-        g.wait_for(lambda: rows(g, "SELECT opted_out FROM member WHERE phone = ?", "+32470000001") == [(1,)])
+        g.wait_for(lambda: g.rows("SELECT opted_out FROM member WHERE phone = ?", "+32470000001") == [(1,)])
         g.wait_for(lambda: any(n == "+32470000001" and "START" in t for n, t in emu.messages()))
         assert emu.stored == {}
     finally:
@@ -114,7 +106,7 @@ def test_unplug_mid_campaign_loses_nothing_and_flags_any_double(tmp_path, emulat
         received = Counter(n for n, _ in flaky.messages() + steady.messages())
         assert set(received) == {f"+32470{i:06d}" for i in range(40)}
         twice = {n for n, c in received.items() if c > 1}
-        flagged = {r[0] for r in rows(g, "SELECT number FROM message WHERE possible_duplicate")}
+        flagged = {r[0] for r in g.rows("SELECT number FROM message WHERE possible_duplicate")}
         assert twice == flagged and len(flagged) == 1    # the one on the air when the port vanished
         assert flaky.sessions == 2          # it did vanish and come back
     finally:

@@ -4,7 +4,6 @@ that step). Whatever the step, the reply ends up in the database, once."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -23,13 +22,6 @@ STEPS = [("+CMGR", False),    # the +CMTI arrived, the read is asked for
          (None, None)]        # right after the +CMTI, before anything
 RUNS = 20
 
-
-def rows(g: Gateway, sql: str, *args):
-    con = sqlite3.connect(g.db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def gateway(tmp_path, port: str) -> Gateway:
@@ -67,10 +59,10 @@ def test_kill_9_at_every_step_never_loses_a_reply(tmp_path, emulators):
         mark = len(emu.commands)
         g.start()                     # the last start: it must find whatever was left
         wait_modem_set_up(g, emu, mark)
-        g.wait_for(lambda: len(rows(g, "SELECT text FROM inbound_message")) >= RUNS and not emu.stored,
+        g.wait_for(lambda: len(g.rows("SELECT text FROM inbound_message")) >= RUNS and not emu.stored,
                    timeout=120)
         time.sleep(1.0)               # anything filed twice would show up by now
-        filed = [t for (t,) in rows(g, "SELECT text FROM inbound_message ORDER BY id")]
+        filed = [t for (t,) in g.rows("SELECT text FROM inbound_message ORDER BY id")]
         assert sorted(filed) == sorted(texts)            # every reply, each once
         assert emu.stored == {}                          # and nothing left on the SIM
     finally:
@@ -92,7 +84,7 @@ def test_stop_survives_kill_9_after_the_delete(tmp_path, emulators):
         mark = len(emu.commands)
         g.start()
         wait_modem_set_up(g, emu, mark)
-        g.wait_for(lambda: rows(g, "SELECT opted_out FROM member WHERE phone = ?", MEMBER) == [(1,)], timeout=60)
+        g.wait_for(lambda: g.rows("SELECT opted_out FROM member WHERE phone = ?", MEMBER) == [(1,)], timeout=60)
         g.wait_for(lambda: any(n == MEMBER and "START" in t for n, t in emu.messages()), timeout=60)
     finally:
         g.stop()
@@ -121,7 +113,7 @@ def test_a_reply_whose_cmti_was_lost_is_found_by_the_periodic_listing(tmp_path, 
         g.start()
         wait_modem_set_up(g, emu, 0)
         emu.inject_sms(MEMBER, "Melding zonder aankondiging", notify=False)     # stored, no +CMTI
-        g.wait_for(lambda: rows(g, "SELECT text FROM inbound_message") == [("Melding zonder aankondiging",)],
+        g.wait_for(lambda: g.rows("SELECT text FROM inbound_message") == [("Melding zonder aankondiging",)],
                    timeout=90)
         assert emu.stored == {}
     finally:

@@ -105,7 +105,7 @@ def test_import_preview_lists_rows_and_writes_nothing(coordinator, world):
 
 def test_import_preview_shows_per_row_errors(coordinator, world):
     html = coordinator.post("/members/import", data=import_form(coordinator, world, CSV_BAD)).get_data(as_text=True)
-    assert "line 3: phone" in html and "line 4: lang" in html
+    assert "Line 3: the number “12” does not exist" in html and "Line 4: the language “xx” is not one of" in html
 
 
 def test_import_writes_the_rows(coordinator, world):
@@ -205,5 +205,5 @@ def test_bad_rows_download_as_csv_as_typed(coordinator):
                                                                   "text": CSV_WITH_BAD_ROW})
     lines = resp.get_data(as_text=True).splitlines()
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
-    assert lines[0] == "name,phone,channel,lang,error" and lines[1].startswith("Fout,12,sms,nl,phone")
+    assert lines[0] == "name,phone,channel,lang,error" and lines[1].startswith("Fout,12,sms,nl,the number “12”")
     assert len(lines) == 2

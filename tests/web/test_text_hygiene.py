@@ -120,4 +120,4 @@ def test_csv_fields_are_isolated_in_the_import_preview(coordinator, world):
         "csrf_token": csrf_token(coordinator), "network": str(network_id(world, "Kerkwijk")), "text": text,
         "step": "preview"}).get_data(as_text=True)
     assert f"<bdi>Bob {RLO}kcab</bdi>" in html
-    assert html.count("<li><bdi>line 3") == 1
+    assert html.count("<li><bdi>Line 3") == 1
