@@ -136,7 +136,7 @@ class AuditAction(str, enum.Enum):
 
 
 class RowProblem(str, enum.Enum):
-    """Why one member's fields (a CSV row, the member form) were refused.
+    """Why one member's fields (a CSV row, the member form), a member change or a whole CSV file were refused.
 
     The store stays free of Flask: it names the problem and its values, the page words it in the
     reader's language and the CLI prints the store's English."""
@@ -153,6 +153,16 @@ class RowProblem(str, enum.Enum):
     LANDLINE_NO_SMS = "landline_no_sms"
     PHONE_REPEATED = "phone_repeated"
     FOREIGN_NUMBER = "foreign_number"
+    # The file as a whole (params: line for CSV_UNREADABLE).
+    CSV_NO_PHONE_COLUMN = "csv_no_phone_column"
+    CSV_UNREADABLE = "csv_unreadable"
+    # The member form and (de)activation.
+    NO_NETWORK = "no_network"
+    ALREADY_A_MEMBER = "already_a_member"                    # an admin learns which (params: number, id)
+    ALREADY_IN_YOUR_NETWORKS = "already_in_your_networks"
+    ALREADY_IN_NETWORK = "already_in_network"                # params: number, network
+    SHARED_MEMBER = "shared_member"
+    STOP_IS_FINAL = "stop_is_final"
 
 
 class ReceivedKind(str, enum.Enum):

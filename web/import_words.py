@@ -1,7 +1,7 @@
-"""CSV import problems worded in the page language.
+"""CSV import and member-form problems worded in the page language.
 
-The store names each refused row's problem (model.RowProblem) and its values; the words live here,
-where Flask-Babel is, so the store and the CLI stay English and Flask-free."""
+The store names each refused row's, file's or member change's problem (model.RowProblem) and its
+values; the words live here, where Flask-Babel is, so the store and the CLI stay English and Flask-free."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -27,6 +27,19 @@ _REASONS: dict[RowProblem, Callable[[dict], str]] = {
     RowProblem.LANDLINE_NO_SMS: lambda p: _("%(number)s is a landline and cannot receive SMS; choose voice", **p),
     RowProblem.PHONE_REPEATED: lambda p: _("the number %(number)s is already on line %(first)s", **p),
     RowProblem.FOREIGN_NUMBER: lambda p: _("%(number)s belongs to a member of another network; ask an admin", **p),
+    RowProblem.CSV_NO_PHONE_COLUMN: lambda p: _("The file has no “phone” column. The first line must name the "
+                                                "columns: name,phone,channel,lang"),
+    RowProblem.CSV_UNREADABLE: lambda p: _("This is not a readable CSV file (stuck at line %(line)s). Save it from "
+                                           "your spreadsheet as “CSV (comma-separated)” and try again.", **p),
+    RowProblem.NO_NETWORK: lambda p: _("Choose at least one network."),
+    RowProblem.ALREADY_A_MEMBER: lambda p: _("%(number)s is already a member (#%(id)s)", **p),
+    RowProblem.ALREADY_IN_YOUR_NETWORKS: lambda p: _("%(number)s is already a member of your networks; edit that "
+                                                     "member", **p),
+    RowProblem.ALREADY_IN_NETWORK: lambda p: _("%(number)s is already a member of %(network)s", **p),
+    RowProblem.SHARED_MEMBER: lambda p: _("This member is also in networks outside yours: only an admin can change "
+                                          "their number, opt-out or active state."),
+    RowProblem.STOP_IS_FINAL: lambda p: _("The member replied STOP: only they can opt in again, by texting START. "
+                                          "No page can re-subscribe them."),
 }
 
 

@@ -114,7 +114,7 @@ def set_active(member_id: int):
     try:
         get_store().set_member_active(member_id, active, _scope())
     except InputError as exc:
-        flash(exc.reason, "error")
+        flash(import_words.input_reason(exc), "error")
         return redirect(url_for("members.edit", member_id=member_id))
     audit(AuditAction.MEMBER_ACTIVATE if active else AuditAction.MEMBER_DEACTIVATE, {"member_id": member_id})
     flash(_("Member reactivated.") if active else _("Member deactivated: no more alerts."), "info")
@@ -146,7 +146,7 @@ def import_csv():
         try:
             rows, row_errors = store.parse_member_csv(text)
         except InputError as exc:
-            errors[exc.field] = exc.reason
+            errors[exc.field] = import_words.input_reason(exc)
         else:
             foreign = store.foreign_rows(rows, _scope())
             if foreign:
@@ -165,7 +165,7 @@ def import_csv():
             len(exc.errors))}, rows=rows, row_errors=[import_words.row_error(e) for e in exc.errors], text=text,
             network_id=network_id), 400
     except InputError as exc:
-        return render_template("import.html", networks=nets, errors={"file": exc.reason}, rows=rows,
+        return render_template("import.html", networks=nets, errors={"file": import_words.input_reason(exc)}, rows=rows,
                                row_errors=shown, text=text, network_id=network_id), 400
     audit(AuditAction.MEMBER_IMPORT, {"network": net.name, "imported": imported, "skipped_rows": len(bad)})
     flash(_("%(n)s members imported into %(net)s.", n=imported, net=net.name), "success")

@@ -143,22 +143,25 @@ class PeopleStore(StoreBase):
             member = Member(phone=e164, name=name, channel=channel, language=lang, consent_at=consent_at)
             s.add(member)
         elif net in member.networks:
-            raise InputError("phone", f"{e164} is already a member of {net.name!r}")
+            raise InputError("phone", f"{e164} is already a member of {net.name!r}", RowProblem.ALREADY_IN_NETWORK,
+                             {"number": e164, "network": net.name})
         member.networks.append(net)
         return member
 
     def parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[RowError]]:
         """Rows and per-row errors of a CSV with columns name,phone,channel,lang."""
-        try:
-            return self._parse_member_csv(text)
-        except csv.Error as exc:
-            raise InputError("file", f"not a readable CSV file: {exc}") from None
-
-    def _parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[RowError]]:
         reader = csv.DictReader(io.StringIO(text))
+        try:
+            return self._parse_member_csv(reader)
+        except csv.Error as exc:
+            raise InputError("file", f"not a readable CSV file: {exc}", RowProblem.CSV_UNREADABLE,
+                             {"line": reader.line_num}) from None
+
+    def _parse_member_csv(self, reader: csv.DictReader[str]) -> tuple[list[ImportRow], list[RowError]]:
         cols = [c.strip().lower() for c in (reader.fieldnames or [])]
         if "phone" not in cols:
-            raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang")
+            raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang",
+                             RowProblem.CSV_NO_PHONE_COLUMN)
         reader.fieldnames = cols
         rows: list[ImportRow] = []
         errors: list[RowError] = []
@@ -283,15 +286,18 @@ class PeopleStore(StoreBase):
         e164, name, channel, lang = self.validate_member(phone, name, channel or None, lang)
         chosen = [i for i in network_ids if allowed is None or i in allowed]
         if not chosen and member_id is None:
-            raise InputError("networks", "choose at least one network")
+            raise _no_network()
         with self.session.begin() as s:
             other = s.scalar(select(Member).where(Member.phone == e164))
             if other is not None and other.id != member_id:
+                typed: dict[str, object] = {"number": phone.strip()}
                 if allowed is None:
-                    raise InputError("phone", f"{e164} is already a member (#{other.id})")
+                    raise InputError("phone", f"{e164} is already a member (#{other.id})", RowProblem.ALREADY_A_MEMBER,
+                                     {**typed, "id": other.id})
                 if any(n.id in allowed for n in other.networks):
-                    raise InputError("phone", f"{e164} is already a member of your networks; edit that member")
-                raise InputError("phone", FOREIGN_NUMBER)
+                    raise InputError("phone", f"{e164} is already a member of your networks; edit that member",
+                                     RowProblem.ALREADY_IN_YOUR_NETWORKS, typed)
+                raise InputError("phone", FOREIGN_NUMBER, RowProblem.FOREIGN_NUMBER, typed)
             if member_id is None:
                 m = Member(phone=e164, consent_at=utcnow())
                 s.add(m)
@@ -301,18 +307,18 @@ class PeopleStore(StoreBase):
                     raise NotFound("member", member_id)
                 m = found
                 if m.phone != e164 and _outside(m, allowed):
-                    raise InputError("phone", SHARED_MEMBER)
+                    raise _shared("phone")
             if opted_out is not None and opted_out != m.opted_out:
                 if not opted_out:
-                    raise InputError("opted_out", STOP_IS_FINAL)
+                    raise InputError("opted_out", STOP_IS_FINAL, RowProblem.STOP_IS_FINAL)
                 if _outside(m, allowed):
-                    raise InputError("opted_out", SHARED_MEMBER)
+                    raise _shared("opted_out")
                 m.opted_out, m.opted_out_at = True, utcnow()
             m.phone, m.name, m.channel, m.language = e164, name, channel, lang
             kept = [n for n in m.networks if allowed is not None and n.id not in allowed]
             m.networks = kept + list(s.scalars(select(Network).where(Network.id.in_(chosen))))
             if not m.networks:
-                raise InputError("networks", "choose at least one network")
+                raise _no_network()
         return m
 
     def set_member_active(self, member_id: int, active: bool, allowed: tuple[int, ...] | None = None) -> Member:
@@ -322,7 +328,7 @@ class PeopleStore(StoreBase):
             if m is None:
                 raise NotFound("member", member_id)
             if m.active != active and _outside(m, allowed):
-                raise InputError("active", SHARED_MEMBER)
+                raise _shared("active")
             m.active = active
         return m
 
@@ -392,6 +398,14 @@ def role_of(value: str) -> Role:
 def check_password(password: str) -> None:
     if len(password or "") < MIN_LENGTH:
         raise InputError("password", f"shorter than {MIN_LENGTH} characters")
+
+
+def _shared(field: str) -> InputError:
+    return InputError(field, SHARED_MEMBER, RowProblem.SHARED_MEMBER)
+
+
+def _no_network() -> InputError:
+    return InputError("networks", "choose at least one network", RowProblem.NO_NETWORK)
 
 
 def _outside(m: Member, allowed: tuple[int, ...] | None) -> bool:

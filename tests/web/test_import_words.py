@@ -55,3 +55,36 @@ def test_member_form_words_the_stores_problem_in_the_page_language(coordinator, 
         "networks": [str(network_id(world, "Kerkwijk"))]})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 400 and "le numéro « 12 » n’existe pas" in html and "not a valid number" not in html
+
+
+# ---------------------------------------------------------------------- the file as a whole (session 3)
+NO_PHONE_COLUMN = "naam,telefoon\nEen,0476 10 10 10\n"
+UNREADABLE = "name,phone\nEen,0476 10\r10 10\n"      # a lone CR inside a field: the csv module gives up
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("nl", ["geen kolom “phone”", "name,phone,channel,lang"]),
+    ("fr", ["pas de colonne « phone »", "name,phone,channel,lang"]),
+])
+def test_a_file_without_a_phone_column_is_refused_in_the_page_language(coordinator, world, lang, words):
+    resp = in_language(coordinator, lang).post("/members/import",
+                                               data=import_form(coordinator, world, NO_PHONE_COLUMN))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "expected the header" not in html
+    for w in words:
+        assert w in html, w
+
+
+@pytest.mark.parametrize("lang, words", [("nl", "geen leesbaar CSV-bestand"), ("fr", "pas un fichier CSV lisible")])
+def test_an_unreadable_file_is_refused_in_the_page_language(coordinator, world, lang, words):
+    resp = in_language(coordinator, lang).post("/members/import", data=import_form(coordinator, world, UNREADABLE))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and words in html and "not a readable CSV file" not in html
+
+
+def test_the_cli_keeps_the_stores_english_for_the_file(world):
+    from gatewayd.errors import InputError
+    with pytest.raises(InputError, match="no 'phone' column; expected the header name,phone,channel,lang"):
+        world.parse_member_csv(NO_PHONE_COLUMN)
+    with pytest.raises(InputError, match="not a readable CSV file"):
+        world.parse_member_csv(UNREADABLE)

@@ -15,7 +15,7 @@ from .test_members import add_form, import_form
 
 ZOE = "+32473998877"          # Zoë Zuid, in Zuidrand only (zone Zuid): not the coordinator's
 KIM = "+32472111111"          # Kim Janssens, in Kerkwijk: the coordinator's
-FOREIGN = "this number belongs to another network; ask an admin"
+FOREIGN = "belongs to a member of another network; ask an admin"
 
 
 def networks_of(world, phone) -> set[str]:
