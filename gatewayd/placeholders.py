@@ -16,9 +16,14 @@ SLOT = re.compile(r"\[([^\[\]\d\s][^\[\]\n]{0,39})\]")
 # full-width or lenticular brackets from phone keyboards ("［rue］", "【rue】") — as page fields only
 # come from SLOT, a loosely typed slot would otherwise get no field and go out unfilled.
 _LEFTOVER = re.compile(r"[\[［【]\s*([^\[\]［］【】\d\s][^\[\]［］【】\n]{0,39}?)\s*[\]］】]")
-# Slots whose value is a time of day get a time field (24 h, as typed by the dispatcher).
-_TIME_WORDS = {"uur", "tijd", "heure", "uhr", "zeit", "time"}
+# Slots whose value is a time of day get a time field (24 h, as typed by the dispatcher). A slot is
+# of a kind when one of its words is in the list ("[heure approximative]", "[time of day]"); German
+# and Dutch glue words together, so their usual compounds are listed whole (no suffix rule: "muur"
+# and "vuur" end in "uur" and are no time).
+_TIME_WORDS = {"uur", "tijd", "tijdstip", "heure", "horaire", "uhr", "zeit", "uhrzeit", "zeitpunkt", "tatzeit",
+               "time", "hour"}
 _NUMBER_WORDS = {"leeftijd", "âge", "age", "alter"}
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,8 @@ def leftover(text: str) -> str | None:
 
 
 def _kind(name: str) -> str:
-    word = name.lower()
-    return "time" if word in _TIME_WORDS else "number" if word in _NUMBER_WORDS else "text"
+    words = set(_WORD.findall(name.lower()))
+    return "time" if words & _TIME_WORDS else "number" if words & _NUMBER_WORDS else "text"
 
 
 def fields_of(texts: dict[str, str]) -> list[Field]:

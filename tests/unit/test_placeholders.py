@@ -42,3 +42,24 @@ def test_fill_twice_changes_nothing_the_second_time():
 def test_an_empty_value_leaves_its_slot():
     out = fill(BURGLARY, BURGLARY, {0: "Kerkstraat", 1: "  "})
     assert slots(out["nl"]) == ["uur"]
+
+
+# A time slot named otherwise than the short words ("[Uhrzeit]", "[tijdstip]", "[heure approximative]")
+# was a text field of its own: the dispatcher typed the time twice, once without a time input (session 3).
+OTHER_NAMES = {"nl": "inbraak in [straat] rond [tijdstip]",
+               "fr": "cambriolage à [rue] vers [heure approximative]",
+               "de": "Einbruch in [Straße] um [Uhrzeit]",
+               "en": "burglary in [street] around [time of day]"}
+
+
+def test_a_time_slot_named_otherwise_is_still_one_time_field():
+    fields = fields_of(OTHER_NAMES)
+    assert [(f.kind, f.names) for f in fields] == [
+        ("text", {"nl": "straat", "fr": "rue", "de": "Straße", "en": "street"}),
+        ("time", {"nl": "tijdstip", "fr": "heure approximative", "de": "Uhrzeit", "en": "time of day"})]
+    assert fill(OTHER_NAMES, OTHER_NAMES, {0: "Kerkstraat", 1: "14:00"})["de"] == "Einbruch in Kerkstraat um 14:00"
+
+
+def test_an_age_slot_named_in_words_is_a_number_field():
+    assert [f.kind for f in fields_of({"nl": "verdachte van [leeftijd verdachte] jaar", "de": "[Alter] Jahre"})] \
+        == ["number"]
