@@ -134,6 +134,13 @@ class AuditAction(str, enum.Enum):
     CALLBACK_CONFIRM = "callback.confirm"  # a member pressed 1 for an alert on the callback line
     NODE_TAKEOVER = "node.takeover"        # a node resolved a silent node's sends in flight
 
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """This action as audit rows may hold it: the one spelling, and the page's and the API's
+        (`alert_send`) from before there was one; a box upgraded from then keeps those rows."""
+        earlier = self.value.replace(".", "_")
+        return (self.value,) if earlier == self.value else (self.value, earlier)
+
 
 class RowProblem(str, enum.Enum):
     """Why one member's fields (a CSV row, the member form), a member change or a whole CSV file were refused.

@@ -27,12 +27,14 @@ _idempotency_lock = threading.Lock()
 def _earlier_send(actor: str, key: str) -> int | None:
     """The alert ACTOR already queued with Idempotency-Key KEY in the last 24 h, if any.
 
-    Kept in the audit log (detail.idempotency_key), which records every API send anyway.
+    Kept in the audit log (detail.idempotency_key), which records every API send anyway; a send
+    recorded before the upgrade to one spelling of audit actions counts too (a retry may span it).
     """
     since = utcnow() - IDEMPOTENCY_WINDOW
     with get_store().reading() as s:
         for detail in s.scalars(select(AuditEntry.detail).where(
-                AuditEntry.actor == actor, AuditEntry.action == AuditAction.ALERT_SEND.value, AuditEntry.at >= since)):
+                AuditEntry.actor == actor, AuditEntry.action.in_(AuditAction.ALERT_SEND.spellings),
+                AuditEntry.at >= since)):
             if isinstance(detail, dict) and detail.get("idempotency_key") == key:
                 return detail.get("alert_id")
     return None

@@ -1,9 +1,10 @@
 """The audit log speaks one vocabulary (gatewayd.model.AuditAction), whoever sends."""
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gatewayd.app import send_alert
-from gatewayd.model import AuditAction, AuditEntry
+from gatewayd.model import Alert, AuditAction, AuditEntry
+from gatewayd.store import AlertRequest
 
 from .test_alerts import compose_form, confirm_token
 
@@ -50,3 +51,20 @@ def test_api_duplicate_check_finds_a_send_written_by_the_shared_path(police, wor
 def test_an_action_outside_the_vocabulary_is_refused(world):
     with pytest.raises(ValueError):
         world.audit("someone", "alert_send", {})
+
+
+def test_api_replay_check_finds_a_send_recorded_before_the_upgrade(police, world):
+    """A box upgraded within a day of an API send keeps that send's audit row as the API spelled it
+    then (`alert_send`); the client's retry of the same request must not send the alert twice."""
+    _, token = world.create_token("ops", "", "admin")
+    sent = world.enqueue_alert(AlertRequest(networks=("Lindeknoppen",), category="urgent", text="Eenmaal",
+                                            author="api:ops"))
+    with world.session.begin() as s:   # the row as the API wrote it before AuditAction (Store.audit refuses it now)
+        s.add(AuditEntry(actor="api:ops", action="alert_send", ip="", detail={
+            "alert_id": sent.alert_id, "category": "urgent", "networks": ["Lindeknoppen"],
+            "messages": sent.messages, "via": "api", "drill": False, "idempotency_key": "incident-9"}))
+    retry = police.post("/api/v1/alerts", json={"networks": ["Lindeknoppen"], "category": "urgent", "text": "Eenmaal"},
+                        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "incident-9"})
+    assert retry.status_code == 200 and retry.get_json() == {"id": sent.alert_id, "replayed": True}
+    with world.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Alert)) == 1
