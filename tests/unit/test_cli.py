@@ -130,3 +130,21 @@ def test_unreadable_csv_is_one_line(conf, capsys, tmp_path):
     f.write_text("name,phone\n" + "x" * 200_000 + ",0470000001\n")
     rc, _, err = run(capsys, "member", "import", "--network", "N", str(f))
     assert_one_line_error(rc, err, "file: not a readable CSV file")
+
+
+def test_init_db_seeds_the_templates_once_and_an_upgrade_keeps_their_edits(conf, tmp_path):
+    """The page no longer seeds: a fresh box gets its BIN templates from `gatewayd init-db` (scripts/install
+    and scripts/demo run it), and running it again on an upgrade leaves an admin's edits alone."""
+    from gatewayd.db import make_engine
+    from gatewayd.store import DEFAULT_TEMPLATES, Store
+    from web import queries
+    store = Store(make_engine(f"sqlite:///{tmp_path}/g.db"))
+    keys = [t.key for t in queries.templates(store)]
+    assert keys == [key for key, *_ in DEFAULT_TEMPLATES]
+    burglary = next(t for t in queries.templates(store) if t.key == "burglary")
+    store.update_template(burglary.id, "Inbraak (aangepast)", "urgent", {"nl": "Eigen tekst"}, "admin")
+    assert main(["init-db"]) == 0
+    after = queries.templates(store)
+    assert [t.key for t in after] == keys
+    assert next(t for t in after if t.key == "burglary").texts == {"nl": "Eigen tekst"}
+    store.engine.dispose()
