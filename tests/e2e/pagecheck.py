@@ -1,5 +1,6 @@
 """Checks every page state the browser tests visit: axe-core (WCAG 2.1 A/AA), no horizontal overflow, all
-controls reachable, and a screenshot per width (320, 390, 1280 px) in test-artifacts/."""
+controls reachable, and a screenshot per width (320, 390, 1280 px; 1280 px zoomed to 200 and 400 %) in
+test-artifacts/."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,10 @@ AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.j
 WCAG21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 WIDTHS = (320, 390, 1280)
 HEIGHT = 900
+# A desktop browser zoomed in: at 200 % (WCAG 1.4.4 resize text) a 1280 px window lays the page out in
+# 640 CSS px at two device pixels each, with a desktop (not a phone's) viewport; at 400 % in 320 CSS px
+# (1.4.10 reflow).
+ZOOMS = ((1280, 2), (1280, 4))
 
 # Visible controls whose box lies (partly) outside the viewport horizontally, unless they sit in a
 # container meant to scroll sideways (a wide table in .scroll): those are reached by scrolling it.
@@ -74,18 +79,28 @@ def set_width(driver, width: int) -> None:
     driver.execute_script("return document.documentElement.getBoundingClientRect().width;")   # force layout
 
 
-def check_page(driver, name: str, widths=WIDTHS, axe: bool = True) -> None:
-    """Assert the page state is clean under axe and fits every width; screenshot it at each width."""
+def set_zoom(driver, window: int, factor: int) -> None:
+    """Lay the page out as a desktop WINDOW px wide zoomed to FACTOR (2 = 200 %)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": window // factor, "height": HEIGHT // factor, "deviceScaleFactor": factor,
+                            "mobile": False})
+    driver.execute_script("return document.documentElement.getBoundingClientRect().width;")   # force layout
+
+
+def check_page(driver, name: str, widths=WIDTHS, axe: bool = True, zooms=ZOOMS) -> None:
+    """Assert the page state is clean under axe and fits every width and zoom; screenshot it at each."""
     problems = {}
     if axe:
         found = axe_violations(driver)
         if found:
             problems["axe"] = found
-    for width in widths:
-        set_width(driver, width)
+    layouts = [(str(w), lambda w=w: set_width(driver, w)) for w in widths]
+    layouts += [(f"{w}-zoom{f * 100}", lambda w=w, f=f: set_zoom(driver, w, f)) for w, f in zooms]
+    for label, lay_out in layouts:
+        lay_out()
         lay = layout_problems(driver)
-        driver.save_screenshot(str(ARTIFACTS / f"{name}-{width}.png"))
+        driver.save_screenshot(str(ARTIFACTS / f"{name}-{label}.png"))
         if lay["overflow"] > 0 or lay["unreachable"]:
-            problems[f"layout@{width}"] = lay
+            problems[f"layout@{label}"] = lay
     set_width(driver, 1280)
     assert not problems, f"{name} ({driver.current_url}):\n{json.dumps(problems, indent=1, ensure_ascii=False)}"

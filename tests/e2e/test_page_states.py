@@ -1,5 +1,6 @@
 """Every page a dispatcher, coordinator and admin reach, in Dutch and French: axe-core finds nothing at
-WCAG 2.1 A/AA, and each state fits 320, 390 and 1280 px (screenshots in test-artifacts/)."""
+WCAG 2.1 A/AA, and each state fits 320, 390 and 1280 px and a 1280 px window zoomed to 200 and 400 %
+(screenshots in test-artifacts/)."""
 from __future__ import annotations
 
 import pytest
