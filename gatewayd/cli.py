@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .app import node_name
 from .config import Config, ConfigError, load_config
 from .errors import GatewaydError
+from .outcomes import ChannelKind
 from .vocabulary import AlertChannel, AuditAction, Category, Language, MemberChannel, Role
 
 if TYPE_CHECKING:           # not at run time: `gatewayd alert send` must not import SQLAlchemy
@@ -241,8 +242,8 @@ def cmd_alert_correct(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_alert_report(cfg: Config, args: argparse.Namespace) -> int:
     store = _open_store(cfg)
     report = store.alert_report(args.id)
-    sms = sum(max(1, r["segments"]) for r in report["recipients"] if r["channel"] == "sms")
-    calls = sum(1 for r in report["recipients"] if r["channel"] == "voice")
+    sms = sum(max(1, r["segments"]) for r in report["recipients"] if r["channel"] == ChannelKind.SMS)
+    calls = sum(1 for r in report["recipients"] if r["channel"] == ChannelKind.VOICE)
     report["estimated_seconds"] = store.estimate(cfg, sms, calls).seconds
     if args.json:
         _print_json(report)
@@ -407,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     ma.add_argument("--phone", required=True)
     ma.add_argument("--name")
     ma.add_argument("--channel", choices=_values(MemberChannel))
-    ma.add_argument("--lang", default="nl", choices=_values(Language))
+    ma.add_argument("--lang", default=Language.NL.value, choices=_values(Language))
     ma.set_defaults(func=cmd_member_add)
     mi = mem.add_parser("import")
     mi.add_argument("--network", required=True)
@@ -421,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--category", required=True, choices=_CATEGORY_CHOICES)
     s.add_argument("--text", required=True)
     s.add_argument("--text-lang", action="append", metavar="LANG=TEXT", help="text for one language")
-    s.add_argument("--channel", default="member", choices=_values(AlertChannel))
+    s.add_argument("--channel", default=AlertChannel.MEMBER.value, choices=_values(AlertChannel))
     s.add_argument("--parent", type=_positive_int, help="the alert this is feedback to")
     s.add_argument("--drill", action="store_true", help="rehearse: nothing leaves the box")
     s.add_argument("--author")

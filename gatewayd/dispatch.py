@@ -22,7 +22,7 @@ from .channels.base import Channel, ChannelError
 from .config import DispatchConfig
 from .escalation import escalate_due
 from .inbound import handle_reply
-from .model import ReceivedKind
+from .model import MessageState, ReceivedKind
 from .outcomes import (
     ChannelEvent,
     Delivery,
@@ -280,7 +280,7 @@ class Dispatcher:
             stats.failed += 1
         if log.isEnabledFor(logging.INFO):
             log.info("message %d to %s via %s: %s%s", claimed.message_id, redact(claimed.delivery.number),
-                     ch.name, state, f" ({outcome.detail})" if outcome.detail and state != "sent" else "")
+                     ch.name, state, f" ({outcome.detail})" if outcome.detail and state != MessageState.SENT else "")
         if outcome.kind is OutcomeKind.DEVICE_DOWN:
             self._record(ch, ch.health())
             return Step.DEVICE_FAILED

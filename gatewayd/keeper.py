@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from .config import KeeperConfig
 from .logs import redact_text
 from .model import Attempt, Category, Message, MessageState, NodeState, utcnow
+from .outcomes import ChannelKind, DeviceState
 from .phone import parse_phone
 from .schedule import in_quiet_hours
 from .selftest import failed_selftest
@@ -206,7 +207,7 @@ class Keeper:
         return Notice(key, kind, text, tuple(via))
 
     def _sms_path_works(self) -> bool:
-        return any(d["kind"] == "sms" and d["state"] == "up" and not _out_of_credit(d)
+        return any(d["kind"] == ChannelKind.SMS and d["state"] == DeviceState.UP and not _out_of_credit(d)
                    for d in self._current_devices())
 
     def _send_sms(self, text: str) -> bool:

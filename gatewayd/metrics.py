@@ -88,7 +88,7 @@ class StoreCollector:
             a = _age(d["updated_at"], now)
             if a is not None:
                 age.add_metric(lv, a)
-            if d["kind"] == "voice":
+            if d["kind"] == ChannelKind.VOICE:
                 voice_up = bool(voice_up) or d["state"] == "up"
         yield from (sent, failed, up, state, signal, age)
         if voice_up is not None:

@@ -92,7 +92,7 @@ class Member(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(20), unique=True)          # E.164
-    channel: Mapped[str] = mapped_column(String(16), default="sms")     # sms | voice | sms+voice
+    channel: Mapped[str] = mapped_column(String(16), default=MemberChannel.SMS.value)     # sms | voice | sms+voice
     language: Mapped[str] = mapped_column(String(2), default="nl")
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -124,7 +124,7 @@ class Alert(Base):
     priority: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)                             # default text
     texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)             # per language
-    channel_mode: Mapped[str] = mapped_column(String(16), default="member")  # sms | voice | member
+    channel_mode: Mapped[str] = mapped_column(String(16), default=AlertChannel.MEMBER.value)  # sms | voice | member
     author: Mapped[str] = mapped_column(String(80), default="")
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default=AlertState.ACTIVE.value)
@@ -330,7 +330,7 @@ class AlertTemplate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(40), unique=True)
     title: Mapped[str] = mapped_column(String(120))
-    category: Mapped[str] = mapped_column(String(16), default="urgent")
+    category: Mapped[str] = mapped_column(String(16), default=Category.URGENT.value)
     texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)              # nl/fr/de/en -> text
     position: Mapped[int] = mapped_column(Integer, default=0)
     updated_by: Mapped[str] = mapped_column(String(80), default="")

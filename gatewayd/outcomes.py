@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Union
 
+from .vocabulary import Category
+
 
 class ChannelKind(str, enum.Enum):
     SMS = "sms"
@@ -67,7 +69,7 @@ class Delivery:
     number: str            # E.164, e.g. "+32470123456"
     text: str
     language: str = "nl"   # nl | fr | de | en
-    category: str = "urgent"
+    category: str = Category.URGENT.value
     alert_id: int | None = None
     drill: bool = False    # drill: run everything but put nothing on the air
     attempt: int = 1       # 1 for the first try of this message, 2 for the next ...

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from .capacity import sms_devices
 from .config import Config, HilinkConfig, ModemConfig
 from .model import Alert, Category, Message
+from .outcomes import ChannelKind
 
 if TYPE_CHECKING:
     from .store import Store
@@ -88,7 +89,8 @@ class QuotaTracker:
               month_start: datetime) -> SimUsage:
         # Drill messages never left the box: they do not count against the SIM.
         not_drill = Message.alert_id.is_(None) | Message.alert_id.in_(select(Alert.id).where(Alert.drill.is_(False)))
-        sent = (Message.device == device) & (Message.channel == "sms") & Message.sent_at.is_not(None) & not_drill
+        sent = ((Message.device == device) & (Message.channel == ChannelKind.SMS.value)
+                & Message.sent_at.is_not(None) & not_drill)
         if self.node is not None:
             sent = sent & (Message.node == self.node)
         with self.store.connection() as c:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import SelfTestConfig
 from .model import MessageState, utcnow
+from .outcomes import ChannelKind
 from .phone import parse_phone
 from .store import Store
 
@@ -76,7 +77,7 @@ class SelfTest:
         if self.sms_to:
             st["sms_id"] = self.store.enqueue_system_sms(self.sms_to, token)
         if self.call_to:
-            st["call_id"] = self.store.enqueue_system_sms(self.call_to, token, channel="voice")
+            st["call_id"] = self.store.enqueue_system_sms(self.call_to, token, channel=ChannelKind.VOICE.value)
         self.store.put_setting(self.key, st)
         log.info("self-test started")
         return st

@@ -44,7 +44,7 @@ def devices_json():
 
 # ---------------------------------------------------------------------- audit
 @bp.get("/audit")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def audit_log():
     """The audit log, newest first, filterable by actor and action; read-only."""
     actor = (request.args.get("actor") or "").strip()[:80]
@@ -67,7 +67,7 @@ def audit_log():
 
 # ---------------------------------------------------------------------- users
 @bp.get("/admin/users")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def users():
     return render_template("users.html", users=queries.users(get_store()))
 
@@ -85,10 +85,10 @@ def _user_form(v, errors, user=None, status=200):
 
 
 @bp.route("/admin/users/new", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_new():
     if request.method == "GET":
-        return _user_form({"username": "", "role": "police", "zone": "", "password": "", "network_ids": [],
+        return _user_form({"username": "", "role": Role.POLICE.value, "zone": "", "password": "", "network_ids": [],
                            "active": True}, {})
     v = _user_values(request.form)
     store = get_store()
@@ -104,7 +104,7 @@ def user_new():
 
 
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_edit(user_id: int):
     store = get_store()
     user = next((u for u in queries.users(store) if u.id == user_id), None)
@@ -115,7 +115,7 @@ def user_edit(user_id: int):
                            "network_ids": [n.id for n in user.networks], "active": user.active}, {}, user)
     v = _user_values(request.form)
     v["username"] = user.username
-    if user.id == g.user.id and (not v["active"] or v["role"] != "admin"):
+    if user.id == g.user.id and (not v["active"] or v["role"] != Role.ADMIN):
         return _user_form(v, {"role": _("You cannot demote or deactivate yourself.")}, user, 400)
     try:
         saved = store.update_user(user_id, v["role"], v["zone"], v["network_ids"], v["active"], v["password"])
@@ -130,7 +130,7 @@ def user_edit(user_id: int):
 
 
 @bp.post("/admin/users/<int:user_id>/logout")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def user_logout_everywhere(user_id: int):
     """End every session the user has open, on every device (a lost phone, a shared PC)."""
     from .auth import bump_session_version
@@ -145,13 +145,13 @@ def user_logout_everywhere(user_id: int):
 
 # ---------------------------------------------------------------------- templates
 @bp.get("/admin/templates")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def templates():
     return render_template("templates.html", templates=queries.templates(get_store()))
 
 
 @bp.route("/admin/templates/<int:template_id>", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def template_edit(template_id: int):
     store = get_store()
     tpl = next((t for t in queries.templates(store) if t.id == template_id), None)
@@ -175,7 +175,7 @@ def template_edit(template_id: int):
 
 # ---------------------------------------------------------------------- API tokens
 @bp.route("/admin/tokens", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def tokens():
     """List tokens; POST creates one and shows it once."""
     store = get_store()
@@ -194,7 +194,7 @@ def tokens():
 
 
 @bp.post("/admin/tokens/<int:token_id>/revoke")
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def token_revoke(token_id: int):
     try:
         row = get_store().revoke_token(token_id)

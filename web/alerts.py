@@ -16,7 +16,8 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AlertState, AuditAction, Category, MessageState
+from gatewayd.model import AlertChannel, AlertState, AuditAction, Category, MessageState
+from gatewayd.outcomes import ChannelKind
 from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
 from gatewayd.store import (
@@ -52,7 +53,7 @@ class Compose:
     network_ids: list[int] = field(default_factory=list)
     category: str = ""
     template: str = ""
-    channel: str = "member"
+    channel: str = AlertChannel.MEMBER.value
     texts: dict[str, str] = field(default_factory=dict)
     parent_id: int | None = None
     correct_id: int | None = None           # a correction supersedes this alert
@@ -138,7 +139,7 @@ def parse_compose(form) -> Compose:
     user = g.user
     c = Compose(network_ids=[i for i in (_int(v) for v in form.getlist("networks")) if i is not None],
                 category=(form.get("category") or "").strip(), template=(form.get("template") or "").strip(),
-                channel=(form.get("channel") or "member").strip(),
+                channel=(form.get("channel") or AlertChannel.MEMBER.value).strip(),
                 texts={lang: (form.get(f"text_{lang}") or "").replace("\r\n", "\n").strip() for lang in LANGUAGES},
                 parent_id=_int(form.get("parent_id")), correct_id=_int(form.get("correct_id")),
                 drill=form.get("drill") in ("1", "on", "true") or get_cfg().dispatch.drill)
@@ -190,7 +191,7 @@ def parse_compose(form) -> Compose:
     except InputError as exc:
         c.errors[_FIELD_MAP.get(exc.field, exc.field)] = exc.reason
         return c
-    if c.channel != "voice":
+    if c.channel != AlertChannel.VOICE:
         sms_texts = (_with_heading(filled, get_store().sender_of_networks(c.network_ids))
                      if get_cfg().dispatch.sender_first else filled)
         c.errors.update(_too_long(sms_texts))
@@ -338,8 +339,8 @@ def build_preview(c: Compose) -> dict:
     if c.correct_id is not None:
         rp = queries.correction_recipients(store, c.correct_id)
     else:
-        rp = queries.preview_recipients(store, c.network_ids, c.channel if c.channel in CHANNEL_MODES else "member",
-                                  c.parent_id)
+        mode = c.channel if c.channel in CHANNEL_MODES else AlertChannel.MEMBER.value
+        rp = queries.preview_recipients(store, c.network_ids, mode, c.parent_id)
     filled = {k: v for k, v in c.texts.items() if v}
     if cfg.dispatch.sender_first:
         filled = _with_heading(filled, store.sender_of_networks(c.network_ids))
@@ -357,7 +358,7 @@ def build_preview(c: Compose) -> dict:
         if text:
             sms_parts += n * plan(text, cfg.sms.smart_encoding).segments
     missing = [lang for lang in rp.per_language if lang not in filled]
-    est = store.estimate(cfg, sms_parts, rp.per_channel.get("voice", 0),
+    est = store.estimate(cfg, sms_parts, rp.per_channel.get(ChannelKind.VOICE.value, 0),
                          c.category if c.category in CATEGORIES else None)
     cap, ahead, eta = est.capacity, est.ahead, est.seconds
     quiet = ""
@@ -381,7 +382,7 @@ def _escalation_preview(c: Compose):
     if c.correct_id is not None or escalate_after(cfg.dispatch, c.category) is None:
         return None
     rows, _counts, _skipped = store.planned_messages(c.network_ids, c.channel if c.channel in CHANNEL_MODES
-                                                     else "member", c.parent_id)
+                                                     else AlertChannel.MEMBER.value, c.parent_id)
     return plan(cfg.dispatch, c.category, rows)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from gatewayd.app import queue_alert
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AuditAction, AuditEntry, Network, alert_network, utcnow
+from gatewayd.model import AlertChannel, AuditAction, AuditEntry, Network, alert_network, utcnow
 from gatewayd.store import AlertRequest
 
 from . import get_store, queries
@@ -119,8 +119,8 @@ def create_alert():
         return _error(400, "longer than 100 characters", "Idempotency-Key")
     actor = f"api:{token.name}"
     req = AlertRequest(networks=tuple(networks), category=body.get("category", ""), text=body.get("text", ""),
-                       texts=texts, channel=body.get("channel", "member"), author=actor, parent_id=parent_id,
-                       drill=drill)
+                       texts=texts, channel=body.get("channel", AlertChannel.MEMBER.value), author=actor,
+                       parent_id=parent_id, drill=drill)
     with _idempotency_lock:
         earlier = _earlier_send(actor, key) if key else None
         if earlier is not None:

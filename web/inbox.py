@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 
 from gatewayd.errors import NotFound
-from gatewayd.model import AuditAction
+from gatewayd.model import AuditAction, Role
 
 from . import get_store, queries
 from .auth import audit
@@ -19,13 +19,13 @@ def _scope():
 
 def _unlinked() -> bool:
     """Police also read texts from unknown numbers (a resident not yet a member reporting something)."""
-    return g.user.role == "police"
+    return g.user.role == Role.POLICE
 
 
 def _sees_full_numbers() -> bool:
     """Police call a witness back ("two men behind nr 14"): they may reveal a reporter's number, audited.
     Admins may too, the same way: every full number anyone sees is in the audit log."""
-    return g.user.is_admin or g.user.role == "police"
+    return g.user.is_admin or g.user.role == Role.POLICE
 
 
 @bp.app_context_processor

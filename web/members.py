@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 
 from gatewayd.errors import InputError, NotFound
-from gatewayd.model import AuditAction
+from gatewayd.model import AuditAction, Role
 from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportFailed, ImportRow, RowError, foreign_row_error
 
 from . import get_store, import_words, queries
@@ -220,13 +220,13 @@ def networks():
 
 
 @bp.route("/networks/new", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def network_new():
     return _network_form(None)
 
 
 @bp.route("/networks/<int:network_id>", methods=["GET", "POST"])
-@roles_required("admin")
+@roles_required(Role.ADMIN)
 def network_edit(network_id: int):
     return _network_form(network_id)
 

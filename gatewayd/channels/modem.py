@@ -347,15 +347,15 @@ CMS_DEVICE = {300: "ME failure", 301: "SMS service of ME reserved", 302: "operat
               320: "memory failure", 322: "memory full", 340: "no +CNMA acknowledgement expected"}
 
 
-def classify_cms(code: int | None) -> tuple[str, str]:
-    """+CMS ERROR code -> ('retry' | 'failed' | 'device_down', words)."""
+def classify_cms(code: int | None) -> tuple[OutcomeKind, str]:
+    """+CMS ERROR code -> (RETRY | FAILED | DEVICE_DOWN, words)."""
     if code is None:
-        return "retry", "modem answered ERROR without a reason"
+        return OutcomeKind.RETRY, "modem answered ERROR without a reason"
     if code in CMS_PERMANENT:
-        return "failed", f"+CMS ERROR {code}: {CMS_PERMANENT[code]}"
+        return OutcomeKind.FAILED, f"+CMS ERROR {code}: {CMS_PERMANENT[code]}"
     if code in CMS_DEVICE:
-        return "device_down", f"+CMS ERROR {code}: {CMS_DEVICE[code]}"
-    return "retry", f"+CMS ERROR {code}: {CMS_TEMPORARY.get(code, 'unknown, treated as temporary')}"
+        return OutcomeKind.DEVICE_DOWN, f"+CMS ERROR {code}: {CMS_DEVICE[code]}"
+    return OutcomeKind.RETRY, f"+CMS ERROR {code}: {CMS_TEMPORARY.get(code, 'unknown, treated as temporary')}"
 
 
 # AT+CMMS=1 lasts while sends follow each other within the modem's link timer,
@@ -711,7 +711,7 @@ class ModemChannel(SupervisedDevice):
     def _refused(self, exc: AtError, index: int, total: int) -> Outcome:
         verdict, words = classify_cms(exc.code if exc.kind == "cms" else None)
         if exc.kind == "cme":
-            verdict, words = "retry", f"+CME ERROR {exc.code}"
+            verdict, words = OutcomeKind.RETRY, f"+CME ERROR {exc.code}"
         partial = f" after {index} of {total} parts went out" if index else ""
         network = None if exc.code is None else (NETWORK_CMS if exc.kind == "cms" else NETWORK_CME).get(exc.code)
         if network:
@@ -721,9 +721,9 @@ class ModemChannel(SupervisedDevice):
             # two pieces of evidence together blame the network.
             return self._network_refused(f"ERROR while not registered{partial}", index > 0)
         self._network.other_failure()
-        if verdict == "failed":
+        if verdict is OutcomeKind.FAILED:
             return Outcome.failed(words + partial)
-        if verdict == "device_down":
+        if verdict is OutcomeKind.DEVICE_DOWN:
             self._went_down(words, reset=False)
             return Outcome.device_down(words + partial, maybe_sent=index > 0)
         # Parts already out: the whole text goes again, so the recipient may see them twice.

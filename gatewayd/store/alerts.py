@@ -62,7 +62,7 @@ class AlertRequest:
     category: str
     text: str
     texts: dict[str, str] = field(default_factory=dict)   # per language, optional
-    channel: str = "member"                                # member | sms | voice
+    channel: str = AlertChannel.MEMBER.value               # member | sms | voice
     author: str = "cli"
     parent_id: int | None = None
     drill: bool = False
@@ -207,7 +207,7 @@ class AlertStore(StoreBase):
             if opted_out:
                 skipped["opted out"] = skipped.get("opted out", 0) + 1
                 continue
-            channels = pref.split("+") if mode == "member" else [mode]
+            channels = pref.split("+") if mode == AlertChannel.MEMBER else [mode]
             if mode == "sms" and pref == "voice":
                 skipped["voice only (landline)"] = skipped.get("voice only (landline)", 0) + 1
                 continue
