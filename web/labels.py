@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from gatewayd.outcomes import DeviceState
-from gatewayd.vocabulary import AlertChannel, Category, Language, MemberChannel, MessageState
+from gatewayd.vocabulary import AlertChannel, Category, Language, MemberChannel, MessageState, NodeState
 
 # Keyed by the values the database and the forms hold.
 _S, _C = MessageState, Category
@@ -23,8 +23,12 @@ LANGUAGE_NAMES = {Language.NL.value: _l("Dutch"), Language.FR.value: _l("French"
                   Language.EN.value: _l("English")}
 DEVICE_STATES = {DeviceState.UP.value: _l("working"), DeviceState.DOWN.value: _l("down"),
                  DeviceState.STARTING.value: _l("starting")}
+NODE_STATES = {NodeState.RUNNING.value: _l("running"), NodeState.SILENT.value: _l("silent (no heartbeat)"),
+               NodeState.STOPPED.value: _l("stopped"), NodeState.NEVER_RAN.value: _l("never started"),
+               NodeState.UNKNOWN.value: _l("unknown")}
 
 
 def template_globals() -> dict:
     return {"STATE_LABELS": STATES, "CATEGORY_LABELS": CATEGORIES, "CHANNEL_LABELS": CHANNELS,
-            "LANGUAGE_LABELS": LANGUAGE_NAMES, "DEVICE_STATE_LABELS": DEVICE_STATES}
+            "LANGUAGE_LABELS": LANGUAGE_NAMES, "DEVICE_STATE_LABELS": DEVICE_STATES,
+            "NODE_STATE_LABELS": NODE_STATES}

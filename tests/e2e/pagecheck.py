@@ -41,6 +41,21 @@ document.querySelectorAll("td.text").forEach(el => {
   if (r.width > 0 && r.width < 150 && el.textContent.trim().length > 30)
     out.push("text cell only " + Math.round(r.width) + " px wide: " + el.textContent.trim().slice(0, 30));
 });
+// A table as cards on a phone names each value with its column (td::before). A label that wraps to more lines
+// than its cell holds runs over the next row's text: measure the label as laid out at its width.
+document.querySelectorAll("table.stack td[data-label]").forEach(td => {
+  const label = getComputedStyle(td, "::before");
+  if (label.content === "none" || label.content === "normal" || label.display === "none") return;
+  const probe = document.createElement("div");
+  for (const p of ["width", "font", "overflow-wrap", "word-break", "padding", "box-sizing", "letter-spacing"])
+    probe.style.setProperty(p, label.getPropertyValue(p));
+  probe.style.position = "absolute"; probe.style.visibility = "hidden";
+  probe.textContent = td.dataset.label;
+  document.body.appendChild(probe);
+  const need = probe.getBoundingClientRect().height, have = td.getBoundingClientRect().height;
+  probe.remove();
+  if (need > have + 1) out.push("label runs out of its cell: " + td.dataset.label + " " + Math.round(need) + " > " + Math.round(have) + " px");
+});
 return out;
 """
 
@@ -104,3 +119,11 @@ def check_page(driver, name: str, widths=WIDTHS, axe: bool = True, zooms=ZOOMS) 
             problems[f"layout@{label}"] = lay
     set_width(driver, 1280)
     assert not problems, f"{name} ({driver.current_url}):\n{json.dumps(problems, indent=1, ensure_ascii=False)}"
+
+
+def scrolling_tables(driver) -> list[str]:
+    """The tables (by id) wider than the sideways scroller they sit in, at the current width."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.scroll > table')]"
+        ".filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth + 1)"
+        ".map(t => t.id + ' ' + t.parentElement.scrollWidth + '/' + t.parentElement.clientWidth);")

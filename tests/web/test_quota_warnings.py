@@ -93,7 +93,7 @@ def test_devices_page_shows_a_modems_quota_counters(make):
     deliver(store, device="modem1")
     store.record_device("modem1", "sms", "test", DeviceHealth(DeviceState.UP, signal=20, registered=True))
     html = c.get("/devices").get_data(as_text=True)
-    cell = re.search(r'<td class="quota" id="quota-modem1">(.*?)</td>', html, re.S).group(1)
+    cell = re.search(r'<td class="quota"[^>]*id="quota-modem1">(.*?)</td>', html, re.S).group(1)
     assert re.sub(r"\s+", " ", cell).strip() == "today 1/2 · this month 1/100 · recipients this month 1/50"
 
 
