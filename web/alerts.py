@@ -643,9 +643,12 @@ def view(alert_id: int):
 
 @bp.app_template_filter("localtime")
 def localtime(dt):
-    """A stored UTC time in the box's configured time zone ([dispatch].timezone, e.g. Europe/Brussels)."""
-    from datetime import timezone
+    """A stored UTC time (or its ISO text, as the devices view carries it) in the box's configured time zone
+    ([dispatch].timezone, e.g. Europe/Brussels)."""
+    from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(ZoneInfo(get_cfg().dispatch.timezone))

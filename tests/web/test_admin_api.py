@@ -306,3 +306,16 @@ def test_devices_page_shows_every_node_its_heartbeat_and_its_devices(police, wor
     nodes = police.get("/devices.json").get_json()["nodes"]
     assert {n["id"]: n["state"] for n in nodes} == {"id-station": "running", "id-townhall": "silent"}
     assert all(n["heartbeat_age_seconds"] >= 3 for n in nodes)
+
+
+def test_devices_page_shows_when_a_device_reported_in_local_time(police, world):
+    # Every other time on the page is in [dispatch].timezone (Europe/Brussels here); the devices table said UTC.
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from gatewayd.channels.base import DeviceHealth, DeviceState
+    world.record_device("modem1", "sms", "test", DeviceHealth(DeviceState.UP))
+    updated = world.devices()[0]["updated_at"]
+    local = datetime.fromisoformat(updated).replace(tzinfo=timezone.utc).astimezone(ZoneInfo("Europe/Brussels"))
+    html = police.get("/devices").get_data(as_text=True)
+    assert local.strftime("%Y-%m-%d %H:%M:%S %Z") in html and " UTC" not in html
