@@ -1,5 +1,6 @@
 """Checks every page state the browser tests visit: axe-core (WCAG 2.1 A/AA), no horizontal overflow, all
-controls reachable, and a screenshot per width (320, 390, 1280 px; 1280 px zoomed to 200 and 400 %) in
+controls reachable, tables as cards on phones (none scrolls sideways, no card label runs over the next row or
+is broken mid-word), and a screenshot per width (320, 390, 1280 px; 1280 px zoomed to 200 and 400 %) in
 test-artifacts/."""
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ HEIGHT = 900
 # 640 CSS px at two device pixels each, with a desktop (not a phone's) viewport; at 400 % in 320 CSS px
 # (1.4.10 reflow).
 ZOOMS = ((1280, 2), (1280, 4))
+# On a phone a table is cards (table.stack), never a box to scroll sideways with a thumb.
+PHONES = ("320", "390")
 
 # Visible controls whose box lies (partly) outside the viewport horizontally, unless they sit in a
 # container meant to scroll sideways (a wide table in .scroll): those are reached by scrolling it.
@@ -53,8 +56,15 @@ document.querySelectorAll("table.stack td[data-label]").forEach(td => {
   probe.textContent = td.dataset.label;
   document.body.appendChild(probe);
   const need = probe.getBoundingClientRect().height, have = td.getBoundingClientRect().height;
-  probe.remove();
   if (need > have + 1) out.push("label runs out of its cell: " + td.dataset.label + " " + Math.round(need) + " > " + Math.round(have) + " px");
+  // A word of the label wider than the label's column is broken in the middle ("Consentem-ent").
+  const room = probe.clientWidth - parseFloat(label.paddingLeft) - parseFloat(label.paddingRight);
+  probe.style.width = "auto"; probe.style.whiteSpace = "nowrap"; probe.style.padding = "0";
+  for (const word of td.dataset.label.split(/\\s+|(?<=-)/)) {      // a line may break after a hyphen
+    probe.textContent = word;
+    if (probe.getBoundingClientRect().width > room + 0.5) out.push("label word broken: " + word + " in " + Math.round(room) + " px");
+  }
+  probe.remove();
 });
 return out;
 """
@@ -114,8 +124,10 @@ def check_page(driver, name: str, widths=WIDTHS, axe: bool = True, zooms=ZOOMS) 
     for label, lay_out in layouts:
         lay_out()
         lay = layout_problems(driver)
+        if label in PHONES:
+            lay["sideways"] = scrolling_tables(driver)
         driver.save_screenshot(str(ARTIFACTS / f"{name}-{label}.png"))
-        if lay["overflow"] > 0 or lay["unreachable"]:
+        if lay["overflow"] > 0 or lay["unreachable"] or lay.get("sideways"):
             problems[f"layout@{label}"] = lay
     set_width(driver, 1280)
     assert not problems, f"{name} ({driver.current_url}):\n{json.dumps(problems, indent=1, ensure_ascii=False)}"
