@@ -319,6 +319,37 @@ def test_an_upgrade_after_git_pull_reinstalls_the_program(installed):
     assert _gatewayd(prefix, "status", "--json").returncode == 0
 
 
+def _distributions(prefix: Path) -> set[str]:
+    """The distributions installed in the program's own venv (not the system's)."""
+    site = next((prefix / "opt" / "gatewayd" / "venv" / "lib").glob("python3*/site-packages"))
+    return {d.name.split("-", 1)[0].lower().replace("_", "-") for d in site.glob("*.dist-info")}
+
+
+def test_an_upgrade_drops_the_libraries_the_program_no_longer_uses(installed):
+    """A box installed before issue 13 has the full `phonenumbers` (~40 MB of geodata; the program
+    now takes phonenumberslite, the same module without it) and python-gsmmodem-new (tests only now).
+    After the upgrade neither is left, and the one `phonenumbers` module left still parses numbers."""
+    src, prefix, _ = installed
+    py = str(prefix / "opt" / "gatewayd" / "venv" / "bin" / "python")
+    pip = [py, "-m", "pip", "-q", "--disable-pip-version-check"]
+    # The venv as the earlier program left it.
+    subprocess.run([*pip, "uninstall", "-y", "phonenumberslite"], check=True, capture_output=True, timeout=300)
+    subprocess.run([*pip, "install", "--no-deps", "phonenumbers", "python-gsmmodem-new"], check=True,
+                   capture_output=True, timeout=600)
+    assert {"phonenumbers", "python-gsmmodem-new"} <= _distributions(prefix)
+    with (src / "gatewayd" / "__init__.py").open("a") as f:
+        f.write("# the upgrade, as after git pull\n")
+
+    _install(src, prefix)
+
+    left = _distributions(prefix)
+    assert "phonenumberslite" in left
+    assert not {"phonenumbers", "python-gsmmodem-new"} & left, left
+    assert _gatewayd(prefix, "network", "add", "BIN Heverlee").returncode == 0
+    added = _gatewayd(prefix, "member", "add", "--network", "BIN Heverlee", "--phone", "0470 12 34 99")
+    assert added.returncode == 0, added.stderr
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
 def test_https_option_puts_nginx_with_a_certificate_in_front(installed):
     """scripts/tls-setup (issue 11) wired in; a --prefix install writes its files only."""
