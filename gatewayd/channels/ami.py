@@ -167,6 +167,11 @@ class AmiLink:
                                f"section of manager.conf (or manager.d/), and its permit/deny lines")
         self.connected = True
 
+    @property
+    def version(self) -> str | None:
+        """The AMI version Asterisk greeted with (None before it did)."""
+        return self._client.version
+
     def action(self, name: str, keys: dict[str, Any], variables: dict[str, Any] | None = None,
                timeout: float = ACTION_TIMEOUT) -> Any:
         """Send one action and wait for its Response (None on timeout).

@@ -658,7 +658,7 @@ def doctor(cfg: AsteriskConfig, tts: TtsConfig | None = None) -> list[Check]:
     except AmiValueError as exc:
         return checks + [Check(False, "Asterisk AMI login", f"[asterisk] username/secret: {exc}")]
     try:
-        checks.append(Check(True, "Asterisk AMI reachable", f"{where} (AMI {link._client.version})"))
+        checks.append(Check(True, "Asterisk AMI reachable", f"{where} (AMI {link.version})"))
         checks.append(Check(True, "Asterisk AMI login", f"user {cfg.username}"))
         checks += [_check_module(link, m) for m in _required_modules(cfg)]
         checks.append(_check_dialplan(link, cfg))

@@ -6,6 +6,7 @@ the caller side runs the shipped dialplan, asterisk/extensions_gatewayd.conf.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 
 import pytest
@@ -231,6 +232,8 @@ def test_ami_secret_never_logged(asterisk_rig, tmp_path_factory, caplog):
 def test_doctor_passes_on_a_good_asterisk(asterisk_rig):
     checks = doctor(rig_config(asterisk_rig))
     assert [c for c in checks if not c.ok] == []
+    reached = next(c for c in checks if c.what == "Asterisk AMI reachable")
+    assert re.search(r"\(AMI \d+\.\d+", reached.detail), reached.detail     # the version Asterisk greeted with
 
 
 def test_doctor_names_a_wrong_password(asterisk_rig):
