@@ -1,7 +1,9 @@
 """How fast the configured devices can send, and so how long reaching everyone takes.
 
-One estimate for the CLI's report, the page's preview and drill report, and the
-API: pure arithmetic over the config (and which devices are down), no I/O.
+One estimate, pure arithmetic over the config, no I/O: `seconds_to_reach` over a
+`capacity`. The page's preview asks it live (Store.estimate: devices that are down left
+out, what waits ahead counted); a report of what was sent (`gatewayd alert report`, the
+drill report) asks it of the configured devices (`configured_seconds`).
 """
 from __future__ import annotations
 
@@ -52,6 +54,12 @@ def capacity(cfg: Config, down: Collection[str] = ()) -> Capacity:
         cap.calls_per_minute += min(a.calls_per_minute, a.max_calls * 60.0 / TYPICAL_CALL_SECONDS)
         cap.devices.append("asterisk")
     return cap
+
+
+def configured_seconds(cfg: Config, sms_parts: int, calls: int) -> float | None:
+    """What the configured devices need for SMS_PARTS segments and CALLS calls, whatever state they
+    are in now: a report's "time the configured devices would need" (None: a needed channel has none)."""
+    return seconds_to_reach(sms_parts, calls, capacity(cfg))
 
 
 def seconds_to_reach(sms_parts: int, calls: int, cap: Capacity,

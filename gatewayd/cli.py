@@ -240,11 +240,11 @@ def cmd_alert_correct(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_alert_report(cfg: Config, args: argparse.Namespace) -> int:
-    store = _open_store(cfg)
-    report = store.alert_report(args.id)
+    from .capacity import configured_seconds
+    report = _open_store(cfg).alert_report(args.id)
     sms = sum(max(1, r["segments"]) for r in report["recipients"] if r["channel"] == ChannelKind.SMS)
     calls = sum(1 for r in report["recipients"] if r["channel"] == ChannelKind.VOICE)
-    report["estimated_seconds"] = store.estimate(cfg, sms, calls).seconds
+    report["estimated_seconds"] = configured_seconds(cfg, sms, calls)
     if args.json:
         _print_json(report)
         return 0

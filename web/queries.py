@@ -13,6 +13,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from gatewayd.capacity import configured_seconds
 from gatewayd.config import Config
 from gatewayd.errors import NotFound
 from gatewayd.model import (
@@ -405,7 +406,7 @@ def device_quotas(cfg: Config, store: Store, devices: list[dict]) -> list[dict]:
 
 def drill_report(cfg: Config, store: Store, alert_id: int) -> dict:
     """What a drill would have sent: messages and segments per channel, members, how long it took
-    and how long the configured devices would need (Store.estimate, as the CLI's report says)."""
+    and how long the configured devices would need (capacity.configured_seconds, as the CLI's report says)."""
     with store.connection() as c:
         rows = c.execute(select(Message.channel, Message.state, Message.text, Message.segments, func.count())
                          .where(Message.alert_id == alert_id)
@@ -424,5 +425,5 @@ def drill_report(cfg: Config, store: Store, alert_id: int) -> dict:
             would_reach += n
     report = store.alert_report(alert_id)
     return {"members": members, "sms": sms, "segments": segments, "calls": calls, "would_reach": would_reach,
-            "total": sms + calls, "estimated_seconds": store.estimate(cfg, segments, calls).seconds,
+            "total": sms + calls, "estimated_seconds": configured_seconds(cfg, segments, calls),
             "took_seconds": report.get("took_seconds")}

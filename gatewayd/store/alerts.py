@@ -441,8 +441,8 @@ class AlertStore(StoreBase):
     # ------------------------------------------------------------------ estimate
     def estimate(self, cfg: Config, sms_parts: int, calls: int, category: str | None = None) -> Estimate:
         """How long the devices of CFG (less those the daemon reports down) need for SMS_PARTS segments
-        and CALLS calls, after what waits at CATEGORY's priority or above (None: nothing counted ahead).
-        The one estimate: the CLI's report, the page's preview and drill report, and the API use it."""
+        and CALLS calls, after what waits at CATEGORY's priority or above (None: nothing counted ahead):
+        the compose preview's live estimate. A report of what was sent asks capacity.configured_seconds."""
         down = {d["name"] for d in self.devices() if d.get("state") == "down"}
         cap = capacity(cfg, down)
         ahead = self.queued_ahead(category) if category is not None else {}

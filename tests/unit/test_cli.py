@@ -148,3 +148,27 @@ def test_init_db_seeds_the_templates_once_and_an_upgrade_keeps_their_edits(conf,
     assert [t.key for t in after] == keys
     assert next(t for t in after if t.key == "burglary").texts == {"nl": "Eigen tekst"}
     store.engine.dispose()
+
+
+def test_alert_report_estimates_with_the_configured_devices_whatever_their_state_now(tmp_path, monkeypatch, capsys):
+    """`alert report` says what the configured devices need, as before issue 13: a device the daemon
+    last recorded as down (it may be back, or the daemon stopped) does not make it '?'."""
+    from gatewayd.db import make_engine
+    from gatewayd.outcomes import ChannelKind, DeviceHealth, DeviceState
+    from gatewayd.store import Store
+    p = tmp_path / "g.toml"
+    p.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/g.db"\n[dispatch]\nquiet_hours = ""\n'
+                 '[[emulated]]\nname = "sim1"\nkind = "sms"\nlatency = 0.01\nrate_per_minute = 60\n')
+    monkeypatch.setenv("GATEWAYD_CONFIG", str(p))
+    assert main(["init-db"]) == 0
+    assert main(["network", "add", "N"]) == 0
+    assert main(["member", "add", "--network", "N", "--phone", "0470 12 34 56"]) == 0
+    capsys.readouterr()
+    rc, out, _ = run(capsys, "alert", "send", "--network", "N", "--category", "urgent", "--text", "Hallo")
+    alert_id = out.split()[0]
+    store = Store(make_engine(f"sqlite:///{tmp_path}/g.db"))
+    store.record_device("sim1", ChannelKind.SMS.value, "node-a", DeviceHealth(DeviceState.DOWN, last_error="gone"))
+    store.engine.dispose()
+    rc, out, err = run(capsys, "alert", "report", alert_id, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["estimated_seconds"] == 1.0       # one SMS at 60 a minute

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from gatewayd.model import utcnow
+from gatewayd.outcomes import ChannelKind, DeviceHealth, DeviceState
 from web import create_app
 
 from .conftest import csrf_token, login_as, make_cfg
@@ -148,6 +149,16 @@ def test_drill_report_estimates_time_with_the_configured_devices(make):
     c, store = make(modems=[{"name": "modem1", "port": "/dev/null", "sms_per_minute": 2}], emulated=[])
     login_as(c, store, "agent")
     aid = send(c, store, drill="1", text="x" * 161)
+    assert 'id="dr-estimate">about 2 minutes<' in c.get(f"/alerts/{aid}").get_data(as_text=True)
+
+
+def test_drill_report_estimates_with_the_configured_devices_whatever_their_state_now(make):
+    """"Time the configured devices would need": the devices the config names, as before issue 13; not
+    which of them happens to be down when the report is read (that is the compose preview's business)."""
+    c, store = make(modems=[{"name": "modem1", "port": "/dev/null", "sms_per_minute": 2}], emulated=[])
+    login_as(c, store, "agent")
+    aid = send(c, store, drill="1", text="x" * 161)
+    store.record_device("modem1", ChannelKind.SMS.value, "node-a", DeviceHealth(DeviceState.DOWN, last_error="unplugged"))
     assert 'id="dr-estimate">about 2 minutes<' in c.get(f"/alerts/{aid}").get_data(as_text=True)
 
 
