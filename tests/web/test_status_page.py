@@ -89,3 +89,19 @@ def test_a_voicemail_counts_the_same_in_the_messages_and_members_figures(client,
     assert data["counts"] == {MessageState.VOICEMAIL.value: 1}, data
     assert (data["members_reached"], data["reached"], data["channels"]["voice"]["reached"]) == (1, 1, 1)
     assert data["all_sent"] is True
+
+
+def test_recipients_channel_and_language_are_words_in_the_page_language(client, world):
+    """Session 3: the recipients table showed the codes ("voice", "nl") where the members table words them."""
+    from gatewayd.store import AlertRequest
+
+    from .conftest import login_as
+    world.add_network("Oost")
+    world.add_member("Oost", "0474 55 66 77", "Olga Oost", channel="voice", lang="nl")
+    alert_id = world.enqueue_alert(AlertRequest(networks=("Oost",), category="prevention", text="Ramen dicht",
+                                                channel="member")).alert_id
+    login_as(client, world, "admin")
+    with client.session_transaction() as sess:
+        sess["lang"] = "nl"
+    table = client.get(f"/alerts/{alert_id}").get_data(as_text=True).split('id="recipients"')[1]
+    assert 'data-label="Kanaal">spraakoproep</td>' in table and 'data-label="Taal">Nederlands</td>' in table
