@@ -5,6 +5,7 @@ Seeded once by `gatewayd init-db`; an admin edits them on the page.
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import InputError, NotFound
 from ..model import AlertTemplate, Category, Language, utcnow
@@ -70,13 +71,19 @@ class TemplateStore(StoreBase):
     """Seeding and editing the alert templates."""
 
     def seed_templates(self) -> bool:
-        """Insert the common BIN templates when there are none (a new database); True when it did."""
-        with self.session.begin() as s:
-            if s.scalar(select(func.count()).select_from(AlertTemplate)):
-                return False
-            for pos, (key, title, category, texts) in enumerate(DEFAULT_TEMPLATES):
-                s.add(AlertTemplate(key=key, title=title, category=category.value, texts=texts, position=pos,
-                                    updated_by="system"))
+        """Insert the common BIN templates when there are none (a new database); True when it did.
+
+        Every gateway of a shared queue runs init-db: one that meets another's templates being
+        written at the same moment (a duplicate key) leaves them be."""
+        try:
+            with self.session.begin() as s:
+                if s.scalar(select(func.count()).select_from(AlertTemplate)):
+                    return False
+                for pos, (key, title, category, texts) in enumerate(DEFAULT_TEMPLATES):
+                    s.add(AlertTemplate(key=key, title=title, category=category.value, texts=texts, position=pos,
+                                        updated_by="system"))
+        except IntegrityError:
+            return False
         return True
 
     def update_template(self, template_id: int, title: str, category: str, texts: dict[str, str],

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
+from sqlalchemy import func, insert, select, text
 
 from gatewayd.channels.base import Outcome
 from gatewayd.db import make_engine
+from gatewayd.model import AlertTemplate
 from gatewayd.store import AlertRequest, Store
 from tests.conftest import FAST_POLICY, add_members
 
@@ -52,3 +55,42 @@ def test_two_gateways_never_claim_the_same_message(pg_url):
     assert len(claimed) == 200 and max(claimed.values()) == 1
     for s in stores:
         s.engine.dispose()
+
+
+def test_a_second_nodes_init_db_meeting_the_first_ones_templates_mid_way_is_no_error(pg_url):
+    """Every gateway of a shared queue runs `gatewayd init-db` (README), which seeds the templates
+    since issue 13. The one whose seeding meets rows another node is writing at that moment must
+    leave them be, not stop with a duplicate-key traceback (the install script would fail there)."""
+    first, second = Store(make_engine(pg_url)), Store(make_engine(pg_url))
+    outcome: dict[str, object] = {}
+
+    def seed() -> None:
+        try:
+            outcome["seeded"] = second.seed_templates()
+        except Exception as exc:      # the test reports what escaped
+            outcome["error"] = exc
+
+    with first.engine.connect() as c:
+        tx = c.begin()                # the first node's seeding, not committed yet
+        c.execute(insert(AlertTemplate).values(key="suspicious_persons", title="Verdachte personen",
+                                               category="urgent", texts={"nl": "x"}, position=0,
+                                               updated_by="system"))
+        worker = threading.Thread(target=seed)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not _waits_for_a_lock(first) and worker.is_alive():
+            assert time.monotonic() < deadline, "the second seeding never reached the first one's row"
+            time.sleep(0.05)
+        tx.commit()
+    worker.join(30)
+    assert outcome == {"seeded": False}
+    with first.engine.connect() as c:
+        assert c.scalar(select(func.count()).select_from(AlertTemplate)) == 1
+    first.engine.dispose()
+    second.engine.dispose()
+
+
+def _waits_for_a_lock(store: Store) -> bool:
+    with store.engine.connect() as c:
+        return bool(c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND wait_event_type = 'Lock'")))
