@@ -20,7 +20,7 @@ from .app import node_name
 from .config import Config, ConfigError, load_config
 from .errors import GatewaydError
 from .outcomes import ChannelKind
-from .vocabulary import AlertChannel, AuditAction, Category, Language, MemberChannel, Role
+from .vocabulary import CATEGORIES_OFFERED, AlertChannel, AuditAction, Language, MemberChannel, Role
 
 if TYPE_CHECKING:           # not at run time: `gatewayd alert send` must not import SQLAlchemy
     from .store import Store
@@ -40,7 +40,7 @@ def _open_store(cfg: Config, check: bool = True) -> Store:
 
 
 # In the order the help offers them: most used first.
-_CATEGORY_CHOICES = [c.value for c in (Category.URGENT, Category.PREVENTION, Category.FEEDBACK)]
+_CATEGORY_CHOICES = [c.value for c in CATEGORIES_OFFERED]
 
 
 def _values(vocabulary: Iterable[enum.Enum]) -> list[str]:

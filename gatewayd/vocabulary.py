@@ -25,6 +25,8 @@ class Category(str, enum.Enum):
 
 
 _PRIORITY = {Category.URGENT: 3, Category.FEEDBACK: 2, Category.PREVENTION: 1}
+# The order people are offered the categories in (forms, --help, error messages): most used first.
+CATEGORIES_OFFERED = (Category.URGENT, Category.PREVENTION, Category.FEEDBACK)
 
 
 class Language(str, enum.Enum):
@@ -179,5 +181,5 @@ class ReceivedKind(str, enum.Enum):
     STATUS_REPORT = "status_report"
 
 
-__all__ = ["DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction", "Category", "Language",
-           "MemberChannel", "MessageState", "NodeState", "ReceivedKind", "Role"]
+__all__ = ["CATEGORIES_OFFERED", "DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction",
+           "Category", "Language", "MemberChannel", "MessageState", "NodeState", "ReceivedKind", "Role"]

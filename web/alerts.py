@@ -22,6 +22,7 @@ from gatewayd.phone import redact
 from gatewayd.placeholders import fields_of, fill, slots
 from gatewayd.store import (
     ALERT_CHANNELS,
+    CATEGORIES,
     LANGUAGES,
     MAX_TEXT,
     PENDING,
@@ -36,8 +37,7 @@ from .queries import to_int as _int
 
 bp = Blueprint("alerts", __name__)
 
-# The order the compose form offers them in.
-CATEGORIES = (Category.URGENT.value, Category.PREVENTION.value, Category.FEEDBACK.value)
+# CATEGORIES (gatewayd.store) come in the order the compose form offers them.
 CHANNEL_MODES = ALERT_CHANNELS
 CANCELLABLE_STATES = WAITING   # what Store.cancel_alert stops
 MAX_FIELDS = 12        # slots per template the form reads (field_0 .. field_11)

@@ -38,12 +38,13 @@ from ..model import (
 from ..outcomes import ChannelKind
 from ..placeholders import leftover
 from ..visible import has_visible
+from ..vocabulary import CATEGORIES_OFFERED
 from ..wakeup import wake
 from .base import RECEIVED_STATES, WAITING, StoreBase, new_message_row
 
 LANGUAGES = tuple(lang.value for lang in Language)
 ALERT_CHANNELS = tuple(c.value for c in AlertChannel)
-CATEGORIES = tuple(c.value for c in Category)
+CATEGORIES = tuple(c.value for c in CATEGORIES_OFFERED)
 MAX_TEXT = 1000
 MAX_TITLE = 120
 if TYPE_CHECKING:

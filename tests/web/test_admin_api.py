@@ -162,6 +162,8 @@ def test_api_bad_input_names_the_field(admin):
     resp = admin.post("/api/v1/alerts", json={"networks": ["Lindeknoppen"], "category": "loud", "text": "x"},
                       headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 400 and resp.get_json()["field"] == "category"
+    # Worded as before issue 13, the categories in the order the forms and --help offer them.
+    assert resp.get_json()["error"] == "'loud' is not one of urgent, prevention, feedback"
 
 
 def test_api_unknown_network_is_not_found_and_sends_nothing(admin, world):
