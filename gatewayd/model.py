@@ -29,6 +29,7 @@ from .vocabulary import (
     ReceivedKind,
     Role,
     RowProblem,
+    TextProblem,
 )
 
 
@@ -340,5 +341,5 @@ class AlertTemplate(Base):
 __all__ = ["Alert", "AlertChannel", "AlertState", "AlertTemplate", "ApiToken", "Attempt", "AuditAction",
            "AuditEntry", "Base", "Category", "DONE_STATES", "Device", "InboundMessage", "Language", "LoginThrottle",
            "Member", "MemberChannel", "Message", "MessageState", "Network", "Node", "NodeState", "ReceivedEvent",
-           "ReceivedKind", "Role", "RowProblem", "Setting", "TERMINAL_STATES", "UTCDateTime", "User", "alert_network",
-           "member_network", "user_network", "utcnow"]
+           "ReceivedKind", "Role", "RowProblem", "Setting", "TERMINAL_STATES", "TextProblem", "UTCDateTime", "User",
+           "alert_network", "member_network", "user_network", "utcnow"]

@@ -174,6 +174,21 @@ class RowProblem(str, enum.Enum):
     STOP_IS_FINAL = "stop_is_final"
 
 
+class TextProblem(str, enum.Enum):
+    """Why an alert text, an alert template or an approval was refused (the page words it, the API and
+    the CLI print the store's English)."""
+
+    PLACEHOLDER_LEFT = "placeholder_left"        # params: slot
+    TEXT_TOO_LONG = "text_too_long"              # params: n, max
+    TEXT_NUL = "text_nul"
+    TEXT_INVISIBLE = "text_invisible"
+    CATEGORY_UNKNOWN = "category_unknown"
+    TITLE_LENGTH = "title_length"                # params: max
+    TEMPLATE_NO_TEXT = "template_no_text"
+    NOT_WAITING = "not_waiting"                  # an approval: the alert no longer waits (params: id)
+    EXPIRED_UNAPPROVED = "expired_unapproved"    # params: id, at (UTC datetime)
+
+
 class ReceivedKind(str, enum.Enum):
     """What a device received and wrote ahead (gatewayd.model.ReceivedEvent)."""
 
@@ -182,4 +197,5 @@ class ReceivedKind(str, enum.Enum):
 
 
 __all__ = ["CATEGORIES_OFFERED", "DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction",
-           "Category", "Language", "MemberChannel", "MessageState", "NodeState", "ReceivedKind", "Role"]
+           "Category", "Language", "MemberChannel", "MessageState", "NodeState", "ReceivedKind", "Role",
+           "RowProblem", "TextProblem"]

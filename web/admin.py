@@ -17,6 +17,7 @@ from gatewayd.nodes import overview
 from gatewayd.store import LANGUAGES
 
 from . import get_cfg, get_store, queries
+from .alert_words import text_reason
 from .auth import audit, roles_required
 from .queries import to_int as _int
 
@@ -166,7 +167,7 @@ def template_edit(template_id: int):
         store.update_template(template_id, v["title"], v["category"],
                           {k: v[f"text_{k}"] for k in LANGUAGES}, g.user.username)
     except InputError as exc:
-        return render_template("template_form.html", v=v, errors={exc.field: exc.reason}, tpl=tpl,
+        return render_template("template_form.html", v=v, errors={exc.field: text_reason(exc)}, tpl=tpl,
                                text_languages=LANGUAGES), 400
     audit(AuditAction.TEMPLATE_EDIT, {"template": tpl.key})
     flash(_("Template saved."), "success")

@@ -32,6 +32,7 @@ from gatewayd.store import (
 )
 
 from . import get_cfg, get_store, queries
+from .alert_words import text_reason
 from .auth import audit
 from .queries import to_int as _int
 
@@ -189,7 +190,7 @@ def parse_compose(form) -> Compose:
     try:
         get_store().validate_alert(req)     # the same checks enqueue_alert applies
     except InputError as exc:
-        c.errors[_FIELD_MAP.get(exc.field, exc.field)] = exc.reason
+        c.errors[_FIELD_MAP.get(exc.field, exc.field)] = text_reason(exc)
         return c
     if c.channel != AlertChannel.VOICE:
         sms_texts = (_with_heading(filled, get_store().sender_of_networks(c.network_ids))
@@ -543,8 +544,8 @@ def send():
                 else:
                     result = get_store().enqueue_alert(req)
             except (InputError, NotFound) as exc:
-                c.errors[_FIELD_MAP.get(getattr(exc, "field", "networks"), "networks")] = str(
-                    getattr(exc, "reason", exc))
+                c.errors[_FIELD_MAP.get(getattr(exc, "field", "networks"), "networks")] = (
+                    text_reason(exc) if isinstance(exc, InputError) else str(exc))
                 return render_template("compose.html", **_compose_context(c)), 400
             sent.put(token, result.alert_id)
     if earlier is not None:
@@ -687,7 +688,7 @@ def approve(alert_id: int):
     try:
         get_store().approve_alert(alert_id, g.user.username)
     except InputError as exc:
-        flash(exc.reason, "error")
+        flash(text_reason(exc), "error")
         return redirect(url_for("alerts.view", alert_id=alert_id))
     audit(AuditAction.ALERT_APPROVE, {"alert_id": alert_id, "author": a.author})
     flash(_("Alert %(id)s approved: it is going out.", id=alert_id), "success")

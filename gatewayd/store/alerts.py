@@ -32,6 +32,7 @@ from ..model import (
     Message,
     MessageState,
     Network,
+    TextProblem,
     member_network,
     utcnow,
 )
@@ -89,7 +90,8 @@ def _refuse_placeholder(where: str, text: str) -> None:
     """A template's "[straat]" must never reach a member: refuse rather than send it."""
     left = leftover(text)
     if left:
-        raise InputError(where, f"still holds the placeholder [{left}]: fill it in (or remove the brackets)")
+        raise InputError(where, f"still holds the placeholder [{left}]: fill it in (or remove the brackets)",
+                         TextProblem.PLACEHOLDER_LEFT, {"slot": left})
 
 
 def _already_corrected(original_id: int, by: int | None) -> InputError:
@@ -108,7 +110,8 @@ def category_of(value: str) -> Category:
     try:
         return Category(value)
     except ValueError:
-        raise InputError("category", f"{value!r} is not one of {', '.join(CATEGORIES)}") from None
+        raise InputError("category", f"{value!r} is not one of {', '.join(CATEGORIES)}",
+                         TextProblem.CATEGORY_UNKNOWN) from None
 
 
 class AlertStore(StoreBase):
@@ -129,12 +132,13 @@ class AlertStore(StoreBase):
             if lang and lang not in LANGUAGES:
                 raise InputError("text", f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
             if len(text) > MAX_TEXT:
-                raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}")
+                raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}",
+                                 TextProblem.TEXT_TOO_LONG, {"n": len(text), "max": MAX_TEXT})
             if "\x00" in text:
-                raise InputError(where, "contains a NUL character")
+                raise InputError(where, "contains a NUL character", TextProblem.TEXT_NUL)
             if text.strip() and not has_visible(text):
                 raise InputError(where, "only invisible characters (zero-width or format characters); "
-                                        "write a text people can read")
+                                        "write a text people can read", TextProblem.TEXT_INVISIBLE)
             _refuse_placeholder(where, text)
         if not req.networks and req.parent_id is None:
             raise InputError("network", "missing; name at least one network")
@@ -225,14 +229,16 @@ class AlertStore(StoreBase):
             if alert is None:
                 raise NotFound("alert", alert_id)
             if alert.state != AlertState.PENDING_APPROVAL.value:
-                raise InputError("alert", f"alert {alert_id} is {alert.state}, not waiting for approval")
+                raise InputError("alert", f"alert {alert_id} is {alert.state}, not waiting for approval",
+                                 TextProblem.NOT_WAITING, {"id": alert_id})
             if not approver or approver == alert.author:
                 raise InputError("approver", "the author cannot approve their own alert; "
                                              "a second person must approve it")
             # Expiry counts from when the alert was written: a late approval must not send it late.
             if alert.expires_at <= now:
                 raise InputError("alert", f"alert {alert_id} expired at {alert.expires_at:%Y-%m-%d %H:%M} UTC "
-                                          "before it was approved; write a new one if it still matters")
+                                          "before it was approved; write a new one if it still matters",
+                                 TextProblem.EXPIRED_UNAPPROVED, {"id": alert_id, "at": alert.expires_at})
             # An alert stored before the refusal existed may still hold "[straat]": never release it.
             for lang, text in {"": alert.text, **(alert.texts or {})}.items():
                 _refuse_placeholder(f"text[{lang}]" if lang else "text", text)
