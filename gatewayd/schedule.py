@@ -56,7 +56,12 @@ def voicemail_recall(policy: DispatchConfig, category: str) -> timedelta | None:
 
 def backoff(policy: DispatchConfig, attempts: int) -> timedelta:
     """The wait after the ATTEMPTS-th failed try. Exponential: base, 2*base, 4*base ... capped at backoff_max."""
-    return timedelta(seconds=min(policy.backoff_max, policy.backoff_base * 2 ** max(0, attempts - 1)))
+    try:
+        doubled = policy.backoff_base * 2.0 ** max(0, attempts - 1)
+    except OverflowError:
+        # max_attempts_* has no upper bound, and past ~1000 doublings a float overflows: long past the cap.
+        doubled = policy.backoff_max
+    return timedelta(seconds=min(policy.backoff_max, doubled))
 
 
 def backoff_schedule(policy: DispatchConfig, attempts: int) -> list[timedelta]:

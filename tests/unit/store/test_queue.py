@@ -123,10 +123,6 @@ def test_retry_waits_for_backoff_then_gives_up_at_max_attempts(store, net):
     assert m.state == "failed" and "after 3 attempts" in m.reason
 
 
-def test_backoff_doubles_and_is_capped(store):
-    assert [store.backoff(n).total_seconds() for n in (1, 2, 3, 10)] == [0.05, 0.1, 0.2, 0.2]
-
-
 def test_device_down_requeues_for_another_device_flagged(store, net):
     add_members(store, net, 1)
     alert(store)
