@@ -178,17 +178,6 @@ def test_preview_estimates_time_from_device_capacity(police, world):
     assert 'id="pv-eta">under a minute<' in html
 
 
-def test_estimate_counts_queued_work_ahead():
-    from gatewayd.capacity import Capacity, seconds_to_reach
-    cap = Capacity(sms_per_minute=20.0)
-    assert seconds_to_reach(10, 0, cap, {"sms": 10}) == 60.0
-
-
-def test_estimate_is_unknown_without_a_voice_device():
-    from gatewayd.capacity import Capacity, seconds_to_reach
-    assert seconds_to_reach(0, 3, Capacity(sms_per_minute=20.0), {}) is None
-
-
 def test_login_redirect_keeps_the_page_asked_for(client):
     resp = client.get("/alerts/5")
     assert resp.headers["Location"].endswith("/login?next=/alerts/5")
