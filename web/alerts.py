@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AlertChannel, AlertState, AuditAction, Category, MessageState
@@ -675,7 +676,8 @@ def cancel(alert_id: int):
         return render_template("cancel.html", a=a, will_stop=will_stop, left=left)
     n = get_store().cancel_alert(alert_id, g.user.username)
     audit(AuditAction.ALERT_CANCEL, {"alert_id": alert_id, "cancelled": n})
-    flash(_("%(n)s messages that had not gone yet were cancelled.", n=n), "info")
+    flash(ngettext("%(num)s message that had not gone yet was cancelled.",
+                   "%(num)s messages that had not gone yet were cancelled.", n), "info")
     return redirect(url_for("alerts.view", alert_id=alert_id))
 
 

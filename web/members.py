@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction, Role
@@ -168,7 +169,8 @@ def import_csv():
         return render_template("import.html", networks=nets, errors={"file": import_words.input_reason(exc)}, rows=rows,
                                row_errors=shown, text=text, network_id=network_id), 400
     audit(AuditAction.MEMBER_IMPORT, {"network": net.name, "imported": imported, "skipped_rows": len(bad)})
-    flash(_("%(n)s members imported into %(net)s.", n=imported, net=net.name), "success")
+    flash(ngettext("%(num)s member imported into %(net)s.", "%(num)s members imported into %(net)s.", imported,
+                   net=net.name), "success")
     return redirect(url_for("members.index", network=net.id))
 
 

@@ -1,0 +1,36 @@
+"""Counts the page words with a number are plural-aware in nl, fr and en (review 17b): "1 berichten …
+geannuleerd", "1 members imported", "1 recipients … are not listed" were worded as plurals."""
+from __future__ import annotations
+
+import pytest
+
+from .conftest import csrf_token
+from .test_followup_scope import shared_alert  # noqa: F401  (fixture)
+from .test_import_words import import_form, in_language
+
+
+@pytest.mark.parametrize("lang, words", [("en", "1 message that had not gone yet was cancelled."),
+                                         ("nl", "1 bericht dat nog niet vertrokken was, is geannuleerd."),
+                                         ("fr", "1 message qui n’était pas encore parti a été annulé.")])
+def test_cancelling_one_message_says_one_message(half_sent, lang, words):
+    c, store, aid, _numbers = half_sent          # one sent, one in flight, one queued: one stops
+    html = in_language(c, lang).post(f"/alerts/{aid}/cancel", follow_redirects=True,
+                                     data={"csrf_token": csrf_token(c), "confirmed": "1"}).get_data(as_text=True)
+    assert words in html
+
+
+@pytest.mark.parametrize("lang, words", [("en", "1 member imported into Kerkwijk."),
+                                         ("nl", "1 lid geïmporteerd in Kerkwijk."),
+                                         ("fr", "1 membre importé dans Kerkwijk.")])
+def test_importing_one_member_says_one_member(coordinator, world, lang, words):
+    csv = "name,phone,channel,lang\nEen,0476 10 10 10,sms,nl\n"
+    html = in_language(coordinator, lang).post("/members/import", follow_redirects=True,
+                                               data=import_form(coordinator, world, csv, step="import"))
+    assert words in html.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang, words", [("en", "1 recipient outside your networks is not listed."),
+                                         ("nl", "1 ontvanger buiten uw netwerken wordt niet getoond."),
+                                         ("fr", "1 destinataire hors de vos réseaux n’est pas affiché.")])
+def test_one_hidden_recipient_is_one_recipient(police, world, shared_alert, lang, words):  # noqa: F811
+    assert words in in_language(police, lang).get(f"/alerts/{shared_alert}").get_data(as_text=True)
