@@ -7,9 +7,11 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from gatewayd.config import DispatchConfig
+from gatewayd.channels.emulated import EmulatedChannel
+from gatewayd.config import DispatchConfig, EmulatedConfig
 from gatewayd.db import make_engine, migrate
-from gatewayd.store import Store
+from gatewayd.dispatch import Dispatcher
+from gatewayd.store import AlertRequest, Store
 
 FAST_POLICY = DispatchConfig(quiet_hours="", backoff_base=0.05, backoff_max=0.2, poll_interval=0.01)
 
@@ -69,3 +71,24 @@ def add_members(store: Store, network: str, n: int, start: int = 0, channel: str
         m = store.add_member(network, f"+32470{i:06d}", f"member {i}", channel, lang)
         numbers.append(m.phone)
     return numbers
+
+
+def send(store: Store, category: str = "urgent", **kw: object) -> int:
+    """An alert to network "N"; its id."""
+    return store.enqueue_alert(AlertRequest(networks=("N",), category=category, text="tekst", **kw)).alert_id
+
+
+def sim(name: str, latency: float = 0.0) -> EmulatedChannel:
+    """An emulated SMS device, fast enough that only the test's own limits count."""
+    return EmulatedChannel(EmulatedConfig(name=name, latency=latency, rate_per_minute=60000))
+
+
+def run_until_idle(store: Store, channels: list, quota=None, policy: DispatchConfig = FAST_POLICY,
+                   timeout: float = 15) -> bool:
+    """Dispatch with CHANNELS until nothing is left to send (or TIMEOUT), then stop."""
+    d = Dispatcher(policy, store, channels, node="t", quota=quota)
+    d.start()
+    try:
+        return d.wait_idle(timeout)
+    finally:
+        d.stop()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,8 +12,8 @@ from sqlalchemy import select
 from gatewayd.channels.base import Outcome
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import Alert
-from gatewayd.store import AlertRequest
-from tests.conftest import add_members
+from gatewayd.store import AlertRequest, Store
+from tests.conftest import FAST_POLICY, add_members
 from tests.unit.store.conftest import NOW, alert, messages
 
 
@@ -146,3 +147,56 @@ def test_a_correction_of_a_corrected_alert_is_refused(store, net):
     first = store.correct_alert(a, "Correctie").alert_id
     with pytest.raises(InputError, match=f"already corrected by alert {first}"):
         store.correct_alert(a, "Nog een")
+
+
+def test_correction_reaches_exactly_those_who_had_the_original(store, net):
+    add_members(store, net, 10)
+    original = alert(store).alert_id
+    had = []
+    for _ in range(4):
+        c = store.claim("sms", "sim1", "t")
+        store.complete(c, "sim1", Outcome.sent(reference=1))
+        had.append(c.delivery.number)
+    in_flight = store.claim("sms", "sim1", "t").delivery.number
+    fix = store.correct_alert(original, "Correctie: het was de Bondgenotenlaan")
+    assert fix.messages == {"sms": 5, "voice": 0}
+    report = store.alert_report(fix.alert_id)
+    assert sorted(r["number"] for r in report["recipients"]) == sorted(had + [in_flight])
+    assert report["parent_id"] == original
+    orig = store.alert_report(original)
+    assert orig["superseded_by"] == fix.alert_id
+    assert orig["messages"] == {"sent": 4, "sending": 1, "cancelled": 5}
+
+
+# ---------------------------------------------------------------- four eyes
+@pytest.fixture
+def four_eyes(sqlite_url):
+    from gatewayd.db import make_engine
+    s = Store(make_engine(sqlite_url), replace(FAST_POLICY, approval_categories=("urgent",)))
+    s.add_network("N")
+    add_members(s, "N", 3)
+    return s
+
+
+def test_alert_needing_approval_waits(four_eyes):
+    a = four_eyes.enqueue_alert(AlertRequest(networks=("N",), category="urgent", text="x", author="ann")).alert_id
+    assert four_eyes.alert_status(a)["state"] == "pending_approval"
+    assert four_eyes.claim("sms", "sim1", "t") is None
+
+
+def test_author_cannot_approve_own_alert(four_eyes):
+    a = four_eyes.enqueue_alert(AlertRequest(networks=("N",), category="urgent", text="x", author="ann")).alert_id
+    with pytest.raises(InputError, match="second person"):
+        four_eyes.approve_alert(a, "ann")
+
+
+def test_second_person_releases_the_alert(four_eyes):
+    a = four_eyes.enqueue_alert(AlertRequest(networks=("N",), category="urgent", text="x", author="ann")).alert_id
+    four_eyes.approve_alert(a, "bob")
+    assert four_eyes.alert_report(a)["approved_by"] == "bob"
+    assert four_eyes.claim("sms", "sim1", "t").alert_id == a
+
+
+def test_categories_without_approval_go_at_once(four_eyes):
+    a = four_eyes.enqueue_alert(AlertRequest(networks=("N",), category="prevention", text="x")).alert_id
+    assert four_eyes.alert_status(a)["state"] == "active"
