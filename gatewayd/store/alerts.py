@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from sqlalchemy import Row
 
-from .. import schedule
+from .. import reasons, schedule
 from ..capacity import Capacity, capacity, seconds_to_reach
 from ..config import Config
 from ..errors import InputError, NotFound
@@ -292,7 +292,7 @@ class AlertStore(StoreBase):
                 raise _already_corrected(original_id, None)
             s.execute(update(Message).where(Message.alert_id == original_id, Message.state.in_(WAITING))
                       .values(state=MessageState.CANCELLED.value, updated_at=now,
-                              reason="superseded by a correction before it was sent"))
+                              reason=reasons.SUPERSEDED))
             # Who had (or is being sent) the original and still wants messages.
             reached = s.execute(select(Message.member_id, Message.number, Message.channel, Message.language)
                                 .join(Member, Member.id == Message.member_id)
@@ -390,7 +390,7 @@ class AlertStore(StoreBase):
             cancelled: int = c.execute(update(Message).where(Message.alert_id == alert_id,
                                                              Message.state.in_(WAITING))
                                        .values(state=MessageState.CANCELLED.value,
-                                               reason=f"cancelled by {actor}".strip(), updated_at=now)).rowcount
+                                               reason=reasons.cancelled_by(actor), updated_at=now)).rowcount
             return cancelled
 
     # ------------------------------------------------------------------ escalation (see gatewayd/escalation.py)

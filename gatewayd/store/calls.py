@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from .. import reasons
 from ..model import (
     Alert,
     AlertState,
@@ -102,7 +103,7 @@ class CallsStore(StoreBase):
                     Message.state.in_((MessageState.SENT.value, MessageState.DELIVERED.value,
                                        MessageState.VOICEMAIL.value, MessageState.RETRY.value)))
                     .values(state=MessageState.ACKNOWLEDGED.value, updated_at=utcnow(),
-                            reason="confirmed by the member on the callback line"))
+                            reason=reasons.CONFIRMED_ON_CALLBACK))
             s.add(InboundMessage(device=press.device, number=press.number, text=text, kind=kind, received_at=press.at,
                                  member_id=member.id if member else None, alert_id=alert_id, handled=True,
                                  handled_by=BY_CALL_KEY if press.message_id is not None else BY_CALLBACK_KEY))

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, or_, select, update
 
+from .. import reasons
 from ..errors import NotFound
 from ..model import (
     Attempt,
@@ -136,13 +137,13 @@ def erase_member(store: Store, number: str, actor: str = "cli") -> EraseReport:
         mid = c.scalar(select(Member.id).where(Member.phone == e164))
         linked = or_(Message.number == e164, *([Message.member_id == mid] if mid else []))
         cancelled = c.execute(update(Message).where(linked, Message.state.in_(WAITING))
-                              .values(state=MessageState.CANCELLED.value, reason="member erased",
+                              .values(state=MessageState.CANCELLED.value, reason=reasons.MEMBER_ERASED,
                                       updated_at=utcnow())).rowcount
         # Error texts from devices and the network may quote the number.
         ids = select(Message.id).where(linked).scalar_subquery()
         quoted = f"%{_national(e164)}%"
         c.execute(update(Attempt).where(Attempt.message_id.in_(ids), Attempt.error.like(quoted)).values(error=""))
-        c.execute(update(Message).where(linked, Message.reason.like(quoted)).values(reason="erased"))
+        c.execute(update(Message).where(linked, Message.reason.like(quoted)).values(reason=reasons.ERASED))
         messages = c.execute(update(Message).where(linked)
                              .values(number=ERASED, text=ERASED, member_id=None)).rowcount
         reply_link = or_(InboundMessage.number == e164, *([InboundMessage.member_id == mid] if mid else []))

@@ -26,7 +26,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import ColumnElement
 
-from .. import schedule
+from .. import reasons, schedule
 from ..model import Alert, AlertState, Attempt, Category, Member, Message, MessageState, utcnow
 from ..outcomes import ChannelKind, Delivery, Outcome, OutcomeKind
 from ..wakeup import wake
@@ -164,7 +164,7 @@ def _finish_statement(columns: frozenset[str]) -> Update:
 
 _WITHDRAWN = select(Alert.id).where((Alert.state == AlertState.CANCELLED.value) | Alert.superseded_by.is_not(None))
 _CANCEL_WITHDRAWN_VALUES = dict(state=MessageState.CANCELLED.value, updated_at=bindparam("now"),
-                                reason="alert cancelled or corrected while this message was in flight")
+                                reason=reasons.WITHDRAWN_IN_FLIGHT)
 # The sweep starts from the (few) withdrawn alerts and seeks each one's waiting rows in
 # ix_message_claim (alert, every channel, both waiting states): its cost follows the
 # withdrawn alerts, not the size of the queue.
@@ -495,7 +495,7 @@ class QueueStore(StoreBase):
             return c.execute(update(Message).where(
                 Message.alert_id == alert_id, Message.state.in_(WAITING))
                 .values(state=MessageState.EXPIRED.value, updated_at=now,
-                        reason="alert expired before this message could be sent")).rowcount
+                        reason=reasons.EXPIRED)).rowcount
 
     def expire_due(self, now: datetime | None = None) -> int:
         """Expire queued messages of every alert past its expiry; returns how many."""

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from .. import reasons
 from ..errors import NotFound
 from ..model import Alert, InboundMessage, Member, Message, MessageState, Node, ReceivedEvent, ReceivedKind, utcnow
 from ..outcomes import ChannelKind, DeliveryReport, InboundText
@@ -119,7 +120,7 @@ class RepliesStore(StoreBase):
             s.execute(update(Message).where(Message.number == number, Message.alert_id.is_not(None),
                                             Message.state.in_(WAITING))
                       .values(state=MessageState.CANCELLED.value, updated_at=utcnow(),
-                              reason="the member replied STOP"))
+                              reason=reasons.MEMBER_STOPPED))
         return member
 
     def acknowledge(self, message_id: int) -> None:
