@@ -63,3 +63,11 @@ def test_a_time_slot_named_otherwise_is_still_one_time_field():
 def test_an_age_slot_named_in_words_is_a_number_field():
     assert [f.kind for f in fields_of({"nl": "verdachte van [leeftijd verdachte] jaar", "de": "[Alter] Jahre"})] \
         == ["number"]
+
+
+def test_slots_in_another_word_order_get_the_right_value():
+    """German puts the time first: the street must not be written into "[Uhr]"."""
+    tpl = {"nl": "inbraak in [straat] rond [uur]", "de": "Um [Uhr] Einbruch in [Straße]"}
+    assert [f.kind for f in fields_of(tpl)] == ["text", "time"]
+    assert fill(tpl, tpl, {0: "Lindestraat", 1: "14:00"}) == {
+        "nl": "inbraak in Lindestraat rond 14:00", "de": "Um 14:00 Einbruch in Lindestraat"}

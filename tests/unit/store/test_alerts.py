@@ -70,6 +70,31 @@ def test_enqueue_ten_thousand_is_one_statement_batch(store, net):
     assert time.perf_counter() - t < 5.0     # generous; the benchmark holds the real target
 
 
+# ---------------------------------------------------------------- no spelling of a template slot gets past the store
+@pytest.mark.parametrize("text", [
+    "inbraak in [ straat ] rond 14:00",      # an admin typed spaces inside the brackets
+    "cambriolage à ［rue］ vers 14:00",        # full-width brackets (phone keyboards, copy-paste)
+    "Einbruch in [\u00a0Straße] um 14:00",    # no-break space after the bracket
+])
+def test_a_slot_spelt_with_spaces_or_full_width_brackets_is_refused(store, net, text):
+    with pytest.raises(InputError, match="placeholder"):
+        store.validate_alert(AlertRequest(networks=(net,), category="urgent", text=text))
+
+
+def test_approval_refuses_an_alert_that_still_holds_a_placeholder(store, net):
+    """An alert written before the refusal existed (or by any path that skipped it) waits for
+    approval with "[straat]" in it: the second person must not release it to members."""
+    store.policy = replace(store.policy, approval_categories=("urgent",))
+    add_members(store, net, 1)
+    r = store.enqueue_alert(AlertRequest(networks=(net,), category="urgent", text="inbraak in Lindestraat",
+                                         author="ann"))
+    with store.session.begin() as s:      # the row as an older version stored it
+        s.get(Alert, r.alert_id).texts = {"fr": "cambriolage à [rue]"}
+    with pytest.raises(InputError, match=r"placeholder \[rue\]"):
+        store.approve_alert(r.alert_id, "bob")
+    assert store.alert_status(r.alert_id)["state"] == "pending_approval"
+
+
 # ---------------------------------------------------------------- approval, cancelling
 def test_unapproved_alert_expires_and_cannot_be_approved_late(store, net):
     from dataclasses import replace as dc_replace
