@@ -22,6 +22,7 @@ from .vocabulary import (
     AlertState,
     AuditAction,
     Category,
+    FormProblem,
     Language,
     MemberChannel,
     MessageState,
@@ -29,7 +30,6 @@ from .vocabulary import (
     ReceivedKind,
     Role,
     RowProblem,
-    TextProblem,
 )
 
 
@@ -339,7 +339,8 @@ class AlertTemplate(Base):
 
 
 __all__ = ["Alert", "AlertChannel", "AlertState", "AlertTemplate", "ApiToken", "Attempt", "AuditAction",
-           "AuditEntry", "Base", "Category", "DONE_STATES", "Device", "InboundMessage", "Language", "LoginThrottle",
+           "AuditEntry", "Base", "Category", "DONE_STATES", "Device", "FormProblem", "InboundMessage", "Language",
+           "LoginThrottle",
            "Member", "MemberChannel", "Message", "MessageState", "Network", "Node", "NodeState", "ReceivedEvent",
-           "ReceivedKind", "Role", "RowProblem", "Setting", "TERMINAL_STATES", "TextProblem", "UTCDateTime", "User",
+           "ReceivedKind", "Role", "RowProblem", "Setting", "TERMINAL_STATES", "UTCDateTime", "User",
            "alert_network", "member_network", "user_network", "utcnow"]

@@ -174,9 +174,9 @@ class RowProblem(str, enum.Enum):
     STOP_IS_FINAL = "stop_is_final"
 
 
-class TextProblem(str, enum.Enum):
-    """Why an alert text, an alert template or an approval was refused (the page words it, the API and
-    the CLI print the store's English)."""
+class FormProblem(str, enum.Enum):
+    """Why an alert text, an alert template, an approval, a user, a network or an API token was refused
+    (the page words it, the API and the CLI print the store's English; a member's is a RowProblem)."""
 
     PLACEHOLDER_LEFT = "placeholder_left"        # params: slot
     TEXT_TOO_LONG = "text_too_long"              # params: n, max
@@ -187,6 +187,14 @@ class TextProblem(str, enum.Enum):
     TEMPLATE_NO_TEXT = "template_no_text"
     NOT_WAITING = "not_waiting"                  # an approval: the alert no longer waits (params: id)
     EXPIRED_UNAPPROVED = "expired_unapproved"    # params: id, at (UTC datetime)
+    NAME_LENGTH = "name_length"                  # a token's name (params: max)
+    USERNAME_INVALID = "username_invalid"
+    USER_EXISTS = "user_exists"                  # params: name
+    PASSWORD_SHORT = "password_short"            # params: min
+    ROLE_UNKNOWN = "role_unknown"
+    NETWORK_NAME_MISSING = "network_name_missing"
+    NETWORK_EXISTS = "network_exists"            # params: name
+    TOO_LONG = "too_long"                        # a network's name or zone, a user's zone (params: max)
 
 
 class ReceivedKind(str, enum.Enum):
@@ -198,4 +206,4 @@ class ReceivedKind(str, enum.Enum):
 
 __all__ = ["CATEGORIES_OFFERED", "DONE_STATES", "TERMINAL_STATES", "AlertChannel", "AlertState", "AuditAction",
            "Category", "Language", "MemberChannel", "MessageState", "NodeState", "ReceivedKind", "Role",
-           "RowProblem", "TextProblem"]
+           "RowProblem", "FormProblem"]

@@ -17,8 +17,8 @@ from gatewayd.nodes import overview
 from gatewayd.store import LANGUAGES
 
 from . import get_cfg, get_store, queries
-from .alert_words import text_reason
 from .auth import audit, roles_required
+from .form_words import form_reason
 from .queries import to_int as _int
 
 bp = Blueprint("admin", __name__)
@@ -98,7 +98,7 @@ def user_new():
         user = store.add_user(v["username"], v["password"], v["role"], v["zone"], names)
     except InputError as exc:
         field = {"name": "username"}.get(exc.field, exc.field)
-        return _user_form(v, {field: exc.reason}, status=400)
+        return _user_form(v, {field: form_reason(exc)}, status=400)
     audit(AuditAction.USER_ADD, {"user": user.username, "role": user.role, "zone": user.zone, "networks": list(names)})
     flash(_("User created."), "success")
     return redirect(url_for("admin.users"))
@@ -121,7 +121,7 @@ def user_edit(user_id: int):
     try:
         saved = store.update_user(user_id, v["role"], v["zone"], v["network_ids"], v["active"], v["password"])
     except InputError as exc:
-        return _user_form(v, {exc.field: exc.reason}, user, 400)
+        return _user_form(v, {exc.field: form_reason(exc)}, user, 400)
     if saved.id == g.user.id:
         session["ver"] = saved.session_version   # one's own new password ends the other sessions, not this one
     audit(AuditAction.USER_EDIT, {"user": user.username, "role": v["role"], "zone": v["zone"], "active": v["active"],
@@ -167,7 +167,7 @@ def template_edit(template_id: int):
         store.update_template(template_id, v["title"], v["category"],
                           {k: v[f"text_{k}"] for k in LANGUAGES}, g.user.username)
     except InputError as exc:
-        return render_template("template_form.html", v=v, errors={exc.field: text_reason(exc)}, tpl=tpl,
+        return render_template("template_form.html", v=v, errors={exc.field: form_reason(exc)}, tpl=tpl,
                                text_languages=LANGUAGES), 400
     audit(AuditAction.TEMPLATE_EDIT, {"template": tpl.key})
     flash(_("Template saved."), "success")
@@ -186,7 +186,7 @@ def tokens():
         try:
             row, new_token = store.create_token(v["name"], v["zone"], g.user.username)
         except InputError as exc:
-            errors[exc.field] = exc.reason
+            errors[exc.field] = form_reason(exc)
         else:
             audit(AuditAction.TOKEN_CREATE, {"token_id": row.id, "name": row.name, "zone": row.zone})
             v = {"name": "", "zone": ""}

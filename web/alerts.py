@@ -33,8 +33,8 @@ from gatewayd.store import (
 )
 
 from . import get_cfg, get_store, queries
-from .alert_words import text_reason
 from .auth import audit
+from .form_words import form_reason
 from .queries import to_int as _int
 
 bp = Blueprint("alerts", __name__)
@@ -191,7 +191,7 @@ def parse_compose(form) -> Compose:
     try:
         get_store().validate_alert(req)     # the same checks enqueue_alert applies
     except InputError as exc:
-        c.errors[_FIELD_MAP.get(exc.field, exc.field)] = text_reason(exc)
+        c.errors[_FIELD_MAP.get(exc.field, exc.field)] = form_reason(exc)
         return c
     if c.channel != AlertChannel.VOICE:
         sms_texts = (_with_heading(filled, get_store().sender_of_networks(c.network_ids))
@@ -546,7 +546,7 @@ def send():
                     result = get_store().enqueue_alert(req)
             except (InputError, NotFound) as exc:
                 c.errors[_FIELD_MAP.get(getattr(exc, "field", "networks"), "networks")] = (
-                    text_reason(exc) if isinstance(exc, InputError) else str(exc))
+                    form_reason(exc) if isinstance(exc, InputError) else str(exc))
                 return render_template("compose.html", **_compose_context(c)), 400
             sent.put(token, result.alert_id)
     if earlier is not None:
@@ -690,7 +690,7 @@ def approve(alert_id: int):
     try:
         get_store().approve_alert(alert_id, g.user.username)
     except InputError as exc:
-        flash(text_reason(exc), "error")
+        flash(form_reason(exc), "error")
         return redirect(url_for("alerts.view", alert_id=alert_id))
     audit(AuditAction.ALERT_APPROVE, {"alert_id": alert_id, "author": a.author})
     flash(_("Alert %(id)s approved: it is going out.", id=alert_id), "success")

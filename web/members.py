@@ -15,6 +15,7 @@ from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportFailed, ImportRow, 
 
 from . import get_store, import_words, queries
 from .auth import audit, roles_required
+from .form_words import form_reason
 from .queries import to_int as _int
 
 bp = Blueprint("members", __name__)
@@ -247,7 +248,7 @@ def _network_form(network_id: int | None):
     try:
         saved = store.save_network(network_id, v["name"], v["zone"])
     except InputError as exc:
-        return render_template("network_form.html", v=v, errors={exc.field: exc.reason}, net=net), 400
+        return render_template("network_form.html", v=v, errors={exc.field: form_reason(exc)}, net=net), 400
     audit(AuditAction.NETWORK_ADD if network_id is None else AuditAction.NETWORK_EDIT,
           {"network_id": saved.id, "name": saved.name, "zone": saved.zone})
     flash(_("Network saved."), "success")

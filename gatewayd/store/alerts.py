@@ -27,12 +27,12 @@ from ..model import (
     AlertChannel,
     AlertState,
     Category,
+    FormProblem,
     Language,
     Member,
     Message,
     MessageState,
     Network,
-    TextProblem,
     member_network,
     utcnow,
 )
@@ -91,7 +91,7 @@ def _refuse_placeholder(where: str, text: str) -> None:
     left = leftover(text)
     if left:
         raise InputError(where, f"still holds the placeholder [{left}]: fill it in (or remove the brackets)",
-                         TextProblem.PLACEHOLDER_LEFT, {"slot": left})
+                         FormProblem.PLACEHOLDER_LEFT, {"slot": left})
 
 
 def _already_corrected(original_id: int, by: int | None) -> InputError:
@@ -111,7 +111,7 @@ def category_of(value: str) -> Category:
         return Category(value)
     except ValueError:
         raise InputError("category", f"{value!r} is not one of {', '.join(CATEGORIES)}",
-                         TextProblem.CATEGORY_UNKNOWN) from None
+                         FormProblem.CATEGORY_UNKNOWN) from None
 
 
 class AlertStore(StoreBase):
@@ -133,12 +133,12 @@ class AlertStore(StoreBase):
                 raise InputError("text", f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
             if len(text) > MAX_TEXT:
                 raise InputError(where, f"{len(text)} characters; at most {MAX_TEXT}",
-                                 TextProblem.TEXT_TOO_LONG, {"n": len(text), "max": MAX_TEXT})
+                                 FormProblem.TEXT_TOO_LONG, {"n": len(text), "max": MAX_TEXT})
             if "\x00" in text:
-                raise InputError(where, "contains a NUL character", TextProblem.TEXT_NUL)
+                raise InputError(where, "contains a NUL character", FormProblem.TEXT_NUL)
             if text.strip() and not has_visible(text):
                 raise InputError(where, "only invisible characters (zero-width or format characters); "
-                                        "write a text people can read", TextProblem.TEXT_INVISIBLE)
+                                        "write a text people can read", FormProblem.TEXT_INVISIBLE)
             _refuse_placeholder(where, text)
         if not req.networks and req.parent_id is None:
             raise InputError("network", "missing; name at least one network")
@@ -230,7 +230,7 @@ class AlertStore(StoreBase):
                 raise NotFound("alert", alert_id)
             if alert.state != AlertState.PENDING_APPROVAL.value:
                 raise InputError("alert", f"alert {alert_id} is {alert.state}, not waiting for approval",
-                                 TextProblem.NOT_WAITING, {"id": alert_id})
+                                 FormProblem.NOT_WAITING, {"id": alert_id})
             if not approver or approver == alert.author:
                 raise InputError("approver", "the author cannot approve their own alert; "
                                              "a second person must approve it")
@@ -238,7 +238,7 @@ class AlertStore(StoreBase):
             if alert.expires_at <= now:
                 raise InputError("alert", f"alert {alert_id} expired at {alert.expires_at:%Y-%m-%d %H:%M} UTC "
                                           "before it was approved; write a new one if it still matters",
-                                 TextProblem.EXPIRED_UNAPPROVED, {"id": alert_id, "at": alert.expires_at})
+                                 FormProblem.EXPIRED_UNAPPROVED, {"id": alert_id, "at": alert.expires_at})
             # An alert stored before the refusal existed may still hold "[straat]": never release it.
             for lang, text in {"": alert.text, **(alert.texts or {})}.items():
                 _refuse_placeholder(f"text[{lang}]" if lang else "text", text)

@@ -16,7 +16,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InputError, NotFound
-from ..model import ApiToken, Language, Member, MemberChannel, Network, Role, RowProblem, User, member_network, utcnow
+from ..model import (
+    ApiToken,
+    FormProblem,
+    Language,
+    Member,
+    MemberChannel,
+    Network,
+    Role,
+    RowProblem,
+    User,
+    member_network,
+    utcnow,
+)
 from ..passwords import MIN_LENGTH, hash_password
 from ..phone import parse_phone
 from .base import StoreBase
@@ -81,7 +93,8 @@ class PeopleStore(StoreBase):
         name, zone = network_fields(name, zone)
         with self.session.begin() as s:
             if s.scalar(select(Network.id).where(Network.name == name)):
-                raise InputError("name", f"a network called {name!r} already exists")
+                raise InputError("name", f"a network called {name!r} already exists", FormProblem.NETWORK_EXISTS,
+                                 {"name": name})
             net = Network(name=name, zone=zone)
             s.add(net)
         return net
@@ -96,7 +109,8 @@ class PeopleStore(StoreBase):
             if net is None:
                 raise NotFound("network", network_id)
             if s.scalar(select(Network.id).where(Network.name == name, Network.id != network_id)):
-                raise InputError("name", f"a network called {name!r} already exists")
+                raise InputError("name", f"a network called {name!r} already exists", FormProblem.NETWORK_EXISTS,
+                                 {"name": name})
             net.name, net.zone = name, zone
         return net
 
@@ -232,12 +246,13 @@ class PeopleStore(StoreBase):
                  networks: tuple[str, ...] = ()) -> User:
         username = (username or "").strip()
         if not username or len(username) > 80 or not _plain_name(username):
-            raise InputError("name", "expected 1-80 letters, digits, '.', '-' or '_'")
+            raise InputError("name", "expected 1-80 letters, digits, '.', '-' or '_'", FormProblem.USERNAME_INVALID)
         role, zone = role_of(role).value, zone_of(zone)
         check_password(password)
         with self.session.begin() as s:
             if s.scalar(select(User.id).where(User.username == username)):
-                raise InputError("name", f"a user called {username!r} already exists")
+                raise InputError("name", f"a user called {username!r} already exists", FormProblem.USER_EXISTS,
+                                 {"name": username})
             user = User(username=username, password_hash=hash_password(password), role=role, zone=zone)
             user.networks = [self.network(s, n) for n in networks]
             s.add(user)
@@ -337,7 +352,7 @@ class PeopleStore(StoreBase):
         """A new API token; the clear token is returned once and never stored."""
         name = (name or "").strip()
         if not name or len(name) > 80:
-            raise InputError("name", "expected 1 to 80 characters")
+            raise InputError("name", "expected 1 to 80 characters", FormProblem.NAME_LENGTH, {"max": 80})
         token = "gwd_" + secrets.token_urlsafe(32)
         with self.session.begin() as s:
             row = ApiToken(name=name, token_hash=token_hash(token), prefix=token[:10], zone=zone_of(zone),
@@ -375,16 +390,16 @@ def network_fields(name: str, zone: str) -> tuple[str, str]:
     """A network's (name, zone), stripped, or InputError naming the field."""
     name = (name or "").strip()
     if not name:
-        raise InputError("name", "missing; give the network's name")
+        raise InputError("name", "missing; give the network's name", FormProblem.NETWORK_NAME_MISSING)
     if len(name) > MAX_NAME:
-        raise InputError("name", f"longer than {MAX_NAME} characters")
+        raise InputError("name", f"longer than {MAX_NAME} characters", FormProblem.TOO_LONG, {"max": MAX_NAME})
     return name, zone_of(zone)
 
 
 def zone_of(zone: str) -> str:
     zone = (zone or "").strip()
     if len(zone) > MAX_NAME:
-        raise InputError("zone", f"longer than {MAX_NAME} characters")
+        raise InputError("zone", f"longer than {MAX_NAME} characters", FormProblem.TOO_LONG, {"max": MAX_NAME})
     return zone
 
 
@@ -392,12 +407,14 @@ def role_of(value: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise InputError("role", f"{value!r} is not one of {', '.join(r.value for r in Role)}") from None
+        raise InputError("role", f"{value!r} is not one of {', '.join(r.value for r in Role)}",
+                         FormProblem.ROLE_UNKNOWN) from None
 
 
 def check_password(password: str) -> None:
     if len(password or "") < MIN_LENGTH:
-        raise InputError("password", f"shorter than {MIN_LENGTH} characters")
+        raise InputError("password", f"shorter than {MIN_LENGTH} characters", FormProblem.PASSWORD_SHORT,
+                         {"min": MIN_LENGTH})
 
 
 def _shared(field: str) -> InputError:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InputError, NotFound
-from ..model import AlertTemplate, Category, Language, TextProblem, utcnow
+from ..model import AlertTemplate, Category, FormProblem, Language, utcnow
 from .alerts import MAX_TEXT, MAX_TITLE, category_of
 from .base import StoreBase
 
@@ -91,20 +91,20 @@ class TemplateStore(StoreBase):
         """Change a template's title, category and texts; raises InputError naming the field."""
         title = (title or "").strip()
         if not title or len(title) > MAX_TITLE:
-            raise InputError("title", f"expected 1 to {MAX_TITLE} characters", TextProblem.TITLE_LENGTH,
+            raise InputError("title", f"expected 1 to {MAX_TITLE} characters", FormProblem.TITLE_LENGTH,
                              {"max": MAX_TITLE})
         cat = category_of(category)
         clean = {}
         for lang in Language:
             text = (texts.get(lang.value) or "").strip()
             if len(text) > MAX_TEXT:
-                raise InputError(f"text_{lang.value}", f"longer than {MAX_TEXT} characters", TextProblem.TEXT_TOO_LONG,
+                raise InputError(f"text_{lang.value}", f"longer than {MAX_TEXT} characters", FormProblem.TEXT_TOO_LONG,
                                  {"n": len(text), "max": MAX_TEXT})
             if text:
                 clean[lang.value] = text
         if not clean:
             raise InputError("text_nl", "a template needs a text in at least one language",
-                             TextProblem.TEMPLATE_NO_TEXT)
+                             FormProblem.TEMPLATE_NO_TEXT)
         with self.session.begin() as s:
             tpl = s.get(AlertTemplate, template_id)
             if tpl is None:

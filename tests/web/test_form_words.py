@@ -1,5 +1,5 @@
 """The store's refusals of an alert text, a template and an approval, worded in the page language
-(review 17b): the store names the problem (model.TextProblem) and its values, web/alert_words.py words
+(review 17b): the store names the problem (model.FormProblem) and its values, web/form_words.py words
 it; the API and the CLI keep the store's English."""
 from __future__ import annotations
 
