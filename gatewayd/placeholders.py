@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# One bracketed word or short phrase ("[straat]", "[merk, kleur]"); not "[1]" or "[ ]".
-SLOT = re.compile(r"\[([^\[\]\d\s][^\[\]\n]{0,39})\]")
+# One bracketed word or phrase on one line ("[straat]", "[merk, kleur]", "[beschrijving van de verdachte:
+# kleding, lengte, haar]"); not "[1]" or "[ ]". Up to 100 characters: a template's description of what to
+# fill in can be long, and a slot the page makes no field for must be typed over by hand.
+SLOT = re.compile(r"\[([^\[\]\d\s][^\[\]\n]{0,99})\]")
 # What the store refuses: a slot however it was typed — spaces inside the brackets ("[ straat ]"),
 # full-width or lenticular brackets from phone keyboards ("［rue］", "【rue】") — as page fields only
-# come from SLOT, a loosely typed slot would otherwise get no field and go out unfilled.
-_LEFTOVER = re.compile(r"[\[［【]\s*([^\[\]［］【】\d\s][^\[\]［］【】\n]{0,39}?)\s*[\]］】]")
+# come from SLOT, a loosely typed slot would otherwise get no field and go out unfilled — nor any length
+# or line limit: a long slot, or one the template form's textarea wrapped over two lines, is a slot too.
+_LEFTOVER = re.compile(r"[\[［【]\s*([^\[\]［］【】\d\s][^\[\]［］【】]*?)\s*[\]］】]")
 # Slots whose value is a time of day get a time field (24 h, as typed by the dispatcher). A slot is
 # of a kind when one of its words is in the list ("[heure approximative]", "[time of day]"); German
 # and Dutch glue words together, so their usual compounds are listed whole (no suffix rule: "muur"

@@ -1,7 +1,7 @@
 """Template slots: found per language, paired by position, filled once into every text."""
 from __future__ import annotations
 
-from gatewayd.placeholders import fields_of, fill, slots
+from gatewayd.placeholders import fields_of, fill, leftover, slots
 
 BURGLARY = {"nl": "inbraak in [straat] rond [uur]. Bel 101.",
             "fr": "cambriolage à [rue] vers [heure]. Appelez le 101.",
@@ -71,3 +71,20 @@ def test_slots_in_another_word_order_get_the_right_value():
     assert [f.kind for f in fields_of(tpl)] == ["text", "time"]
     assert fill(tpl, tpl, {0: "Lindestraat", 1: "14:00"}) == {
         "nl": "inbraak in Lindestraat rond 14:00", "de": "Um 14:00 Einbruch in Lindestraat"}
+
+
+# A slot longer than 40 characters, or wrapped over two lines in the template form's textarea, was neither
+# a field nor refused: "[beschrijving van de verdachte: kleding, lengte, haar]" went out to members (review 17b).
+LONG = "beschrijving van de verdachte: kleding, lengte, haar"
+
+
+def test_a_long_slot_is_a_field():
+    tpl = {"nl": f"Verdachte gezien in [straat]: [{LONG}]. Bel 101."}
+    assert [f.names["nl"] for f in fields_of(tpl)] == ["straat", LONG]
+    assert fill(tpl, tpl, {0: "Kerkstraat", 1: "man, blauwe jas"})["nl"] == \
+        "Verdachte gezien in Kerkstraat: man, blauwe jas. Bel 101."
+
+
+def test_a_long_or_wrapped_slot_left_in_a_text_is_found():
+    assert leftover(f"Verdachte: [{LONG}]. Bel 101.") == LONG
+    assert leftover("Voertuig: [merk, kleur en\nnummerplaat]. Bel 101.") == "merk, kleur en\nnummerplaat"

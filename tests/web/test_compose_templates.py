@@ -75,6 +75,16 @@ def test_api_refuses_a_text_holding_a_placeholder(client, world):
     assert alert_count(world) == 0
 
 
+def test_api_refuses_a_long_placeholder(client, world):
+    """A slot of more than 40 characters went out as it was (review 17b)."""
+    secret = world.create_token("cad", "", "admin")[1]
+    resp = client.post("/api/v1/alerts", headers={"Authorization": f"Bearer {secret}"},
+                       json={"networks": ["Lindeknoppen"], "category": "urgent",
+                             "text": "Verdachte: [beschrijving van de verdachte: kleding, lengte, haar]. Bel 101."})
+    assert resp.status_code == 400 and resp.get_json()["field"] == "text"
+    assert alert_count(world) == 0
+
+
 def _compose_form_values(html: str) -> dict[str, list[str]]:
     """What a browser would submit from the compose form of HTML (enabled inputs, ticked boxes, textareas)."""
     from html.parser import HTMLParser
