@@ -345,6 +345,8 @@ def test_an_upgrade_drops_the_libraries_the_program_no_longer_uses(installed):
     left = _distributions(prefix)
     assert "phonenumberslite" in left
     assert not {"phonenumbers", "python-gsmmodem-new"} & left, left
+    site = next((prefix / "opt" / "gatewayd" / "venv" / "lib").glob("python3*/site-packages"))
+    assert not (site / "phonenumbers" / "geodata").exists()      # the 40 MB the switch was for
     assert _gatewayd(prefix, "network", "add", "BIN Heverlee").returncode == 0
     added = _gatewayd(prefix, "member", "add", "--network", "BIN Heverlee", "--phone", "0470 12 34 99")
     assert added.returncode == 0, added.stderr
