@@ -11,7 +11,15 @@ from flask_babel import ngettext
 
 from gatewayd.errors import InputError, NotFound
 from gatewayd.model import AuditAction, Role
-from gatewayd.store import LANGUAGES, MEMBER_CHANNELS, ImportFailed, ImportRow, RowError, foreign_row_error
+from gatewayd.store import (
+    LANGUAGES,
+    MEMBER_CHANNELS,
+    ImportFailed,
+    ImportRow,
+    RowError,
+    csv_separator,
+    foreign_row_error,
+)
 
 from . import get_store, import_words, queries
 from .auth import audit, roles_required
@@ -188,10 +196,12 @@ def bad_rows_csv():
         _rows, row_errors = get_store().parse_member_csv(text)
     except InputError:
         abort(400)
-    # The same records the store numbered: blank lines skipped, the header is line 1.
-    records = [r for r in csv.reader(io.StringIO(text)) if r]
+    # The same records the store numbered: blank lines skipped, the header is line 1; written back with the
+    # file's own separator (a semicolon list from Belgian Excel opens there again).
+    sep = csv_separator(text)
+    records = [r for r in csv.reader(io.StringIO(text), delimiter=sep) if r]
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, delimiter=sep)
     writer.writerow((records[0] if records else []) + ["error"])
     for error in row_errors:
         if 0 < error.line <= len(records):

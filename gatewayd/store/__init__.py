@@ -40,6 +40,7 @@ from .people import (
     ImportRow,
     PeopleStore,
     RowError,
+    csv_separator,
     foreign_row_error,
     token_hash,
 )
@@ -56,4 +57,4 @@ __all__ = ["ALERT_CHANNELS", "CATEGORIES", "DEFAULT_TEMPLATES", "FOREIGN_NUMBER"
            "MEMBER_CHANNELS", "OUT_STATES", "PENDING", "REACHED_STATES", "RECEIVED_STATES", "SHARED_MEMBER",
            "STOP_IS_FINAL", "SYSTEM_CHECK_PERIOD", "WAITING", "AlertRequest", "Claimed", "EnqueueResult", "Estimate",
            "ImportFailed", "ImportRow", "RowError", "LostClaim", "RecoveryReport", "Store", "StoreBase", "category_of",
-           "foreign_row_error", "token_hash"]
+           "csv_separator", "foreign_row_error", "token_hash"]

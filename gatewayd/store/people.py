@@ -164,7 +164,7 @@ class PeopleStore(StoreBase):
 
     def parse_member_csv(self, text: str) -> tuple[list[ImportRow], list[RowError]]:
         """Rows and per-row errors of a CSV with columns name,phone,channel,lang."""
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(io.StringIO(text), delimiter=csv_separator(text))
         try:
             return self._parse_member_csv(reader)
         except csv.Error as exc:
@@ -386,6 +386,21 @@ class PeopleStore(StoreBase):
 
 
 # ---------------------------------------------------------------------- the rules, each checked once
+CSV_SEPARATORS = (",", ";", "\t")
+
+
+def csv_separator(text: str) -> str:
+    """The separator of a member list: the one that makes its first line name a "phone" column.
+
+    Excel set to a Belgian locale saves "CSV" with semicolons, and cells pasted from a spreadsheet
+    are separated by tabs; a comma list stays a comma list (a ";" inside a name is no separator)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    for sep in CSV_SEPARATORS:
+        if "phone" in (col.strip().lower() for col in next(csv.reader([header], delimiter=sep), [])):
+            return sep
+    return ","
+
+
 def network_fields(name: str, zone: str) -> tuple[str, str]:
     """A network's (name, zone), stripped, or InputError naming the field."""
     name = (name or "").strip()
