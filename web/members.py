@@ -19,6 +19,7 @@ from gatewayd.store import (
     RowError,
     csv_separator,
     foreign_row_error,
+    record_line,
 )
 
 from . import get_store, import_words, queries
@@ -196,16 +197,17 @@ def bad_rows_csv():
         _rows, row_errors = get_store().parse_member_csv(text)
     except InputError:
         abort(400)
-    # The same records the store numbered: blank lines skipped, the header is line 1; written back with the
-    # file's own separator (a semicolon list from Belgian Excel opens there again).
+    # The records by the file line the store names them by (record_line); written back with the file's own
+    # separator (a semicolon list from Belgian Excel opens there again).
     sep = csv_separator(text)
-    records = [r for r in csv.reader(io.StringIO(text), delimiter=sep) if r]
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    records = {record_line(reader.line_num, r): r for r in reader if r}
     out = io.StringIO()
     writer = csv.writer(out, delimiter=sep)
-    writer.writerow((records[0] if records else []) + ["error"])
+    writer.writerow(next(iter(records.values()), []) + ["error"])
     for error in row_errors:
-        if 0 < error.line <= len(records):
-            writer.writerow(records[error.line - 1] + [import_words.reason(error)])
+        if error.line in records:
+            writer.writerow(records[error.line] + [import_words.reason(error)])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=rows-with-errors.csv"})
 

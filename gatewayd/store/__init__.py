@@ -42,6 +42,7 @@ from .people import (
     RowError,
     csv_separator,
     foreign_row_error,
+    record_line,
     token_hash,
 )
 from .queue import SYSTEM_CHECK_PERIOD, Claimed, LostClaim, QueueStore, RecoveryReport
@@ -57,4 +58,4 @@ __all__ = ["ALERT_CHANNELS", "CATEGORIES", "DEFAULT_TEMPLATES", "FOREIGN_NUMBER"
            "MEMBER_CHANNELS", "OUT_STATES", "PENDING", "REACHED_STATES", "RECEIVED_STATES", "SHARED_MEMBER",
            "STOP_IS_FINAL", "SYSTEM_CHECK_PERIOD", "WAITING", "AlertRequest", "Claimed", "EnqueueResult", "Estimate",
            "ImportFailed", "ImportRow", "RowError", "LostClaim", "RecoveryReport", "Store", "StoreBase", "category_of",
-           "csv_separator", "foreign_row_error", "token_hash"]
+           "csv_separator", "foreign_row_error", "record_line", "token_hash"]

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import io
 import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -180,7 +181,8 @@ class PeopleStore(StoreBase):
         rows: list[ImportRow] = []
         errors: list[RowError] = []
         seen: dict[str, int] = {}
-        for i, raw in enumerate(reader, start=2):
+        for raw in reader:
+            i = record_line(reader.line_num, raw.values())
             get = {k: (v or "").strip() for k, v in raw.items() if isinstance(k, str)}.get
             try:
                 e164, name, channel, lang = self.validate_member(get("phone", ""), get("name", ""),
@@ -387,6 +389,22 @@ class PeopleStore(StoreBase):
 
 # ---------------------------------------------------------------------- the rules, each checked once
 CSV_SEPARATORS = (",", ";", "\t")
+
+
+def record_line(end_line: int, fields: Iterable[object]) -> int:
+    """The file line a CSV record starts on, from the line it ends on (the reader's line_num): blank
+    lines skipped before it and line breaks inside quoted fields are lines of the file, and "Line 6"
+    must be where the coordinator finds the row."""
+    breaks = sum(f.count("\n") for f in _flat(fields))
+    return end_line - breaks
+
+
+def _flat(fields: Iterable[object]) -> Iterator[str]:
+    for f in fields:           # DictReader puts the cells beyond the header in a list
+        if isinstance(f, list):
+            yield from (x for x in f if isinstance(x, str))
+        elif isinstance(f, str):
+            yield f
 
 
 def csv_separator(text: str) -> str:

@@ -36,3 +36,24 @@ def test_a_comma_list_still_reads(coordinator, world):
     html = coordinator.post("/members/import", data=import_form(
         coordinator, world, "name,phone\nJan; de tweede,0470 11 22 33\n")).get_data(as_text=True)
     assert "Jan; de tweede" in html.split('id="import-rows"')[1]
+
+
+# A blank line (a paste with an empty line between blocks) made every later "Line N" point one line too
+# early: the rows were counted, not the file's lines (review 17b).
+WITH_BLANKS = "name,phone\n\nEen,0476 10 10 10\n\n\nFout,12\n\"Twee\nregels\",13\nDrie,0476 30 30 30\n"
+
+
+def test_row_errors_name_the_files_own_line(coordinator, world):
+    html = coordinator.post("/members/import", data=import_form(coordinator, world, WITH_BLANKS)).get_data(
+        as_text=True)
+    assert "Line 6" in html and "Line 7" in html          # "Fout,12" is line 6; the two-line row starts on 7
+    assert "Line 4" not in html and "Line 5" not in html
+
+
+def test_bad_rows_download_with_blank_lines_gives_the_bad_rows(coordinator, world):
+    resp = coordinator.post("/members/import/bad-rows.csv", data={
+        "csrf_token": csrf_token(coordinator), "network": str(network_id(world, "Kerkwijk")), "text": WITH_BLANKS})
+    import csv
+    import io
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    assert [r[:2] for r in rows] == [["name", "phone"], ["Fout", "12"], ["Twee\nregels", "13"]]
