@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .outcomes import ChannelKind
 from .vocabulary import Category
 
 
@@ -97,7 +98,7 @@ class EmulatedConfig:
     """An in-process pretend device, for the demo and for tests."""
 
     name: str
-    kind: str = "sms"                  # sms | voice
+    kind: str = ChannelKind.SMS.value  # sms | voice
     latency: float = 0.5               # seconds per send
     failure_rate: float = 0.0          # 0..1, transient failures
     rate_per_minute: float = 600.0
@@ -242,7 +243,7 @@ class Config:
 
 _QUIET_RE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _CHOICES = {
-    ("emulated", "kind"): ("sms", "voice"),
+    ("emulated", "kind"): tuple(k.value for k in ChannelKind),
     ("dispatch", "inflight_policy"): ("resend", "fail"),
     ("logging", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
     ("web", "default_language"): ("nl", "fr", "en"),

@@ -89,7 +89,7 @@ class Keeper:
         """The problems visible right now, before their grace periods."""
         found: dict[str, Problem] = {}
         for d in self._current_devices():
-            if d["state"] != "up":
+            if d["state"] != DeviceState.UP:
                 why = f": {redact_text(d['last_error'])}" if d["last_error"] else ""
                 found[f"device-down:{d['name']}"] = Problem(
                     f"device-down:{d['name']}", f"device {d['name']} is {d['state']}{why}",

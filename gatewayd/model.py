@@ -15,6 +15,7 @@ from sqlalchemy.types import TypeDecorator
 
 # The domain vocabulary lives in gatewayd.vocabulary (no SQLAlchemy, so the CLI's fast path can
 # use it); it is re-exported here, where the stored model is.
+from .outcomes import DeviceState
 from .vocabulary import (
     DONE_STATES,
     TERMINAL_STATES,
@@ -279,7 +280,7 @@ class Device(Base):
     node: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(16), default="starting")
+    state: Mapped[str] = mapped_column(String(16), default=DeviceState.STARTING.value)
     signal: Mapped[int | None] = mapped_column(Integer, nullable=True)
     registered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")

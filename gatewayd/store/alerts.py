@@ -30,13 +30,14 @@ from ..model import (
     FormProblem,
     Language,
     Member,
+    MemberChannel,
     Message,
     MessageState,
     Network,
     member_network,
     utcnow,
 )
-from ..outcomes import ChannelKind
+from ..outcomes import ChannelKind, DeviceState
 from ..placeholders import leftover
 from ..visible import has_visible
 from ..vocabulary import CATEGORIES_OFFERED
@@ -213,7 +214,7 @@ class AlertStore(StoreBase):
                 skipped["opted out"] = skipped.get("opted out", 0) + 1
                 continue
             channels = pref.split("+") if mode == AlertChannel.MEMBER else [mode]
-            if mode == "sms" and pref == "voice":
+            if mode == AlertChannel.SMS and pref == MemberChannel.VOICE:
                 skipped["voice only (landline)"] = skipped.get("voice only (landline)", 0) + 1
                 continue
             for ch in channels:
@@ -450,7 +451,7 @@ class AlertStore(StoreBase):
         """How long the devices of CFG (less those the daemon reports down) need for SMS_PARTS segments
         and CALLS calls, after what waits at CATEGORY's priority or above (None: nothing counted ahead):
         the compose preview's live estimate. A report of what was sent asks capacity.configured_seconds."""
-        down = {d["name"] for d in self.devices() if d.get("state") == "down"}
+        down = {d["name"] for d in self.devices() if d.get("state") == DeviceState.DOWN}
         cap = capacity(cfg, down)
         ahead = self.queued_ahead(category) if category is not None else {}
         return Estimate(seconds_to_reach(sms_parts, calls, cap, ahead), cap, ahead)

@@ -206,7 +206,7 @@ class QueueStore(StoreBase):
         self._next_system_check = 0.0
 
     def enqueue_system_sms(self, number: str, text: str, language: str = "nl",
-                           member_id: int | None = None, channel: str = "sms") -> int:
+                           member_id: int | None = None, channel: str = ChannelKind.SMS.value) -> int:
         """Queue a message that belongs to no alert (opt-out confirmation, keeper alert, self-test)."""
         row = new_message_row(alert_id=None, member_id=member_id, number=number, channel=channel,
                               language=language, text=text, priority=SYSTEM_PRIORITY, now=utcnow())
