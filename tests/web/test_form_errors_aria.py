@@ -57,3 +57,29 @@ def test_template_form_marks_the_text_in_error(admin, world):
                                                       "category": "urgent"})
     assert resp.status_code == 400
     assert_points_at_its_error(resp.get_data(as_text=True), "text_nl", "text_nl")
+
+
+# Review 17b: the network and API token forms and the import form's network / file fields showed their
+# error beside the field, but the field said nothing to a screen reader.
+def test_network_form_marks_the_name_in_error(admin, world):
+    html = admin.post("/networks/new", data={"csrf_token": csrf_token(admin), "name": ""}).get_data(as_text=True)
+    assert_points_at_its_error(html, "name", "name")
+
+
+def test_token_form_marks_the_name_in_error(admin, world):
+    html = admin.post("/admin/tokens", data={"csrf_token": csrf_token(admin), "name": ""}).get_data(as_text=True)
+    assert_points_at_its_error(html, "name", "name")
+
+
+def test_token_form_shows_a_zone_error(admin, world):
+    """A zone too long was refused with no message on the page at all."""
+    html = admin.post("/admin/tokens", data={"csrf_token": csrf_token(admin), "name": "cad",
+                                             "zone": "z" * 200}).get_data(as_text=True)
+    assert_points_at_its_error(html, "zone", "zone")
+
+
+def test_import_form_marks_the_network_and_the_file_in_error(coordinator, world):
+    html = coordinator.post("/members/import", data={"csrf_token": csrf_token(coordinator), "network": "",
+                                                     "text": "", "step": "preview"}).get_data(as_text=True)
+    assert_points_at_its_error(html, "network", "network")
+    assert_points_at_its_error(html, "csv-text", "file")
