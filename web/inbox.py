@@ -74,4 +74,7 @@ def handled(inbound_id: int):
     store.mark_handled(inbound_id, g.user.username, done)
     audit(AuditAction.INBOX_HANDLED if done else AuditAction.INBOX_REOPENED, {"inbound_id": inbound_id})
     flash(_("Marked as handled.") if done else _("Marked as open."), "info")
-    return redirect(url_for("inbox.index"))
+    # Back to the view it was pressed on ("Show all", page 2), not the open-only first page.
+    show_all = request.args.get("all") == "1"
+    page_no = queries.to_int(request.args.get("page"), 1)
+    return redirect(url_for("inbox.index", all=1 if show_all else None, page=page_no if page_no > 1 else None))

@@ -66,3 +66,15 @@ def test_admins_see_numbers_masked_and_a_reveal_is_audited_as_for_police(admin, 
     with world.session() as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.INBOX_NUMBER_SHOWN.value)).all()
     assert [(e.actor, e.detail["inbound_id"]) for e in entries] == [("admin", iid)]
+
+
+def test_reopening_on_the_all_view_stays_on_the_all_view(police, world):
+    """Review 17b: "Reopen" (or "Mark handled") on "Show all" or on page 2 went back to the open-only
+    first page, so the officer lost the report they were reading."""
+    iid = report(world)
+    police.post(f"/inbox/{iid}/handled", data={"csrf_token": csrf_token(police), "handled": "1"})
+    html = police.get("/inbox?all=1").get_data(as_text=True)
+    import re
+    action = re.search(rf'action="([^"]*/inbox/{iid}/handled[^"]*)"', html).group(1).replace("&amp;", "&")
+    resp = police.post(action, data={"csrf_token": csrf_token(police), "handled": "0"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/inbox?all=1")
