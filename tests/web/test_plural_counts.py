@@ -1,10 +1,11 @@
 """Counts the page words with a number are plural-aware in nl, fr and en (review 17b): "1 berichten …
-geannuleerd", "1 members imported", "1 recipients … are not listed" were worded as plurals."""
+geannuleerd", "1 members imported", "1 recipients … are not listed", "to 1 members of", "1 characters" were worded as plurals."""
 from __future__ import annotations
 
 import pytest
 
 from .conftest import csrf_token
+from .test_alerts import compose_form
 from .test_followup_scope import shared_alert  # noqa: F401  (fixture)
 from .test_import_words import import_form, in_language
 
@@ -34,3 +35,19 @@ def test_importing_one_member_says_one_member(coordinator, world, lang, words):
                                          ("fr", "1 destinataire hors de vos réseaux n’est pas affiché.")])
 def test_one_hidden_recipient_is_one_recipient(police, world, shared_alert, lang, words):  # noqa: F811
     assert words in in_language(police, lang).get(f"/alerts/{shared_alert}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang, words", [("en", "to 1 member of Kerkwijk"), ("nl", "naar 1 lid van Kerkwijk"),
+                                         ("fr", "à 1 membre de Kerkwijk")])
+def test_confirming_to_one_member_says_one_member(police, world, lang, words):
+    html = in_language(police, lang).post("/alerts/confirm", data=compose_form(
+        police, world, network="Kerkwijk")).get_data(as_text=True)
+    assert words in html
+
+
+@pytest.mark.parametrize("lang, words", [("en", "1 character"), ("nl", "1 teken"), ("fr", "1 caractère")])
+def test_one_typed_character_is_one_character(police, world, lang, words):
+    html = in_language(police, lang).post("/alerts/preview", data=compose_form(
+        police, world, text="x")).get_data(as_text=True)
+    import re
+    assert re.search(r"(?<!\d)" + re.escape(words) + r"(?!s)", html), words
