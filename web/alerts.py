@@ -560,7 +560,8 @@ def send():
         flash(_("Alert %(id)s waits for a second person's approval; nothing has been sent yet.",
                 id=result.alert_id), "info")
     else:
-        flash(_("Alert %(id)s queued: %(n)s messages.", id=result.alert_id, n=sum(result.messages.values())),
+        flash(ngettext("Alert %(id)s queued: %(num)s message.", "Alert %(id)s queued: %(num)s messages.",
+                       sum(result.messages.values()), id=result.alert_id),
               "success")
     return redirect(url_for("alerts.view", alert_id=result.alert_id))
 

@@ -1,5 +1,6 @@
 """Counts the page words with a number are plural-aware in nl, fr and en (review 17b): "1 berichten …
-geannuleerd", "1 members imported", "1 recipients … are not listed", "to 1 members of", "1 characters" were worded as plurals."""
+geannuleerd", "1 members imported", "1 recipients … are not listed", "to 1 members of", "1 characters",
+"queued: 1 messages", "and 1 networks outside yours" were worded as plurals."""
 from __future__ import annotations
 
 import pytest
@@ -51,3 +52,22 @@ def test_one_typed_character_is_one_character(police, world, lang, words):
         police, world, text="x")).get_data(as_text=True)
     import re
     assert re.search(r"(?<!\d)" + re.escape(words) + r"(?!s)", html), words
+
+
+@pytest.mark.parametrize("lang, words", [("en", "queued: 1 message."), ("nl", "in de wachtrij: 1 bericht."),
+                                         ("fr", "en file d’attente : 1 message.")])
+def test_sending_to_one_member_says_one_message(police, world, lang, words):
+    form = compose_form(police, world, network="Kerkwijk")
+    in_language(police, lang)
+    import re
+    token = re.search(r'name="confirm_token" value="([^"]+)"',
+                      police.post("/alerts/confirm", data=form).get_data(as_text=True)).group(1)
+    html = police.post("/alerts/send", data={**form, "confirm_token": token}, follow_redirects=True).get_data(
+        as_text=True)
+    assert words in html
+
+
+@pytest.mark.parametrize("lang, words", [("en", "and 1 network outside yours"), ("nl", "en 1 netwerk buiten"),
+                                         ("fr", "et 1 réseau hors")])
+def test_one_network_outside_ones_own_is_one_network(police, world, shared_alert, lang, words):  # noqa: F811
+    assert words in in_language(police, lang).get(f"/alerts/{shared_alert}").get_data(as_text=True)
