@@ -71,3 +71,14 @@ def test_sending_to_one_member_says_one_message(police, world, lang, words):
                                          ("fr", "et 1 réseau hors")])
 def test_one_network_outside_ones_own_is_one_network(police, world, shared_alert, lang, words):  # noqa: F811
     assert words in in_language(police, lang).get(f"/alerts/{shared_alert}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("lang, words", [("en", "Up to 1 call if"), ("nl", "Tot 1 oproep als"),
+                                         ("fr", "Jusqu’à 1 appel si")])
+def test_escalation_of_one_member_is_one_call(tmp_path, template_db, lang, words):
+    from .test_alerts import _client_with
+    client, store = _client_with(tmp_path, template_db, escalate_after_minutes_urgent=5.0)
+    html = in_language(client, lang).post("/alerts/preview", data=compose_form(
+        client, store, network="Kerkwijk")).get_data(as_text=True)
+    store.engine.dispose()
+    assert words in html
