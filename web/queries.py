@@ -7,6 +7,7 @@ Shaped for pages, not for the daemon. Nothing here writes: every write goes thro
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, or_, select
@@ -86,13 +87,20 @@ class MemberPage:
     hidden: int = 0          # rows left out because they are outside the reader's networks
 
 
+def name_key(name: str | None) -> str:
+    """A name as a person sorts it: "Émile" beside "Eva", "élodie" before both, not after "Zoë"."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
 def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
                 page: int, show_inactive: bool = True) -> MemberPage:
     """One page of members in NETWORK_IDS (None = all), optionally one network and a search."""
-    # Sorted by name across pages (not only within one): the sort key is selected so DISTINCT allows it.
-    sort_key = func.lower(Member.name).label("sort_key")
+    # Sorted by name across pages (not only within one), as a person sorts names: accents and case set aside
+    # (SQLite's lower() leaves "É" as it is and "é" sorts after "z"). A network's members are a few
+    # thousand at most: their ids and names are sorted here and one page of them is loaded.
     with store.reading() as s:
-        base = select(Member.id, sort_key)
+        base = select(Member.id, Member.name)
         if network_id is not None or network_ids is not None:
             base = base.join(member_network, member_network.c.member_id == Member.id)
             if network_id is not None:
@@ -108,13 +116,14 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
             base = base.where(match)
         if not show_inactive:
             base = base.where(Member.active.is_(True))
-        base = base.distinct()
-        total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
+        found = sorted(s.execute(base.distinct()).all(), key=lambda r: (name_key(r.name), r.name or "", r.id))
+        total = len(found)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)
-        ids = list(s.scalars(base.order_by(sort_key, Member.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
-        members = list(s.scalars(select(Member).options(selectinload(Member.networks))
-                                 .where(Member.id.in_(ids)).order_by(func.lower(Member.name), Member.id)))
+        ids = [r.id for r in found[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]]
+        by_id = {m.id: m for m in s.scalars(select(Member).options(selectinload(Member.networks))
+                                            .where(Member.id.in_(ids)))}
+        members = [by_id[i] for i in ids]
         rows = [{"m": m, "networks": [n for n in m.networks if network_ids is None or n.id in network_ids]}
                 for m in members]
     return MemberPage(rows, total, page, pages)

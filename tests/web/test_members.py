@@ -207,3 +207,16 @@ def test_bad_rows_download_as_csv_as_typed(coordinator):
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert lines[0] == "name,phone,channel,lang,error" and lines[1].startswith("Fout,12,sms,nl,the number “12”")
     assert len(lines) == 2
+
+
+def test_accented_names_sort_with_their_letter(admin, world):
+    """Review 17b: SQLite's lower() leaves "É" alone and "é" sorts after "z", so "Émile" and "élodie" came
+    after "Zoë Zuid", at the end of the last page, where a coordinator looking under E never finds them."""
+    import re
+    for name, phone in (("Émile Dubois", "0476 11 11 11"), ("Zeno", "0476 22 22 22"), ("Eva", "0476 33 33 33"),
+                        ("élodie", "0476 44 44 44"), ("Östen", "0476 55 55 55")):
+        world.add_member("Kerkwijk", phone, name)
+    names = re.findall(r'<a href="/members/\d+">(?:<bdi>)?([^<]+)(?:</bdi>)?</a>', admin.get("/members").get_data(
+        as_text=True))
+    assert names == ["An Peeters", "élodie", "Émile Dubois", "Eva", "Kim Janssens", "Luc Dubois", "Östen", "Zeno",
+                     "Zoë Zuid"]
