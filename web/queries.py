@@ -93,6 +93,15 @@ def name_key(name: str | None) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+def _matches(name: str | None, phone: str, q: str) -> bool:
+    """Does the search Q find this member? Its name without regard to accents or case ("emile" finds
+    "Émile"), or its number by the digits typed (numbers are stored as +32..., "0470" looks for "470")."""
+    if not q:
+        return True
+    digits = "".join(ch for ch in q if ch.isdigit()).lstrip("0")
+    return name_key(q) in name_key(name) or bool(digits) and digits in phone
+
+
 def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: int | None, q: str,
                 page: int, show_inactive: bool = True) -> MemberPage:
     """One page of members in NETWORK_IDS (None = all), optionally one network and a search."""
@@ -100,23 +109,17 @@ def member_page(store: Store, network_ids: tuple[int, ...] | None, network_id: i
     # (SQLite's lower() leaves "É" as it is and "é" sorts after "z"). A network's members are a few
     # thousand at most: their ids and names are sorted here and one page of them is loaded.
     with store.reading() as s:
-        base = select(Member.id, Member.name)
+        base = select(Member.id, Member.name, Member.phone)
         if network_id is not None or network_ids is not None:
             base = base.join(member_network, member_network.c.member_id == Member.id)
             if network_id is not None:
                 base = base.where(member_network.c.network_id == network_id)
             if network_ids is not None:
                 base = base.where(member_network.c.network_id.in_(network_ids))
-        if q:
-            q = q.strip()
-            digits = "".join(ch for ch in q if ch.isdigit())
-            match: ColumnElement[bool] = Member.name.ilike(f"%{q}%")
-            if digits:       # numbers are stored as +32..., so look for the digits only
-                match = or_(match, Member.phone.like(f"%{digits.lstrip('0')}%"))
-            base = base.where(match)
         if not show_inactive:
             base = base.where(Member.active.is_(True))
-        found = sorted(s.execute(base.distinct()).all(), key=lambda r: (name_key(r.name), r.name or "", r.id))
+        found = [r for r in s.execute(base.distinct()).all() if _matches(r.name, r.phone, (q or "").strip())]
+        found.sort(key=lambda r: (name_key(r.name), r.name or "", r.id))
         total = len(found)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(max(1, page), pages)

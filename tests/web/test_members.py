@@ -220,3 +220,13 @@ def test_accented_names_sort_with_their_letter(admin, world):
         as_text=True))
     assert names == ["An Peeters", "élodie", "Émile Dubois", "Eva", "Kim Janssens", "Luc Dubois", "Östen", "Zeno",
                      "Zoë Zuid"]
+
+
+def test_search_finds_a_name_typed_without_its_accents(admin, world):
+    """Review 17b: "emile" did not find "Émile Dubois" (SQL LIKE compares accents), and "%" or "_" in the
+    search box listed every member."""
+    world.add_member("Kerkwijk", "0476 11 11 11", "Émile Dubois")
+    html = admin.get("/members?q=emile").get_data(as_text=True)
+    assert "Émile Dubois" in html
+    assert "Kim Janssens" not in admin.get("/members?q=%25").get_data(as_text=True)
+    assert "Kim Janssens" not in admin.get("/members?q=_").get_data(as_text=True)
