@@ -230,3 +230,11 @@ def test_search_finds_a_name_typed_without_its_accents(admin, world):
     assert "Émile Dubois" in html
     assert "Kim Janssens" not in admin.get("/members?q=%25").get_data(as_text=True)
     assert "Kim Janssens" not in admin.get("/members?q=_").get_data(as_text=True)
+
+
+def test_members_table_words_the_language(coordinator, world):
+    """Review 17b: the members table showed the code ("nl") where the status page's recipients table words it."""
+    from .test_import_words import in_language
+    html = in_language(coordinator, "fr").get("/members").get_data(as_text=True)
+    row = html.split("Kim Janssens")[1].split("</tr>")[0]
+    assert "néerlandais" in row and ">nl<" not in row
