@@ -13,7 +13,7 @@ from .store import Store
 log = logging.getLogger("gatewayd.inbound")
 
 
-class ReplyKind(str, enum.Enum):
+class ReplyKind(enum.StrEnum):
     STOP = "stop"
     START = "start"
     ACK = "ack"

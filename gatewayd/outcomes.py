@@ -13,12 +13,12 @@ from typing import Any, Callable, Union
 from .vocabulary import Category
 
 
-class ChannelKind(str, enum.Enum):
+class ChannelKind(enum.StrEnum):
     SMS = "sms"
     VOICE = "voice"
 
 
-class OutcomeKind(str, enum.Enum):
+class OutcomeKind(enum.StrEnum):
     """What one send attempt achieved, from the dispatcher's point of view."""
 
     SENT = "sent"                  # accepted by the network (SMS: +CMGS answered); a report may follow
@@ -75,7 +75,7 @@ class Delivery:
     attempt: int = 1       # 1 for the first try of this message, 2 for the next ...
 
 
-class DeviceState(str, enum.Enum):
+class DeviceState(enum.StrEnum):
     STARTING = "starting"
     UP = "up"
     DOWN = "down"

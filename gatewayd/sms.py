@@ -64,7 +64,7 @@ SMART_MAP = {
 _KEEP_CONTROLS = {"\n", "\r"}
 
 
-class Encoding(str, enum.Enum):
+class Encoding(enum.StrEnum):
     GSM7 = "gsm7"
     UCS2 = "ucs2"
 

@@ -1,14 +1,17 @@
 """The domain's words, as str Enums used directly everywhere (never spelled out as string literals).
 
 A str Enum member compares equal to its value, so `row.state == MessageState.SENT` holds for a
-state read from the database. Kept free of SQLAlchemy: the CLI's fast path imports it.
+state read from the database. StrEnum rather than (str, Enum): since Python 3.11 an f-string or
+str() of a (str, Enum) member gives 'Category.URGENT', so a name built as f"max_{category}" or a
+template printing a state would silently read the wrong thing; a StrEnum gives 'urgent'.
+Kept free of SQLAlchemy: the CLI's fast path imports it.
 """
 from __future__ import annotations
 
 import enum
 
 
-class Category(str, enum.Enum):
+class Category(enum.StrEnum):
     URGENT = "urgent"
     FEEDBACK = "feedback"
     PREVENTION = "prevention"
@@ -29,7 +32,7 @@ _PRIORITY = {Category.URGENT: 3, Category.FEEDBACK: 2, Category.PREVENTION: 1}
 CATEGORIES_OFFERED = (Category.URGENT, Category.PREVENTION, Category.FEEDBACK)
 
 
-class Language(str, enum.Enum):
+class Language(enum.StrEnum):
     """The languages members read and hear alerts in (Belgium's three, and English)."""
 
     NL = "nl"
@@ -38,7 +41,7 @@ class Language(str, enum.Enum):
     EN = "en"
 
 
-class MemberChannel(str, enum.Enum):
+class MemberChannel(enum.StrEnum):
     """How a member wants alerts: a landline can only take voice."""
 
     SMS = "sms"
@@ -46,7 +49,7 @@ class MemberChannel(str, enum.Enum):
     SMS_VOICE = "sms+voice"
 
 
-class AlertChannel(str, enum.Enum):
+class AlertChannel(enum.StrEnum):
     """How an alert goes out: each member's own preference, or one channel for all."""
 
     MEMBER = "member"
@@ -54,7 +57,7 @@ class AlertChannel(str, enum.Enum):
     VOICE = "voice"
 
 
-class MessageState(str, enum.Enum):
+class MessageState(enum.StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
@@ -77,14 +80,14 @@ TERMINAL_STATES = frozenset({MessageState.DELIVERED, MessageState.ACKNOWLEDGED, 
 DONE_STATES = TERMINAL_STATES | {MessageState.SENT}
 
 
-class AlertState(str, enum.Enum):
+class AlertState(enum.StrEnum):
     PENDING_APPROVAL = "pending_approval"
     ACTIVE = "active"        # messages still to send
     DONE = "done"            # every message reached a final state
     CANCELLED = "cancelled"
 
 
-class NodeState(str, enum.Enum):
+class NodeState(enum.StrEnum):
     """A gateway as status and the page show it (derived from its heartbeat, not stored)."""
 
     RUNNING = "running"
@@ -94,13 +97,13 @@ class NodeState(str, enum.Enum):
     UNKNOWN = "unknown"        # devices recorded under a node with no row
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     POLICE = "police"
     COORDINATOR = "coordinator"
     ADMIN = "admin"
 
 
-class AuditAction(str, enum.Enum):
+class AuditAction(enum.StrEnum):
     """What an audit entry records; one spelling whoever acts (CLI, page, API, daemon)."""
 
     ALERT_SEND = "alert.send"
@@ -144,7 +147,7 @@ class AuditAction(str, enum.Enum):
         return (self.value,) if earlier == self.value else (self.value, earlier)
 
 
-class RowProblem(str, enum.Enum):
+class RowProblem(enum.StrEnum):
     """Why one member's fields (a CSV row, the member form), a member change or a whole CSV file were refused.
 
     The store stays free of Flask: it names the problem and its values, the page words it in the
@@ -174,7 +177,7 @@ class RowProblem(str, enum.Enum):
     STOP_IS_FINAL = "stop_is_final"
 
 
-class FormProblem(str, enum.Enum):
+class FormProblem(enum.StrEnum):
     """Why an alert text, an alert template, an approval, a user, a network or an API token was refused
     (the page words it, the API and the CLI print the store's English; a member's is a RowProblem)."""
 
@@ -197,7 +200,7 @@ class FormProblem(str, enum.Enum):
     TOO_LONG = "too_long"                        # a network's name or zone, a user's zone (params: max)
 
 
-class ReceivedKind(str, enum.Enum):
+class ReceivedKind(enum.StrEnum):
     """What a device received and wrote ahead (gatewayd.model.ReceivedEvent)."""
 
     SMS = "sms"

@@ -47,7 +47,7 @@ _REASONS: dict[FormProblem, Callable[[dict], str]] = {
 def form_reason(exc: InputError) -> str:
     """EXC's reason in the page language when the store named the problem, else its English."""
     try:
-        problem = FormProblem(exc.problem)
+        problem = FormProblem(exc.problem or "")
     except ValueError:          # no problem named (or a member's RowProblem): the store's words
         return exc.reason
     return _REASONS[problem](exc.params)

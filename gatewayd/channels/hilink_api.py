@@ -59,7 +59,7 @@ class Refused(HilinkError):
         super().__init__(f"{what}: the dongle answered error {code}{f' ({message})' if message else ''}")
 
 
-class StoredKind(str, enum.Enum):
+class StoredKind(enum.StrEnum):
     TEXT = "text"                        # an SMS someone sent us
     DELIVERED = "delivered"              # a status report: it reached the phone
     NOT_DELIVERED = "not delivered"      # a status report: it did not

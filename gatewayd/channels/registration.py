@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 
-class Domain(str, enum.Enum):
+class Domain(enum.StrEnum):
     """Where a modem can be registered; the value names it in health and status."""
 
     CS = "cs"      # circuit-switched: +CREG
@@ -40,7 +40,7 @@ class Domain(str, enum.Enum):
         return {Domain.CS: "CS (+CREG)", Domain.PS: "PS (+CGREG)", Domain.EPS: "LTE (+CEREG)"}[self]
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """What all answers together say; never a gate on its own."""
 
     REGISTERED = "registered"

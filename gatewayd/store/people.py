@@ -71,7 +71,7 @@ class RowError:
 
     @classmethod
     def of(cls, line: int, exc: InputError) -> RowError:
-        return cls(line, exc.field, RowProblem(exc.problem), exc.params, exc.reason)
+        return cls(line, exc.field, RowProblem(exc.problem or ""), exc.params, exc.reason)
 
 
 class ImportFailed(InputError):

@@ -1,6 +1,7 @@
 """vocabulary.py: the domain's words as str Enums, their serving order, final states and audit spellings."""
 from __future__ import annotations
 
+import enum
 import json
 
 import pytest
@@ -21,6 +22,21 @@ def test_a_member_is_its_value_for_comparison_json_and_joining():
     assert {"urgent": 1}[Category.URGENT] == 1                     # a dict keyed by values finds a member
     assert json.dumps({"category": Category.PREVENTION}) == '{"category": "prevention"}'
     assert ", ".join(Category) == "urgent, feedback, prevention"
+
+
+def _every_member():
+    import gatewayd.vocabulary as vocabulary
+    for value in vars(vocabulary).values():
+        if isinstance(value, type) and issubclass(value, enum.Enum) and value.__module__ == vocabulary.__name__:
+            yield from value
+
+
+@pytest.mark.parametrize("member", list(_every_member()), ids=repr)
+def test_a_member_reads_as_its_value_in_text(member):
+    """A name built as f"max_attempts_{category}" or a page printing a state must read 'urgent', not
+    'Category.URGENT' (what Python 3.11+ gives for a (str, Enum) member)."""
+    assert f"{member}" == str(member) == member.value
+    assert "{}".format(member) == "%s" % member == member.value
 
 
 def test_urgent_is_served_before_feedback_before_prevention():
