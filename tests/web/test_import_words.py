@@ -88,3 +88,11 @@ def test_the_cli_keeps_the_stores_english_for_the_file(world):
         world.parse_member_csv(NO_PHONE_COLUMN)
     with pytest.raises(InputError, match="not a readable CSV file"):
         world.parse_member_csv(UNREADABLE)
+
+
+def test_preview_words_the_language(coordinator, world):
+    """Review 17b: the preview table showed the code ("nl") where the members table words it."""
+    html = in_language(coordinator, "fr").post("/members/import", data=import_form(
+        coordinator, world, "name,phone,channel,lang\nEen,0476 10 10 10,sms,nl\n")).get_data(as_text=True)
+    row = html.split('id="import-rows"')[1].split("</tr>")[1]
+    assert "néerlandais" in row and ">nl<" not in row
