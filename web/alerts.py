@@ -35,6 +35,7 @@ from gatewayd.store import (
 from . import get_cfg, get_store, queries
 from .auth import audit
 from .form_words import form_reason
+from .labels import LANGUAGE_NAMES
 from .queries import to_int as _int
 
 bp = Blueprint("alerts", __name__)
@@ -227,6 +228,20 @@ def _unfill(texts: dict[str, str], template: dict[str, str], form) -> dict[str, 
     before = fill({lang: template.get(lang, "") for lang in texts}, template, applied)
     return {lang: (template[lang] if text and text == before[lang] and lang in template else text)
             for lang, text in texts.items()}
+
+
+def template_as_it_was(c: Compose) -> tuple[list[str], list[str]]:
+    """(edited, untouched): the languages whose text the dispatcher changed beyond the template's fields, and
+    the languages still sending the template's text as it was (fields filled in). Both at once means the
+    untouched ones lack what was added ("two men in black jackets"): the confirm page says so."""
+    tpl = queries.template_by_key(get_store(), c.template) if c.template else None
+    if tpl is None:
+        return [], []
+    filled = fill({lang: tpl.texts.get(lang, "") for lang in c.texts}, tpl.texts, c.fields)
+    written = {lang: text for lang, text in c.texts.items() if text}
+    edited = [lang for lang, text in written.items() if text.strip() != filled[lang].strip()]
+    untouched = [lang for lang, text in written.items() if lang in tpl.texts and text.strip() == filled[lang].strip()]
+    return (edited, untouched) if edited and untouched else ([], [])
 
 
 def _unfilled_slots(c: Compose, texts: dict[str, str]) -> dict[str, str]:
@@ -514,7 +529,9 @@ def confirm():
     c = parse_compose(request.form)
     if c.errors:
         return render_template("compose.html", **_compose_context(c)), 400
+    edited, untouched = ([str(LANGUAGE_NAMES[lang]) for lang in langs] for langs in template_as_it_was(c))
     return render_template("confirm.html", c=c, p=build_preview(c), token=_confirm_tokens().issue(g.user.id, c),
+                           edited=edited, untouched=untouched,
                            parent=queries.alert(get_store(), c.parent_id) if c.parent_id is not None else None,
                            original=queries.alert(get_store(), c.correct_id) if c.correct_id is not None else None)
 

@@ -143,3 +143,16 @@ def test_a_field_changed_after_an_error_changes_the_text_that_goes_out(police, w
     again.update(field_0=["Kerkstraat"], networks=[str(network_id(world, "Lindeknoppen"))])
     html = police.post("/alerts/confirm", data=again).get_data(as_text=True)
     assert "inbraak in Kerkstraat rond 14:00" in html and "Lindestraat" not in html
+
+
+def test_confirm_warns_when_one_language_was_edited_and_another_is_the_template_as_it_was(police, world):
+    """Review 17b: the dispatcher adds "two men in black jackets" to the Dutch text; the French text is the
+    template's, fields filled, without it, and went to the French-speaking members with nothing said."""
+    nl = TPL["nl"].replace("[straat]", "Lindestraat").replace("[uur]", "14:00") + " Twee mannen in zwarte jas."
+    form = burglary_form(police, world, field_0="Lindestraat", field_1="14:00", text_nl=nl)
+    html = police.post("/alerts/confirm", data=form).get_data(as_text=True)
+    warning = html.split('id="untouched-languages"')[1].split("</p>")[0]
+    assert "French" in warning and "Dutch" in warning
+    plain = police.post("/alerts/confirm", data=burglary_form(police, world, field_0="Lindestraat",
+                                                             field_1="14:00")).get_data(as_text=True)
+    assert 'id="untouched-languages"' not in plain      # only the fields filled: every language says the same
