@@ -173,7 +173,7 @@ class PeopleStore(StoreBase):
                              {"line": reader.line_num}) from None
 
     def _parse_member_csv(self, reader: csv.DictReader[str]) -> tuple[list[ImportRow], list[RowError]]:
-        cols = [c.strip().lower() for c in (reader.fieldnames or [])]
+        cols = [csv_column(c) for c in (reader.fieldnames or [])]
         if "phone" not in cols:
             raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang",
                              RowProblem.CSV_NO_PHONE_COLUMN)
@@ -389,6 +389,17 @@ class PeopleStore(StoreBase):
 
 # ---------------------------------------------------------------------- the rules, each checked once
 CSV_SEPARATORS = (",", ";", "\t")
+# The columns as a coordinator's own spreadsheet heads them, in Dutch, French or German.
+CSV_COLUMNS = {"naam": "name", "nom": "name", "telefoon": "phone", "téléphone": "phone", "telephone": "phone",
+               "telefon": "phone", "gsm": "phone", "tel": "phone", "nummer": "phone", "numéro": "phone",
+               "numero": "phone", "kanaal": "channel", "canal": "channel", "kanal": "channel", "taal": "lang",
+               "langue": "lang", "sprache": "lang", "language": "lang"}
+
+
+def csv_column(header: str) -> str:
+    """The importer's name (name, phone, channel, lang) of a CSV column headed HEADER."""
+    header = header.strip().lower()
+    return CSV_COLUMNS.get(header, header)
 
 
 def record_line(end_line: int, fields: Iterable[object]) -> int:
@@ -414,7 +425,7 @@ def csv_separator(text: str) -> str:
     are separated by tabs; a comma list stays a comma list (a ";" inside a name is no separator)."""
     header = next((line for line in text.splitlines() if line.strip()), "")
     for sep in CSV_SEPARATORS:
-        if "phone" in (col.strip().lower() for col in next(csv.reader([header], delimiter=sep), [])):
+        if "phone" in (csv_column(col) for col in next(csv.reader([header], delimiter=sep), [])):
             return sep
     return ","
 

@@ -57,3 +57,13 @@ def test_bad_rows_download_with_blank_lines_gives_the_bad_rows(coordinator, worl
     import io
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
     assert [r[:2] for r in rows] == [["name", "phone"], ["Fout", "12"], ["Twee\nregels", "13"]]
+
+
+# A coordinator's own spreadsheet heads its columns in Dutch or French: refused as "no phone column" (review 17b).
+@pytest.mark.parametrize("header", ["Naam;Telefoon;Kanaal;Taal", "nom;téléphone;canal;langue",
+                                    "Name;Telefon;Kanal;Sprache", "naam;gsm;kanaal;taal", "Nom;GSM;Canal;Langue"])
+def test_columns_named_in_dutch_french_or_german_are_read(coordinator, world, header):
+    text = f"{header}\nJan Peeters;0470 11 22 33;sms;fr\n"
+    html = coordinator.post("/members/import", data=import_form(coordinator, world, text)).get_data(as_text=True)
+    rows = html.split('id="import-rows"')[1]
+    assert "Jan Peeters" in rows and "+32470112233" in rows and "French" in rows

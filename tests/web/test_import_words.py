@@ -58,7 +58,7 @@ def test_member_form_words_the_stores_problem_in_the_page_language(coordinator, 
 
 
 # ---------------------------------------------------------------------- the file as a whole (session 3)
-NO_PHONE_COLUMN = "naam,telefoon\nEen,0476 10 10 10\n"
+NO_PHONE_COLUMN = "naam,adres\nEen,Kerkstraat 1\n"   # (Dutch headers are read since review 17b: "telefoon" is a phone column)
 UNREADABLE = "name,phone\nEen,0476 10\r10 10\n"      # a lone CR inside a field: the csv module gives up
 
 
