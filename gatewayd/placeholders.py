@@ -58,6 +58,17 @@ def leftover(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+# A placeholder written with other brackets ("{straat}", "{{ straat }}", "<straat>"): the page makes no field of
+# it and the store would not refuse it, so a template holding one is refused when it is saved.
+_OTHER_BRACKETS = re.compile(r"(?:\{+|<)\s*([^\W\d_][^{}<>\n]{0,99}?)\s*(?:\}+|>)")
+
+
+def other_brackets(text: str) -> str | None:
+    """The name of the first placeholder in TEXT written with braces or angle brackets (None when none)."""
+    m = _OTHER_BRACKETS.search(text or "")
+    return m.group(1) if m else None
+
+
 def _kind(name: str) -> str:
     words = set(_WORD.findall(name.lower()))
     return "time" if words & _TIME_WORDS else "number" if words & _NUMBER_WORDS else "text"

@@ -182,6 +182,7 @@ class FormProblem(enum.StrEnum):
     (the page words it, the API and the CLI print the store's English; a member's is a RowProblem)."""
 
     PLACEHOLDER_LEFT = "placeholder_left"        # params: slot
+    PLACEHOLDER_BRACKETS = "placeholder_brackets"  # a template's {straat} / <straat> (params: slot)
     TEXT_TOO_LONG = "text_too_long"              # params: n, max
     TEXT_NUL = "text_nul"
     TEXT_INVISIBLE = "text_invisible"

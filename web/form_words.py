@@ -22,6 +22,8 @@ def _local(at: object) -> str:
 _REASONS: dict[FormProblem, Callable[[dict], str]] = {
     FormProblem.PLACEHOLDER_LEFT: lambda p: _("The text still holds the placeholder [%(slot)s]: replace it or remove "
                                               "the brackets.", **p),
+    FormProblem.PLACEHOLDER_BRACKETS: lambda p: _("Write the placeholder as [%(slot)s]: only square brackets make a "
+                                                  "field the dispatcher fills in.", **p),
     FormProblem.TEXT_TOO_LONG: lambda p: _("%(n)s characters; at most %(max)s. Shorten the text.", **p),
     FormProblem.TEXT_NUL: lambda p: _("The text holds a NUL character; type it again."),
     FormProblem.TEXT_INVISIBLE: lambda p: _("The text holds only invisible characters; write a text people can "

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import InputError, NotFound
 from ..model import AlertTemplate, Category, FormProblem, Language, utcnow
+from ..placeholders import other_brackets
 from .alerts import MAX_TEXT, MAX_TITLE, category_of
 from .base import StoreBase
 
@@ -100,6 +101,10 @@ class TemplateStore(StoreBase):
             if len(text) > MAX_TEXT:
                 raise InputError(f"text_{lang.value}", f"longer than {MAX_TEXT} characters", FormProblem.TEXT_TOO_LONG,
                                  {"n": len(text), "max": MAX_TEXT})
+            if (name := other_brackets(text)) is not None:
+                raise InputError(f"text_{lang.value}", f"write the placeholder as [{name}]: only square brackets "
+                                 "make a field the dispatcher fills in", FormProblem.PLACEHOLDER_BRACKETS,
+                                 {"slot": name})
             if text:
                 clean[lang.value] = text
         if not clean:

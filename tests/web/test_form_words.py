@@ -82,3 +82,16 @@ def test_approving_an_expired_alert_says_so_in_the_page_language_and_local_time(
     assert words in no_english(html)
     assert "11:30" in html or "12:30" in html     # Europe/Brussels, not the UTC 10:30
     assert expired.hour == 10
+
+
+@pytest.mark.parametrize("text", ["inbraak in {straat} rond {uur}", "inbraak in <straat>", "inbraak in {{ straat }}"])
+@pytest.mark.parametrize("lang, words", [("nl", "[straat]"), ("fr", "[straat]")])
+def test_a_template_placeholder_in_other_brackets_is_refused(admin, world, text, lang, words):
+    """Review 17b: only [straat] is a placeholder the page makes a field of and the store refuses: a template
+    saved with {straat} or <straat> sent those as typed. The template form now says to use square brackets."""
+    tid = _template_id(admin)
+    resp = in_language(admin, lang).post(f"/admin/templates/{tid}", data={
+        "csrf_token": csrf_token(admin), "title": "Inbraak", "category": "urgent", "text_nl": text})
+    html = no_english(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and 'id="error-text_nl"' in html and words in html
+    assert {"nl": "straat", "fr": "rue"}[lang] in html or "straat" in html
