@@ -88,3 +88,11 @@ def test_a_long_slot_is_a_field():
 def test_a_long_or_wrapped_slot_left_in_a_text_is_found():
     assert leftover(f"Verdachte: [{LONG}]. Bel 101.") == LONG
     assert leftover("Voertuig: [merk, kleur en\nnummerplaat]. Bel 101.") == "merk, kleur en\nnummerplaat"
+
+
+def test_a_slot_asking_for_a_time_and_more_is_a_text_field():
+    """Review 17b: "[plaats en tijd]" held the word "tijd" and became a time input: the place could not be typed."""
+    fields = fields_of({"nl": "gezien: [plaats en tijd]", "fr": "vu : [lieu et heure]", "de": "[Ort und Zeit]",
+                        "en": "seen: [place and time]"})
+    assert [(f.kind, f.names["nl"]) for f in fields] == [("text", "plaats en tijd")]
+    assert [f.kind for f in fields_of({"en": "[time of day]", "fr": "[heure approximative]"})] == ["time"]
