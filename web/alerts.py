@@ -238,9 +238,12 @@ def template_as_it_was(c: Compose) -> tuple[list[str], list[str]]:
     if tpl is None:
         return [], []
     filled = fill({lang: tpl.texts.get(lang, "") for lang in c.texts}, tpl.texts, c.fields)
+
+    def same(lang: str, text: str) -> bool:      # a textarea sends CR LF whatever the template was stored with
+        return " ".join(text.split()) == " ".join(filled[lang].split())
     written = {lang: text for lang, text in c.texts.items() if text}
-    edited = [lang for lang, text in written.items() if text.strip() != filled[lang].strip()]
-    untouched = [lang for lang, text in written.items() if lang in tpl.texts and text.strip() == filled[lang].strip()]
+    edited = [lang for lang, text in written.items() if not same(lang, text)]
+    untouched = [lang for lang, text in written.items() if lang in tpl.texts and same(lang, text)]
     return (edited, untouched) if edited and untouched else ([], [])
 
 

@@ -156,3 +156,12 @@ def test_confirm_warns_when_one_language_was_edited_and_another_is_the_template_
     plain = police.post("/alerts/confirm", data=burglary_form(police, world, field_0="Lindestraat",
                                                              field_1="14:00")).get_data(as_text=True)
     assert 'id="untouched-languages"' not in plain      # only the fields filled: every language says the same
+
+
+def test_a_line_break_sent_as_cr_lf_is_not_an_edit(police, world):
+    """A textarea sends CR LF: the French text with its line break so sent is still the template's."""
+    nl = TPL["nl"].replace("[straat]", "Lindestraat").replace("[uur]", "14:00") + " Twee mannen."
+    fr = TPL["fr"].replace(". Auteurs", ".\r\nAuteurs")
+    html = police.post("/alerts/confirm", data=burglary_form(police, world, field_0="Lindestraat", field_1="14:00",
+                                                            text_nl=nl, text_fr=fr)).get_data(as_text=True)
+    assert "French" in html.split('id="untouched-languages"')[1].split("</p>")[0]
