@@ -621,9 +621,13 @@ def _waiting_quota_warning(alert_id: int, st: dict, counts: dict) -> str:
 
 def quota_text(check) -> str:
     """The page's words for a QuotaCheck that does not fit (QuotaCheck.message() is the core's English)."""
-    left = _("unlimited") if check.remaining == float("inf") else int(check.remaining)
-    head = _("The SIMs' fair-use quotas allow %(left)s more SMS segments today; this needs %(needed)s.",
-             left=left, needed=check.needed)
+    if check.remaining == float("inf"):
+        head = _("The SIMs' fair-use quotas allow %(left)s more SMS segments today; this needs %(needed)s.",
+                 left=_("unlimited"), needed=check.needed)
+    else:
+        head = ngettext("The SIMs' fair-use quotas allow %(num)s more SMS segment today; this needs %(needed)s.",
+                        "The SIMs' fair-use quotas allow %(num)s more SMS segments today; this needs %(needed)s.",
+                        int(check.remaining), needed=check.needed)
     if check.sends_anyway:
         tail = _("It is urgent and urgent alerts may exceed the quota here: it goes out anyway, "
                  "at the risk of the operator blocking a SIM.")

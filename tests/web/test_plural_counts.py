@@ -82,3 +82,14 @@ def test_escalation_of_one_member_is_one_call(tmp_path, template_db, lang, words
         client, store, network="Kerkwijk")).get_data(as_text=True)
     store.engine.dispose()
     assert words in html
+
+
+@pytest.mark.parametrize("lang, words", [("en", "allow 1 more SMS segment today"),
+                                         ("nl", "nog 1 sms-segment toe"), ("fr", "encore 1 segment SMS")])
+def test_a_quota_with_one_segment_left_says_one_segment(make, lang, words):
+    from .conftest import login_as
+    from .scenarios import TIGHT_SIM
+    c, store = make(modems=TIGHT_SIM, emulated=[])
+    login_as(c, store, "agent")
+    html = in_language(c, lang).post("/alerts/preview", data=compose_form(c, store)).get_data(as_text=True)
+    assert words in html

@@ -14,7 +14,7 @@ def test_preview_warns_when_the_sims_quota_cannot_carry_the_alert(make):
     c, store = make(modems=TIGHT_SIM, emulated=[])
     login_as(c, store, "agent")
     html = c.post("/alerts/preview", data=compose_form(c, store)).get_data(as_text=True)
-    assert re.search(r'id="pv-quota"[^>]*>[^<]*allow 1 more SMS segments today; this needs 2\.', html)
+    assert re.search(r'id="pv-quota"[^>]*>[^<]*allow 1 more SMS segment today; this needs 2\.', html)
 
 
 def test_preview_says_the_rest_waits_when_urgent_may_not_exceed(make):
@@ -52,7 +52,7 @@ def test_preview_counts_what_the_sim_already_sent_today(make):
     deliver(store, device="modem1")
     deliver(store, device="modem1")       # 2 of 3 used: 1 left, the next alert needs 2
     html = c.post("/alerts/preview", data=compose_form(c, store)).get_data(as_text=True)
-    assert "allow 1 more SMS segments today; this needs 2." in html
+    assert "allow 1 more SMS segment today; this needs 2." in html
 
 
 def test_confirm_repeats_the_quota_warning(make):
