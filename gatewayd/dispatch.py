@@ -269,6 +269,9 @@ class Dispatcher:
             outcome = self._send(ch, claimed.delivery)
         finally:
             beat.sending_since = None
+        # The token paid for one SMS; a long text went out as several, and a SIM's rate limit (the
+        # operator's fair use) counts each one: the device's next send waits for the rest.
+        bucket.charge(outcome.segments - 1)
         state = self._record_outcome(claimed, ch, outcome)
         if state is None:
             return Step.SENT

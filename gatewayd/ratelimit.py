@@ -60,6 +60,13 @@ class TokenBucket:
             self._refill()
             self._tokens -= 1.0
 
+    def charge(self, tokens: float) -> None:
+        """Take TOKENS more after the fact (a send that turned out to be several SMS): the next wait grows."""
+        if tokens > 0:
+            with self._lock:
+                self._refill()
+                self._tokens -= tokens
+
     def take_when(self, work: Callable[[], T | None], stop: threading.Event) -> T | None:
         """Wait for a token, run WORK, and take the token if WORK found something to send.
 

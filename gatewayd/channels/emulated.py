@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .. import sms
 from ..config import EmulatedConfig
 from .base import ChannelKind, Delivery, DeliveryReport, DeviceHealth, DeviceState, EventSink, Outcome, OutcomeKind
 
@@ -71,7 +72,9 @@ class EmulatedChannel:
         if self._sink is not None and not delivery.drill:
             # The network's report comes later and on its own, as a real one does.
             self._reports.put(DeliveryReport(self.name, ref, delivery.number, delivered=True, detail="emulated"))
-        return Outcome.sent(reference=ref, detail="drill" if delivery.drill else "")
+        # As many parts as a modem would put on the air for this text (so rate limits and quotas count alike).
+        parts = sms.plan(delivery.text, smart=True).segments
+        return Outcome.sent(reference=ref, segments=parts, detail="drill" if delivery.drill else "")
 
     def _report_loop(self) -> None:
         while True:
