@@ -161,11 +161,6 @@ def members_outside_scope(store: Store, numbers: list[str], allowed: tuple[int, 
 
 
 # ---------------------------------------------------------------------- alerts
-def alert_networks(store: Store, alert_id: int) -> list[int]:
-    with store.connection() as c:
-        return list(c.scalars(select(alert_network.c.network_id).where(alert_network.c.alert_id == alert_id)))
-
-
 def alert(store: Store, alert_id: int) -> Alert:
     with store.reading() as s:
         a = s.get(Alert, alert_id)
