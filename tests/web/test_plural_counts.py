@@ -93,3 +93,13 @@ def test_a_quota_with_one_segment_left_says_one_segment(make, lang, words):
     login_as(c, store, "agent")
     html = in_language(c, lang).post("/alerts/preview", data=compose_form(c, store)).get_data(as_text=True)
     assert words in html
+
+
+@pytest.mark.parametrize("lang, words", [("en", "about 1 minute"), ("nl", "ongeveer 1 minuut"),
+                                         ("fr", "environ 1 minute")])
+def test_an_estimate_of_one_minute_says_one_minute(app, lang, words):
+    from flask import session
+    with app.test_request_context("/"):
+        session["lang"] = lang
+        out = app.jinja_env.from_string('{% from "_macros.html" import duration %}{{ duration(60) }}').render()
+    assert out == words
