@@ -510,7 +510,8 @@ def preview():
     if not g.user.can_send:
         abort(403)
     c = parse_compose(request.form)
-    text_errors = [msg for key, msg in c.errors.items() if key.startswith("text")]
+    # No text yet is no error here (the panel already says to write one); a text the send would refuse is.
+    text_errors = [msg for key, msg in c.errors.items() if key.startswith("text")] if any(c.texts.values()) else []
     if text_errors:
         # The send would refuse these texts: say so, and plan nothing for them.
         return render_template("_preview.html", p=None, c=c, text_error=text_errors[0])
