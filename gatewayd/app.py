@@ -30,11 +30,12 @@ def node_name(cfg: Config) -> str:
     return cfg.dispatch.node or socket.gethostname()
 
 
-def open_store(cfg: Config, check: bool = True) -> Store:
-    """The store over CFG's database; CHECK: refuse a schema that is missing or out of date."""
+def open_store(cfg: Config, check: bool = True, idle_in_transaction: float | None = None) -> Store:
+    """The store over CFG's database; CHECK: refuse a schema that is missing or out of date.
+    IDLE_IN_TRANSACTION: seconds after which PostgreSQL ends a session idle inside a transaction."""
     from .db import check_schema, make_engine
     from .store import Store
-    engine = make_engine(cfg.database.url)
+    engine = make_engine(cfg.database.url, idle_in_transaction)
     if check:
         check_schema(engine)
     return Store(engine, cfg.dispatch)
@@ -123,9 +124,12 @@ class _Daemon:
         from .channels import build_channels
         from .dispatch import Dispatcher
         from .health import Notifier
+        from .nodes import LeaseTiming, NodeLease, node_identity
         from .quota import QuotaTracker
         self.cfg, self.node = cfg, node_name(cfg)
-        self.store = open_store(cfg)
+        timing = LeaseTiming.of(cfg)
+        # A node frozen inside a transaction must not hold its row locks past its lease (nodes.py).
+        self.store = open_store(cfg, idle_in_transaction=timing.idle_in_transaction)
         self.channels = build_channels(cfg)
         if not self.channels:
             raise ConfigError(f"{cfg.source}: no devices configured; add [[modems]], [asterisk] or [[emulated]]")
@@ -135,11 +139,10 @@ class _Daemon:
             for ch in self.channels:
                 if isinstance(ch, VoiceChannel):
                     ch.desk = CallbackDesk(self.store, cfg.asterisk)   # key presses and the callback line
-        from .nodes import LeaseTiming, NodeLease, node_identity
         from .wakeup import Listener, Wakeup
         self.ident = node_identity(cfg)
         # Refuses (one line, exit 2) when another live process holds this node id.
-        self.lease = NodeLease(self.store, self.ident, LeaseTiming.of(cfg), cfg.dispatch.inflight_policy)
+        self.lease = NodeLease(self.store, self.ident, timing, cfg.dispatch.inflight_policy)
         self.lease.acquire()
         self.lease.start()
         self.wakeup = Wakeup()

@@ -37,8 +37,14 @@ def require_postgres_driver() -> None:
                             "pip install 'gatewayd[postgres]' into gatewayd's venv")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for URL; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, idle_in_transaction_seconds: float | None = None) -> Engine:
+    """An engine for URL; SQLite gets WAL, a busy timeout and foreign keys.
+
+    IDLE_IN_TRANSACTION_SECONDS (PostgreSQL): the server ends a session of this engine that sits that
+    long inside a transaction between two statements, rolling its work back and freeing its locks. A
+    process frozen mid-transaction (SIGSTOP, a paused VM, a hung box) would otherwise hold its row locks
+    for as long as it stays frozen, and whoever needs those rows waits as long (gatewayd/nodes.py).
+    """
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
@@ -58,7 +64,11 @@ def make_engine(url: str) -> Engine:
         return engine
     if u.get_backend_name() == "postgresql":
         require_postgres_driver()
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args = {}
+    if idle_in_transaction_seconds is not None:
+        ms = max(1, round(idle_in_transaction_seconds * 1000))
+        connect_args["options"] = f"-c idle_in_transaction_session_timeout={ms}"
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

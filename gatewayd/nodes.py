@@ -16,6 +16,16 @@ While it runs, a node holds a lease on what it has in `sending`:
   flagged possible_duplicate) once it was silent for `lease_seconds`: the
   fence, plus the longest send it may have in flight, plus one beat.
 
+A node frozen between two statements of a transaction (SIGSTOP, a paused VM,
+a hung box) keeps its session open with the row locks it took; the takeover
+of its sends needs those very rows. So the daemon's sessions end on the server
+once idle inside a transaction for the fence (`idle_in_transaction`): its
+work is rolled back and its locks freed well before its lease runs out. A
+healthy node is never idle that long inside one: no transaction spans a send.
+The takeover also waits at most one beat for a lock (`lock_timeout`) and tries
+again at the next beat, so a lock held by any other session cannot stop this
+node's own heartbeat, which runs on the same thread.
+
 On PostgreSQL a node also holds a session advisory lock on its id for its
 whole life: a second process with the same id (a clone, a second unit) is
 refused at start, and the lock goes when the process dies, however it dies.
@@ -38,6 +48,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from .config import Config
 from .errors import GatewaydError
@@ -50,6 +61,7 @@ DEFAULT_NODE_ID_FILE = Path("/var/lib/gatewayd/node-id")
 FENCE_BEATS = 3                # beats without one getting through before a node stops claiming
 EMULATED_SEND_MARGIN = 1.0     # seconds beyond an emulated device's latency
 VOICE_SEND_SECONDS = 900.0     # a long voice call, read twice (dispatch.MAX_SEND_SECONDS)
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
 _NODE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -155,6 +167,13 @@ class LeaseTiming:
     def lease(self) -> float:
         """Others wait this long after the last beat: by then whatever it sent has ended."""
         return self.fence + self.longest_send + self.heartbeat
+
+    @property
+    def idle_in_transaction(self) -> float:
+        """PostgreSQL ends a session idle inside a transaction this long: a process that waits that long
+        between two statements is frozen (or starved past its own fence), and its locks must be gone
+        before its lease runs out, when another node takes its sends over."""
+        return self.fence
 
     @classmethod
     def of(cls, cfg: Config) -> "LeaseTiming":
@@ -298,7 +317,7 @@ class NodeLease:
                     f"no heartbeat got through for {self.timing.fence:.0f} s: claiming nothing until one does")
                 was_held = held
             try:
-                take_over_silent(self.store, self.ident.id, self.policy)
+                take_over_silent(self.store, self.ident.id, self.policy, lock_wait=self.timing.heartbeat)
             except Exception:
                 log.exception("looking for silent nodes failed; trying again at the next beat")
             self._stop.wait(self.timing.heartbeat)
@@ -320,12 +339,14 @@ def silent_nodes(c: Connection, now: datetime) -> list[tuple[str, float]]:
             if r.heartbeat_at + timedelta(seconds=r.lease_seconds) < now]
 
 
-def take_over_silent(store: Store, me: str, policy: str = "resend") -> list[Takeover]:
+def take_over_silent(store: Store, me: str, policy: str = "resend", lock_wait: float = 1.0) -> list[Takeover]:
     """Resolve the `sending` messages of every node whose lease ran out, under the crash policy.
 
     Each node is handled in one transaction holding its row locked: its own
     heartbeat waits meanwhile, and its lease is checked again under the lock,
-    so a node that beat in the meantime keeps its claims.
+    so a node that beat in the meantime keeps its claims. A row another session
+    holds locked (a node frozen mid-transaction) is waited for at most LOCK_WAIT
+    seconds; that node is then tried again at the next call.
     """
     with store.engine.connect() as c:
         now = db_now(c)
@@ -335,14 +356,23 @@ def take_over_silent(store: Store, me: str, policy: str = "resend") -> list[Take
                 Message.state == MessageState.SENDING.value, Message.node.in_(candidates))))
     done = []
     for node in candidates:
-        taken = _take_over(store, me, node, policy)
+        try:
+            taken = _take_over(store, me, node, policy, lock_wait)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            log.warning("node %s is silent but a row of its sends is still locked by an open transaction "
+                        "(its own, frozen?); trying again at the next beat", node)
+            continue
         if taken is not None:
             done.append(taken)
     return done
 
 
-def _take_over(store: Store, me: str, node: str, policy: str) -> Takeover | None:
+def _take_over(store: Store, me: str, node: str, policy: str, lock_wait: float) -> Takeover | None:
     with store.engine.begin() as c:
+        if c.dialect.name == "postgresql":       # for this transaction only
+            c.execute(select(func.set_config("lock_timeout", f"{max(1, round(lock_wait * 1000))}ms", True)))
         row = c.execute(select(Node.heartbeat_at, Node.lease_seconds).where(Node.id == node)
                         .with_for_update(skip_locked=True)).first()
         now = db_now(c)

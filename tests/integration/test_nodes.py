@@ -204,6 +204,34 @@ def test_a_stop_stored_by_a_node_that_died_is_acted_on_by_another(tmp_path, pg_u
             g.stop()
 
 
+def two_nodes_beating_fast(tmp: Path, url: str, latencies: tuple[float, float], members: int) -> list[Gateway]:
+    """Nodes A and B, one emulated SIM each with these send LATENCIES, beating every 0.5 s; MEMBERS queued
+    for by one alert once sent."""
+    gws = [gateway(tmp, i, url, devices=f'[[emulated]]\nname = "sim1"\nlatency = {lat}\n',
+                   extra="heartbeat_seconds = 0.5\n") for i, lat in enumerate(latencies)]
+    for g in gws:
+        g.conf.write_text(g.conf.read_text().replace(FAST_LEASE, ""))
+    gws[0].cli("init-db")
+    fill(gws[0], members)
+    return gws
+
+
+def assert_every_message_out_the_taken_over_ones_twice(db, alert_id: int, total: int, inflight: set) -> None:
+    """The crash policy end to end: every message out, each taken-over one flagged and tried by A and B."""
+    states = dict(rows(db, "SELECT state, count(*) FROM message WHERE alert_id = :a GROUP BY state", a=alert_id))
+    assert sum(states.values()) == total and set(states) <= {"sent", "delivered"}
+    assert {r[0] for r in rows(db, "SELECT id FROM message WHERE possible_duplicate")} == inflight
+    per_message = dict(rows(db, "SELECT message_id, count(*) FROM attempt GROUP BY message_id"))
+    assert {m for m, n in per_message.items() if n != 1} == inflight and set(per_message.values()) <= {1, 2}
+
+
+def thaw_and_stop(gws: list[Gateway]) -> None:
+    for g in gws:
+        if g.daemon is not None and g.daemon.poll() is None:
+            g.daemon.send_signal(signal.SIGCONT)
+        g.stop()
+
+
 @pytest.mark.timeout(600)
 def test_a_frozen_node_resumes_without_sending_what_was_taken_over(tmp_path, pg_url, db):
     # Review 10/14 (SIGSTOP): A is frozen with claims in `sending`, its lease runs out, B takes them
@@ -211,12 +239,7 @@ def test_a_frozen_node_resumes_without_sending_what_was_taken_over(tmp_path, pg_
     # freeze lands in A's worker is up to the scheduler: between its claim and its send the window is
     # microseconds (tests/unit/test_nodes.py plays that case deterministically), so this run checks
     # the crash policy end to end: every message out, a taken-over one tried by A and B and no more.
-    gws = [gateway(tmp_path, i, pg_url, devices='[[emulated]]\nname = "sim1"\nlatency = 0.0\n',
-                   extra="heartbeat_seconds = 0.5\n") for i in range(2)]
-    for g in gws:
-        g.conf.write_text(g.conf.read_text().replace(FAST_LEASE, ""))
-    gws[0].cli("init-db")
-    fill(gws[0], 300)
+    gws = two_nodes_beating_fast(tmp_path, pg_url, (0.0, 0.0), 300)
     a, b = gws
     try:
         start_nodes(db, gws)
@@ -239,18 +262,72 @@ def test_a_frozen_node_resumes_without_sending_what_was_taken_over(tmp_path, pg_
         a.daemon.send_signal(signal.SIGCONT)
         resumed = scalar(db, "SELECT count(*) FROM attempt WHERE node = :n", n=victim)
         b.wait_for(lambda: alert_done(db, alert_id), timeout=300, every=0.5)
-        states = dict(rows(db, "SELECT state, count(*) FROM message WHERE alert_id = :a GROUP BY state",
-                           a=alert_id))
-        assert sum(states.values()) == 300 and set(states) <= {"sent", "delivered"}
-        flagged = {r[0] for r in rows(db, "SELECT id FROM message WHERE possible_duplicate")}
-        assert flagged == inflight
-        per_message = dict(rows(db, "SELECT message_id, count(*) FROM attempt GROUP BY message_id"))
-        assert {m for m, n in per_message.items() if n != 1} == inflight and set(per_message.values()) <= {1, 2}
+        assert_every_message_out_the_taken_over_ones_twice(db, alert_id, 300, inflight)
         # A got back to work after it resumed: its lease was renewed, it was not left fenced off.
         a.wait_for(lambda: scalar(db, "SELECT count(*) FROM attempt WHERE node = :n", n=victim) > resumed
                    or alert_done(db, alert_id), timeout=60)
     finally:
-        for g in gws:
-            if g.daemon is not None and g.daemon.poll() is None:
-                g.daemon.send_signal(signal.SIGCONT)
-            g.stop()
+        thaw_and_stop(gws)
+
+
+def _freeze_inside_its_outcome_transaction(db, a: Gateway, victim: str) -> int:
+    """Stop A (SIGSTOP) at a known point: inside the transaction that records a send's outcome, after
+    it updated the message row and its attempt row, before its COMMIT. Returns A's backend pid.
+
+    The test holds A's open attempt row locked, so A's outcome transaction waits on it with the message
+    row already updated; A is stopped while it waits, then the test lets go: the server finishes A's
+    statement and A's session sits idle in its transaction, holding both row locks, as a box that froze
+    (paused VM, hung kernel) between two statements of a transaction would."""
+    with db.connect() as hold:
+        me = hold.execute(text("SELECT pg_backend_pid()")).scalar()
+        for _ in range(20):
+            a.wait_for(lambda: scalar(db, "SELECT count(*) FROM attempt WHERE node = :n AND ended_at IS NULL",
+                                      n=victim) > 0, timeout=120, every=0.01)
+            held = hold.execute(text("SELECT id FROM attempt WHERE node = :n AND ended_at IS NULL FOR UPDATE"),
+                                {"n": victim}).all()
+            deadline = time.monotonic() + 30
+            blocked = None
+            while held and blocked is None and time.monotonic() < deadline:
+                blocked = scalar(db, "SELECT pid FROM pg_stat_activity WHERE :me = ANY(pg_blocking_pids(pid))",
+                                 me=me)
+                time.sleep(0.01)
+            if blocked is not None:
+                a.daemon.send_signal(signal.SIGSTOP)
+                time.sleep(0.5)      # the stop has landed before the lock is let go
+                hold.rollback()
+                # A's statement ends; its COMMIT never comes. (Idle in its transaction now, or already
+                # ended by the server: a loaded test runner may look too late to see the idle state.)
+                a.wait_for(lambda: scalar(db, "SELECT state FROM pg_stat_activity WHERE pid = :p",
+                                          p=blocked) != "active", timeout=30, every=0.01)
+                return int(blocked)
+            hold.rollback()
+    raise AssertionError("A never waited on its attempt row inside its outcome transaction")
+
+
+@pytest.mark.timeout(600)
+def test_a_node_frozen_inside_a_transaction_does_not_hold_up_the_takeover(tmp_path, pg_url, db):
+    # Issue 14 promises: when a node goes silent, another takes its sends over after its lease. A node
+    # frozen between two statements of a transaction (SIGSTOP, a paused VM, a hung box) keeps its
+    # PostgreSQL session open with row locks on what it was recording; the takeover must still happen,
+    # and the live node must keep beating and sending meanwhile.
+    gws = two_nodes_beating_fast(tmp_path, pg_url, (2.0, 0.0), 40)   # A's send: long enough to lock its attempt
+    a, b = gws
+    try:
+        start_nodes(db, gws)
+        victim = node_ids(gws)[0]
+        alert_id = send_alert(a)
+        _freeze_inside_its_outcome_transaction(db, a, victim)
+        inflight = {r[0] for r in rows(db, "SELECT id FROM message WHERE node = :n AND state = 'sending'",
+                                       n=victim)}
+        assert len(inflight) == 1
+        b.wait_for(lambda: scalar(db, "SELECT count(*) FROM audit_entry WHERE action = 'node.takeover'") > 0,
+                   timeout=90, every=0.1)
+        b.wait_for(lambda: alert_done(db, alert_id), timeout=120, every=0.2)     # A is still frozen
+        assert a.daemon.poll() is None
+        a.daemon.send_signal(signal.SIGCONT)
+        assert_every_message_out_the_taken_over_ones_twice(db, alert_id, 40, inflight)
+        # A resumes: its outcome transaction was rolled back by the server, and it works on.
+        a.wait_for(lambda: "lease renewed" in a.log.read_text() or scalar(
+            db, "SELECT heartbeat_at > now() - interval '5 seconds' FROM node WHERE id = :n", n=victim), timeout=60)
+    finally:
+        thaw_and_stop(gws)

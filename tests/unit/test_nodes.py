@@ -199,3 +199,55 @@ def test_a_claim_taken_over_while_the_node_was_frozen_is_not_sent_after_it_resum
     # B's to send (resend once, flagged); A left it alone.
     assert (row.state, row.node, row.possible_duplicate) == (MessageState.SENDING.value, "node-b", True)
     store.engine.dispose()
+
+
+def _silent_node_with_a_claim(pg_url):
+    from gatewayd.db import make_engine
+    from gatewayd.store import Store
+    from tests.conftest import FAST_POLICY
+
+    store = Store(make_engine(pg_url), FAST_POLICY)
+    store.add_network("N")
+    add_members(store, "N", 2)
+    store.enqueue_alert(AlertRequest(networks=("N",), category="urgent", text="x"))
+    _node(store, "dead", silent_for=60)
+    _node(store, "me", silent_for=0)
+    return store, _claim_on(store, "dead", 1)[0]
+
+
+def test_a_takeover_blocked_by_a_row_lock_waits_one_beat_and_tries_again(pg_url):
+    # A silent node's message row locked by a transaction that never ends (the node froze inside it):
+    # the takeover runs on the heartbeat thread, so it must not wait on that lock for ever.
+    import time
+
+    store, message = _silent_node_with_a_claim(pg_url)
+    with store.engine.connect() as frozen:
+        frozen.execute(update(Message).where(Message.id == message).values(reason="recording an outcome"))
+        started = time.monotonic()
+        assert take_over_silent(store, "me", lock_wait=0.2) == []
+        assert time.monotonic() - started < 10
+        frozen.rollback()
+    assert [t.node for t in take_over_silent(store, "me", lock_wait=0.2)] == ["dead"]
+
+
+def test_the_daemon_s_sessions_end_when_idle_inside_a_transaction_past_the_fence(pg_url):
+    # The server, not the frozen process, ends the transaction: its work is rolled back and its row
+    # locks go, so the takeover finds them free.
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    from gatewayd.db import make_engine
+    from gatewayd.nodes import LeaseTiming
+
+    store, message = _silent_node_with_a_claim(pg_url)
+    engine = make_engine(pg_url, LeaseTiming(heartbeat=0.1, longest_send=1.0).idle_in_transaction)
+    with engine.connect() as frozen:
+        frozen.execute(update(Message).where(Message.id == message).values(reason="recording an outcome"))
+        time.sleep(1.0)                       # frozen well past the fence (0.3 s)
+        assert [t.node for t in take_over_silent(store, "me", lock_wait=5.0)] == ["dead"]
+        with pytest.raises(DBAPIError):
+            frozen.commit()
+    with store.engine.connect() as c:
+        assert c.scalar(select(Message.reason).where(Message.id == message)) != "recording an outcome"
+    engine.dispose()
