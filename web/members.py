@@ -204,7 +204,8 @@ def bad_rows_csv():
     records = {record_line(reader.line_num, r): r for r in reader if r}
     out = io.StringIO()
     writer = csv.writer(out, delimiter=sep)
-    writer.writerow(next(iter(records.values()), []) + ["error"])
+    # Lower case, like the file's own name,phone,… columns; in the page language, like the errors beneath it.
+    writer.writerow(next(iter(records.values()), []) + [_("error")])
     for error in row_errors:
         if error.line in records:
             writer.writerow(records[error.line] + [import_words.reason(error)])

@@ -67,3 +67,12 @@ def test_columns_named_in_dutch_french_or_german_are_read(coordinator, world, he
     html = coordinator.post("/members/import", data=import_form(coordinator, world, text)).get_data(as_text=True)
     rows = html.split('id="import-rows"')[1]
     assert "Jan Peeters" in rows and "+32470112233" in rows and "French" in rows
+
+
+@pytest.mark.parametrize("lang, column", [("nl", "fout"), ("fr", "erreur"), ("en", "error")])
+def test_bad_rows_download_heads_its_error_column_in_the_page_language(coordinator, world, lang, column):
+    """Review 17b: the rows' errors were in the page language but their column was headed "error"."""
+    from .test_import_words import in_language
+    resp = in_language(coordinator, lang).post("/members/import/bad-rows.csv", data={
+        "csrf_token": csrf_token(coordinator), "network": str(network_id(world, "Kerkwijk")), "text": SEMICOLON})
+    assert resp.get_data(as_text=True).splitlines()[0].split(";")[-1] == column
