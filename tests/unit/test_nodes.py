@@ -230,9 +230,11 @@ def test_a_takeover_blocked_by_a_row_lock_waits_one_beat_and_tries_again(pg_url)
     assert [t.node for t in take_over_silent(store, "me", lock_wait=0.2)] == ["dead"]
 
 
-def test_the_daemon_s_sessions_end_when_idle_inside_a_transaction_past_the_fence(pg_url):
+@pytest.mark.parametrize("frozen_in", ["an outcome", "a heartbeat"])
+def test_the_daemon_s_sessions_end_when_idle_inside_a_transaction_past_the_fence(pg_url, frozen_in):
     # The server, not the frozen process, ends the transaction: its work is rolled back and its row
-    # locks go, so the takeover finds them free.
+    # locks go, so the takeover finds them free. Frozen mid-heartbeat, the node's own row was locked,
+    # and the takeover skips a locked node row (another taker is at it): it never came.
     import time
 
     from sqlalchemy.exc import DBAPIError
@@ -243,7 +245,10 @@ def test_the_daemon_s_sessions_end_when_idle_inside_a_transaction_past_the_fence
     store, message = _silent_node_with_a_claim(pg_url)
     engine = make_engine(pg_url, LeaseTiming(heartbeat=0.1, longest_send=1.0).idle_in_transaction)
     with engine.connect() as frozen:
-        frozen.execute(update(Message).where(Message.id == message).values(reason="recording an outcome"))
+        if frozen_in == "an outcome":
+            frozen.execute(update(Message).where(Message.id == message).values(reason="recording an outcome"))
+        else:
+            frozen.execute(update(Node).where(Node.id == "dead").values(lease_seconds=Node.lease_seconds))
         time.sleep(1.0)                       # frozen well past the fence (0.3 s)
         assert [t.node for t in take_over_silent(store, "me", lock_wait=5.0)] == ["dead"]
         with pytest.raises(DBAPIError):
