@@ -30,6 +30,9 @@ _ACKNOWLEDGEABLE = (MessageState.SENT.value, MessageState.DELIVERED.value)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
+HANDLED_BY_THE_BOX = "gatewayd"      # the inbox's "handled by" for replies the box acted on itself
+
+
 class RepliesStore(StoreBase):
     """Delivery reports, replies and the inbox."""
 
@@ -156,8 +159,12 @@ class RepliesStore(StoreBase):
                 s.execute(update(Message).where(Message.id == ack_message_id,
                                                 Message.state.in_(_ACKNOWLEDGEABLE))
                           .values(state=MessageState.ACKNOWLEDGED.value, updated_at=now))
+            # A reply the box acted on in full (opt-out/in confirmed, receipt recorded) is no work for
+            # anyone: it is listed as handled by the box, and only the rest count as unread.
+            acted_on = opt_out is not None or ack_message_id is not None
             row = InboundMessage(device=device, number=number, text=text, kind=kind, received_at=at,
-                                 member_id=member_id, alert_id=alert_id)
+                                 member_id=member_id, alert_id=alert_id, handled=acted_on,
+                                 handled_by=HANDLED_BY_THE_BOX if acted_on else "")
             s.add(row)
         return row.id
 

@@ -78,3 +78,18 @@ def test_reopening_on_the_all_view_stays_on_the_all_view(police, world):
     action = re.search(rf'action="([^"]*/inbox/{iid}/handled[^"]*)"', html).group(1).replace("&amp;", "&")
     resp = police.post(action, data={"csrf_token": csrf_token(police), "handled": "0"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/inbox?all=1")
+
+
+def test_replies_the_box_acted_on_do_not_wait_in_the_inbox(police, world):
+    """Review 17b: a STOP or START (the box opted the member out/in and confirmed it) is no work for the
+    police, yet it counted as unread; a free-text report still does."""
+    from gatewayd.channels.base import InboundText
+    from gatewayd.inbound import handle_reply
+    member = "+32470123456"           # An Peeters, Lindeknoppen
+    handle_reply(world, InboundText("sim1", member, "STOP", utcnow(), "r1"))
+    handle_reply(world, InboundText("sim1", member, "START", utcnow(), "r2"))
+    handle_reply(world, InboundText("sim1", member, "Verdachte wagen in de Lindestraat", utcnow(), "r3"))
+    html = police.get("/").get_data(as_text=True)
+    assert 'id="inbox-unread">1<' in html
+    everything = police.get("/inbox?all=1").get_data(as_text=True)
+    assert "STOP" in everything and "START" in everything       # still listed, as handled by the box
