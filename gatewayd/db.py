@@ -67,7 +67,10 @@ def make_engine(url: str, idle_in_transaction_seconds: float | None = None) -> E
     connect_args = {}
     if idle_in_transaction_seconds is not None:
         ms = max(1, round(idle_in_transaction_seconds * 1000))
-        connect_args["options"] = f"-c idle_in_transaction_session_timeout={ms}"
+        # connect_args replaces the URL's own `options` (a search_path, say): keep them, add ours.
+        given = u.query.get("options", ())
+        given = (given,) if isinstance(given, str) else given
+        connect_args["options"] = " ".join((*given, f"-c idle_in_transaction_session_timeout={ms}"))
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args)
 
 

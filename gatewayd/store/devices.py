@@ -23,7 +23,7 @@ class DeviceStore(StoreBase):
         with self.session.begin() as s:
             gone = list(s.scalars(select(Device.name).where(Device.node == node, Device.name.not_in(keep))))
             if gone:
-                s.execute(delete(Device).where(Device.name.in_(gone)))
+                s.execute(delete(Device).where(Device.node == node, Device.name.in_(gone)))
         return gone
 
     def record_device(self, name: str, kind: str, node: str, health: DeviceHealth,

@@ -68,6 +68,14 @@ def test_two_nodes_with_a_device_of_the_same_name_keep_their_own_state(store):
     assert got == {("node-a", "modem1"): ("up", 3), ("node-b", "modem1"): ("down", 1)}
 
 
+def test_a_node_forgetting_a_device_it_no_longer_has_leaves_another_node_s_device_of_that_name(store):
+    store.record_device("modem1", "sms", "node-a", DeviceHealth(DeviceState.UP))
+    store.record_device("modem2", "sms", "node-a", DeviceHealth(DeviceState.UP))
+    store.record_device("modem2", "sms", "node-b", DeviceHealth(DeviceState.UP))
+    assert store.forget_devices("node-a", {"modem1"}) == ["modem2"]
+    assert sorted((d["node"], d["name"]) for d in store.devices()) == [("node-a", "modem1"), ("node-b", "modem2")]
+
+
 def _node(store, node_id: str, silent_for: float, lease: float = 10.0) -> None:
     with store.engine.begin() as c:
         c.execute(insert(Node).values(id=node_id, name=node_id, heartbeat_at=utcnow() - timedelta(seconds=silent_for),
@@ -255,4 +263,20 @@ def test_the_daemon_s_sessions_end_when_idle_inside_a_transaction_past_the_fence
             frozen.commit()
     with store.engine.connect() as c:
         assert c.scalar(select(Message.reason).where(Message.id == message)) != "recording an outcome"
+    engine.dispose()
+
+
+def test_the_daemon_s_session_bound_keeps_the_options_the_database_url_gives(pg_url):
+    # `?options=-c ...` in [database].url (a search_path, a statement_timeout) is the operator's;
+    # the daemon's idle-in-transaction bound is added to it, never put in its place.
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from gatewayd.db import make_engine
+
+    url = make_url(pg_url).update_query_dict({"options": "-c statement_timeout=4321"})
+    engine = make_engine(url.render_as_string(hide_password=False), 1.5)
+    with engine.connect() as c:
+        assert c.scalar(text("SHOW statement_timeout")) == "4321ms"
+        assert c.scalar(text("SHOW idle_in_transaction_session_timeout")) == "1500ms"
     engine.dispose()
