@@ -173,7 +173,7 @@ class PeopleStore(StoreBase):
                              {"line": reader.line_num}) from None
 
     def _parse_member_csv(self, reader: csv.DictReader[str]) -> tuple[list[ImportRow], list[RowError]]:
-        cols = [csv_column(c) for c in (reader.fieldnames or [])]
+        cols = csv_columns(reader.fieldnames or [])
         if "phone" not in cols:
             raise InputError("file", "no 'phone' column; expected the header name,phone,channel,lang",
                              RowProblem.CSV_NO_PHONE_COLUMN)
@@ -391,8 +391,8 @@ class PeopleStore(StoreBase):
 CSV_SEPARATORS = (",", ";", "\t")
 # The columns as a coordinator's own spreadsheet heads them, in Dutch, French or German.
 CSV_COLUMNS = {"naam": "name", "nom": "name", "telefoon": "phone", "téléphone": "phone", "telephone": "phone",
-               "telefon": "phone", "gsm": "phone", "tel": "phone", "nummer": "phone", "numéro": "phone",
-               "numero": "phone", "kanaal": "channel", "canal": "channel", "kanal": "channel", "taal": "lang",
+               "telefon": "phone", "gsm": "phone", "tel": "phone", "kanaal": "channel", "canal": "channel",
+               "kanal": "channel", "taal": "lang",
                "langue": "lang", "sprache": "lang", "language": "lang"}
 
 
@@ -400,6 +400,20 @@ def csv_column(header: str) -> str:
     """The importer's name (name, phone, channel, lang) of a CSV column headed HEADER."""
     header = header.strip().lower()
     return CSV_COLUMNS.get(header, header)
+
+
+def csv_columns(headers: Iterable[str]) -> list[str]:
+    """The importer's names of a CSV's columns; the first column that means a field is that field.
+
+    A spreadsheet may hold both a mobile ("gsm") and a landline ("telefoon") column, or "taal" beside
+    "language": the later one is kept under its own header and not read, never silently put in place
+    of the first (that imported the landline instead of the mobile). "nummer" / "numéro" are not taken
+    for the phone: in a Belgian address list they are the house number."""
+    names: list[str] = []
+    for index, header in enumerate(headers):
+        name = csv_column(header)
+        names.append(name if name not in names else f"{index}:{header.strip().lower()}")
+    return names
 
 
 def record_line(end_line: int, fields: Iterable[object]) -> int:

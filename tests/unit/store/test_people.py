@@ -56,3 +56,21 @@ def test_csv_import_skip_bad_imports_the_good_rows(store, net):
     csv = "name,phone,channel,lang\nAn,0470000001,sms,nl\nBad,12,sms,nl\nCe,0470000003,,xx\n"
     imported, errors = store.import_members(net, csv, skip_bad=True)
     assert imported == 1 and len(errors) == 2 and "lang" in str(errors[1]) and errors[1].problem == RowProblem.LANG_UNKNOWN
+
+
+@pytest.mark.parametrize("text, number, channel", [
+    ("name,phone,tel\nJan,0470123456,050123456\n", "+32470123456", "sms"),         # the mobile, not the landline
+    ("naam;gsm;telefoon\nJan;0470123456;050123456\n", "+32470123456", "sms"),
+    ("naam;telefoon;gsm\nJan;050123456;\n", "+3250123456", "voice"),              # an empty second column
+    ("name,phone,straat,nummer\nJan,0470123456,Kerkstraat,12\n", "+32470123456", "sms"),  # a house number
+])
+def test_csv_import_reads_the_first_column_that_means_a_field(store, text, number, channel):
+    """Review of review 17b: with two columns meaning 'phone' the last one silently won, so a member's
+    landline replaced their mobile, or a house number ("nummer") was read as the phone."""
+    rows, errors = store.parse_member_csv(text)
+    assert errors == [] and [(r.phone, r.channel) for r in rows] == [(number, channel)]
+
+
+def test_csv_import_reads_the_first_language_column(store):
+    rows, errors = store.parse_member_csv("Naam;Tel;Taal;Language\nJan;0470123456;fr;Frans\n")
+    assert errors == [] and rows[0].lang == "fr"
