@@ -71,12 +71,13 @@ def other_brackets(text: str) -> str | None:
 
 # A slot that joins two things ("[plaats en tijd]", "[lieu et heure]") asks for more than a time or a number:
 # it is a text field, or the place could not be typed into a time input.
-_JOINING_WORDS = {"en", "et", "und", "and", "ou", "oder", "or"}
+_JOINING_WORDS = {"en", "et", "und", "and", "ou", "oder", "or"}   # not "of": English "time of day"
+_JOINING_MARKS = ("/", ",", "&", "+", " - ")     # "uur & plaats", "tijd - plaats": more than one thing asked
 
 
 def _kind(name: str) -> str:
     words = set(_WORD.findall(name.lower()))
-    if words & _JOINING_WORDS or "/" in name or "," in name:
+    if words & _JOINING_WORDS or any(mark in name for mark in _JOINING_MARKS):
         return "text"
     return "time" if words & _TIME_WORDS else "number" if words & _NUMBER_WORDS else "text"
 

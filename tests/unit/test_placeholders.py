@@ -96,3 +96,9 @@ def test_a_slot_asking_for_a_time_and_more_is_a_text_field():
                         "en": "seen: [place and time]"})
     assert [(f.kind, f.names["nl"]) for f in fields] == [("text", "plaats en tijd")]
     assert [f.kind for f in fields_of({"en": "[time of day]", "fr": "[heure approximative]"})] == ["time"]
+
+
+def test_a_slot_joining_two_things_with_a_mark_is_a_text_field():
+    """Review of review 17b: "[uur & plaats]", "[tijd - plaats]", "[uur + plaats]" stayed time inputs."""
+    for slot in ("uur & plaats", "tijd - plaats", "uur + plaats"):
+        assert [f.kind for f in fields_of({"nl": f"gezien: [{slot}]"})] == ["text"], slot
