@@ -65,8 +65,14 @@ _OTHER_BRACKETS = re.compile(r"(?:\{+|<)\s*([^\W\d_][^{}<>\n]{0,99}?)\s*(?:\}+|>
 
 def other_brackets(text: str) -> str | None:
     """The name of the first placeholder in TEXT written with braces or angle brackets (None when none)."""
-    m = _OTHER_BRACKETS.search(text or "")
-    return m.group(1) if m else None
+    for m in _OTHER_BRACKETS.finditer(text or ""):
+        name, whole = m.group(1), m.group(0)
+        if "@" in name or "://" in name or name.lower().startswith("www."):
+            continue            # an e-mail address or a link written the usual way: <info@politie.be>
+        if whole.startswith("<") and (whole[1].isspace() or whole[-2].isspace()):
+            continue            # "temperatuur < nul en wind > 50": a comparison, not a placeholder
+        return name
+    return None
 
 
 # A slot that joins two things ("[plaats en tijd]", "[lieu et heure]") asks for more than a time or a number:

@@ -102,3 +102,13 @@ def test_a_slot_joining_two_things_with_a_mark_is_a_text_field():
     """Review of review 17b: "[uur & plaats]", "[tijd - plaats]", "[uur + plaats]" stayed time inputs."""
     for slot in ("uur & plaats", "tijd - plaats", "uur + plaats"):
         assert [f.kind for f in fields_of({"nl": f"gezien: [{slot}]"})] == ["text"], slot
+
+
+def test_an_address_a_link_or_a_comparison_in_angle_brackets_is_no_placeholder():
+    """Review of review 17b: a template holding <info@politie.be>, <https://politie.be> or "< 0 ... > 50"
+    could not be saved ("write the placeholder as [info@politie.be]")."""
+    from gatewayd.placeholders import other_brackets
+    for text in ("Info: <info@politie.be>", "Zie <https://politie.be>", "Zie <www.politie.be>",
+                 "temperatuur < nul en wind > 50 km/u"):
+        assert other_brackets(text) is None, text
+    assert other_brackets("inbraak in <straat>") == "straat" and other_brackets("in {{ straat }}") == "straat"
