@@ -11,20 +11,22 @@ from gatewayd.health import Notifier, stuck_after, watchdog_interval
 @pytest.mark.parametrize("usec, expected", [("60000000", 30.0), ("3000000", 1.5), (None, None), ("", None),
                                             ("junk", None)])
 def test_watchdog_interval_is_half_of_watchdog_sec(monkeypatch, usec, expected):
-    if usec is None:
-        monkeypatch.delenv("WATCHDOG_USEC", raising=False)
-    else:
-        monkeypatch.setenv("WATCHDOG_USEC", usec)
+    _watchdog_usec(monkeypatch, usec)
     assert watchdog_interval() == expected
 
 
 @pytest.mark.parametrize("usec, expected", [("60000000", 60.0), ("0", 120.0), (None, 120.0)])
 def test_stuck_after_is_watchdog_sec_or_the_default(monkeypatch, usec, expected):
+    _watchdog_usec(monkeypatch, usec)
+    assert stuck_after() == expected
+
+
+def _watchdog_usec(monkeypatch, usec):
+    """systemd's WATCHDOG_USEC as the test sets it (None: not set at all)."""
     if usec is None:
         monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     else:
         monkeypatch.setenv("WATCHDOG_USEC", usec)
-    assert stuck_after() == expected
 
 
 def test_notifier_sends_ready_and_status_on_the_socket(monkeypatch, tmp_path):
